@@ -49,4 +49,9 @@ def test_every_shipped_experiment_config_validates(path):
     data = yaml.safe_load(path.read_text())
     if path.name == "costs.yaml" or "base" in data:
         pytest.skip("the cost table or a sweep file, not an experiment config")
-    load_config(path)
+    if path.name.startswith("interactive_"):  # al-loop train-interactive configs
+        from al_loop.interactive.learned.train import load_train_config
+
+        load_train_config(path)
+    else:
+        load_config(path)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from al_loop.errors import ConfigError
 from al_loop.interactive.grabcut import GrabCutClicks
+from al_loop.interactive.learned import dextr, iog, ritm_clicks
 from al_loop.interactive.polygon import PolygonMethod, oracle_polygon
 from al_loop.interactive.seeded import (
     ScribbleGrabCut,
@@ -33,7 +34,12 @@ METHODS: dict[str, Callable[..., InteractiveMethod]] = {
     "iog_grabcut": iog_grabcut,
     "scribbles": ScribbleGrabCut,
     "watershed_markers": WatershedMarkers,
+    # learned (al-loop train-interactive writes their weights; param ``weights``: the file)
+    "ritm_clicks": ritm_clicks,
+    "dextr": dextr,
+    "iog": iog,
 }
+LEARNED_METHODS = frozenset({"ritm_clicks", "dextr", "iog"})  # need trained weights to start
 
 
 def make_method(name: str, **params) -> InteractiveMethod:
@@ -49,6 +55,7 @@ def make_method(name: str, **params) -> InteractiveMethod:
 
 
 __all__ = [
+    "LEARNED_METHODS",
     "METHODS",
     "GrabCutClicks",
     "PolygonMethod",

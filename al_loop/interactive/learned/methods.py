@@ -1,0 +1,235 @@
+"""The learned methods: one guided network, three ways for a person to guide it.
+
+- ``ritm_clicks`` (RITM, Sofiiuk et al. 2022): clicks as disks on the whole image plus the
+  previous mask; can start from an external mask (the downstream segmenter's) and correct it.
+- ``dextr`` (Maninis et al. 2018): four extreme points -> a crop around them with a margin ->
+  a Gaussian heat map of the points; further clicks refine (heat maps of clicks).
+- ``iog`` (Zhang et al. 2020): two box corners (background heat map) and an inside click
+  (foreground heat map) on the crop; further clicks refine.
+
+What a network was trained with (interaction kind, input size, radius, sigma, crop margin) is
+read from its weights' metadata, so inference always matches training. Weights are read on
+the first ``start`` (cheap to build and list; the CLI and app introspect the registry), a
+missing file is a one-line ConfigError naming it. Masks are the network's probability
+thresholded at 0.49 (the NoC protocol's threshold); ``session.probabilities`` has the map.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from al_loop.errors import ConfigError, DataError
+from al_loop.interactions import Click, ExtremePoints, InsideOutside
+from al_loop.interactive.learned.encodings import (
+    Frame,
+    contains,
+    crop_frame,
+    frame_region,
+    guidance_maps,
+    to_frame,
+    warp_from_frame,
+    warp_to_frame,
+    whole_frame,
+)
+
+if TYPE_CHECKING:  # torch is imported on first use: listing METHODS stays light
+    from al_loop.interactive.learned.network import GuidedUnet
+
+THRESHOLD = 0.49
+WEIGHTS_DIR = Path("models/interactive")  # where `al-loop train-interactive` writes by default
+STYLES = {"click": "disk", "extreme_points": "gaussian", "inside_outside": "gaussian"}
+OPENINGS = {"extreme_points": ExtremePoints, "inside_outside": InsideOutside}
+
+
+def check_image(image: np.ndarray, name: str) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise DataError(
+            f"{name}: expects a uint8 RGB image [H,W,3], got {image.dtype} {image.shape}"
+        )
+    return np.ascontiguousarray(image)
+
+
+def predict_frame(
+    network: GuidedUnet,
+    image: np.ndarray,
+    frame: Frame,
+    positives: list,
+    negatives: list,
+    previous: np.ndarray,
+    geometry: dict[str, Any],
+) -> np.ndarray:
+    """float32 [H,W] object probability on the image grid: the network's inside ``frame``,
+    ``previous`` (0/1) outside it. Points and ``previous`` are in image coordinates."""
+    import torch
+
+    device = next(network.parameters()).device
+    frame_image = warp_to_frame(image, frame)
+    frame_previous = warp_to_frame(previous.astype(np.uint8), frame, nearest=True)
+    guidance = guidance_maps(
+        frame.size,
+        to_frame(positives, frame),
+        to_frame(negatives, frame),
+        frame_previous,
+        STYLES[geometry["interaction"]],
+        geometry["radius"],
+        geometry["sigma"],
+    )
+    x = torch.from_numpy(frame_image.transpose(2, 0, 1).astype(np.float32))[None].to(device)
+    g = torch.from_numpy(guidance)[None].to(device)
+    with torch.inference_mode():
+        prob = torch.sigmoid(network(network.normalise(x), g))[0, 0].cpu().numpy()
+    shape = image.shape[:2]
+    out = previous.astype(np.float32)
+    ys, xs = frame_region(frame, shape)
+    out[ys, xs] = warp_from_frame(prob, frame, shape)[ys, xs]
+    return out
+
+
+class LearnedMethod:
+    """A learned interactive method; ``weights`` is a file written by train-interactive."""
+
+    def __init__(
+        self,
+        name: str,
+        interaction: str,
+        weights: str | Path | None = None,
+        device: str = "cpu",
+        threshold: float = THRESHOLD,
+    ):
+        if interaction not in STYLES:
+            raise ValueError(f"{name}: interaction must be one of {sorted(STYLES)}")
+        if not 0.0 < threshold < 1.0:
+            raise ValueError(f"{name}: threshold must be in (0, 1)")
+        self.name, self.interaction, self.device, self.threshold = (
+            name,
+            interaction,
+            device,
+            threshold,
+        )
+        self.weights = Path(weights) if weights is not None else WEIGHTS_DIR / f"{name}.pt"
+        self._loaded: tuple[GuidedUnet, dict[str, Any]] | None = None
+
+    def load(self) -> tuple[GuidedUnet, dict[str, Any]]:
+        """(network, metadata), read once; ConfigError when missing or trained for another
+        interaction."""
+        if self._loaded is None:
+            from al_loop.interactive.learned.network import load_weights
+
+            network, meta = load_weights(self.weights, self.device)
+            if meta.get("interaction") != self.interaction:
+                raise ConfigError(
+                    f"{self.weights}: trained for {meta.get('interaction')!r} interactions, "
+                    f"method {self.name} takes {self.interaction!r}"
+                )
+            self._loaded = network, meta
+        return self._loaded
+
+    def start(self, image: np.ndarray, initial_mask: np.ndarray | None = None) -> LearnedSession:
+        network, meta = self.load()
+        return LearnedSession(self, network, meta, check_image(image, self.name), initial_mask)
+
+
+class LearnedSession:
+    def __init__(
+        self,
+        method: LearnedMethod,
+        network: GuidedUnet,
+        meta: dict[str, Any],
+        image: np.ndarray,
+        initial_mask: np.ndarray | None,
+    ):
+        self.method, self.network, self.meta, self.image = method, network, meta, image
+        self.shape = image.shape[:2]
+        if initial_mask is None:
+            self.probabilities = np.zeros(self.shape, np.float32)
+        else:
+            initial = np.asarray(initial_mask, dtype=bool)
+            if initial.shape != self.shape:
+                raise DataError(
+                    f"{method.name}: initial mask {initial.shape} differs from the image "
+                    f"{self.shape}"
+                )
+            self.probabilities = initial.astype(np.float32)
+        self.anchors: list[tuple[int, int]] = []  # the opening's points (they fix the crop)
+        self.positives: list[tuple[int, int]] = []
+        self.negatives: list[tuple[int, int]] = []
+        self.frame: Frame | None = None
+
+    @property
+    def mask(self) -> np.ndarray:
+        return self.probabilities > self.method.threshold
+
+    def add(self, interaction) -> np.ndarray:
+        opening = OPENINGS.get(self.method.interaction)
+        if opening is not None and isinstance(interaction, opening):
+            self._open(interaction)
+        elif isinstance(interaction, Click):
+            self._click(interaction)
+        else:
+            raise TypeError(
+                f"{self.method.name}: expects {self.method.interaction} or Click interactions, "
+                f"got {type(interaction).__name__}"
+            )
+        previous = self.mask
+        if not self.positives and not previous.any():
+            # Nothing was ever marked as object: keep the mask empty rather than let the
+            # network guess one from negative clicks alone.
+            return previous
+        self.probabilities = predict_frame(
+            self.network,
+            self.image,
+            self.frame,
+            self.positives,
+            self.negatives,
+            previous,
+            self.meta,
+        )
+        return self.mask
+
+    def _point(self, y: int, x: int) -> tuple[int, int]:
+        if not (0 <= y < self.shape[0] and 0 <= x < self.shape[1]):
+            raise ValueError(f"{self.method.name}: point ({y}, {x}) outside image {self.shape}")
+        return int(y), int(x)
+
+    def _crop(self, points: list) -> Frame:
+        m = self.meta
+        return crop_frame(points, m["crop_size"], m["margin_fraction"], m["min_margin"])
+
+    def _open(self, interaction) -> None:
+        if isinstance(interaction, ExtremePoints):
+            if len(interaction.points) != 4:
+                raise ValueError(f"{self.method.name}: expects four extreme points")
+            positives, negatives = [self._point(*p) for p in interaction.points], []
+        else:
+            positives = [self._point(*interaction.inside)]
+            negatives = [self._point(*c) for c in interaction.corners]
+        self.anchors = positives + negatives
+        self.positives, self.negatives = positives, negatives
+        self.probabilities = np.zeros(self.shape, np.float32)  # the person draws the object anew
+        self.frame = self._crop(self.anchors)
+
+    def _click(self, click: Click) -> None:
+        point = self._point(click.y, click.x)
+        (self.positives if click.positive else self.negatives).append(point)
+        if self.method.interaction == "click":
+            self.frame = whole_frame(self.shape, self.meta["long_side"])
+        elif self.frame is None or not contains(self.frame, point):
+            # Clicks before any opening (correcting an initial mask) or outside the crop grow
+            # the crop to hold every point so far.
+            self.frame = self._crop(self.anchors + self.positives + self.negatives)
+
+
+def ritm_clicks(**params) -> LearnedMethod:
+    return LearnedMethod(**{"name": "ritm_clicks", "interaction": "click", **params})
+
+
+def dextr(**params) -> LearnedMethod:
+    return LearnedMethod(**{"name": "dextr", "interaction": "extreme_points", **params})
+
+
+def iog(**params) -> LearnedMethod:
+    return LearnedMethod(**{"name": "iog", "interaction": "inside_outside", **params})

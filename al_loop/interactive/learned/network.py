@@ -1,0 +1,148 @@
+"""The guided segmentation network shared by the learned methods, and its weights files.
+
+An smp Unet on the EfficientNet-Lite0 encoder (ImageNet weights mapped by al_loop/pretrained.py)
+takes the RGB image as a pretrained encoder expects it; the three guidance maps (positive,
+negative, previous mask) enter through RITM's Conv1S: a small conv block whose output is added
+to the output of the encoder's first stage (stem conv + BN + activation, stride 2). Why Conv1S
+rather than extra input channels: the pretrained stem keeps exactly the input it was trained on
+(no new, randomly scaled input weights disturbing ImageNet features at step 0), the block starts
+near zero (scale 0.05) so training begins from the pretrained network, and RITM (Sofiiuk et al.
+2022, Table 4) found it as good or better than extra input channels at the same cost.
+
+Weights are a state_dict (``NAME.pt``, read with ``torch.load(weights_only=True)``) next to a
+small JSON file (``NAME.json``) holding what rebuilds the network and how it was trained.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from al_loop.errors import ConfigError
+from al_loop.pretrained import LITE0_ENCODER, LITE0_MEAN, LITE0_STD, load_lite0_into_encoder
+
+GUIDANCE_CHANNELS = 3  # positive, negative, previous mask
+WEIGHTS_FORMAT = 1
+DEFAULT_DECODER_CHANNELS = (128, 64, 32, 16, 16)  # half smp's default: CPU latency
+
+
+class Conv1S(nn.Module):
+    """Guidance maps -> features added to the encoder's stride-2 stem output (RITM's Conv1S):
+    1x1 conv, LeakyReLU, 3x3 stride-2 conv, and a learnt scale starting at 0.05."""
+
+    def __init__(self, in_channels: int, out_channels: int, hidden: int = 16):
+        super().__init__()
+        self.block = nn.Sequential(
+            nn.Conv2d(in_channels, hidden, kernel_size=1),
+            nn.LeakyReLU(negative_slope=0.2),
+            nn.Conv2d(hidden, out_channels, kernel_size=3, stride=2, padding=1),
+        )
+        self.scale = nn.Parameter(torch.tensor(0.05))
+
+    def forward(self, guidance: torch.Tensor) -> torch.Tensor:
+        return self.block(guidance) * self.scale
+
+
+class GuidedUnet(nn.Module):
+    """``forward(image [B,3,H,W] normalised, guidance [B,3,H,W] in [0,1]) -> logits [B,1,H,W]``;
+    H and W multiples of 32."""
+
+    def __init__(self, decoder_channels: tuple[int, ...], pretrained: bool, seed: int = 0):
+        super().__init__()
+        import segmentation_models_pytorch as smp
+
+        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="`timm-` encoders are deprecated")
+            torch.manual_seed(seed)  # decoder and Conv1S init: deterministic for a seed
+            self.unet = smp.Unet(
+                encoder_name=LITE0_ENCODER,
+                encoder_weights=None,
+                decoder_channels=tuple(decoder_channels),
+                classes=1,
+            )
+            self.guidance = Conv1S(GUIDANCE_CHANNELS, self.unet.encoder.out_channels[1])
+        if pretrained:
+            load_lite0_into_encoder(self.unet.encoder)
+        else:  # TF "SAME" padding is part of the architecture the weights were trained with
+            from al_loop.pretrained import make_tf_compatible
+
+            make_tf_compatible(self.unet.encoder)
+        self.register_buffer("mean", torch.tensor(LITE0_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(LITE0_STD).view(1, 3, 1, 1), persistent=False)
+
+    def normalise(self, image_uint8: torch.Tensor) -> torch.Tensor:
+        """uint8-valued [B,3,H,W] -> the encoder's input scale ([-1, 1] for Lite0)."""
+        return (image_uint8 / 255.0 - self.mean) / self.std
+
+    def forward(self, image: torch.Tensor, guidance: torch.Tensor) -> torch.Tensor:
+        image = image.contiguous(memory_format=torch.channels_last)  # faster convs on CPU
+        added = self.guidance(guidance.contiguous(memory_format=torch.channels_last))
+        stem = self.unet.encoder.bn1  # the first stage ends with the stem's BN + activation
+        handle = stem.register_forward_hook(lambda _module, _inputs, out: out + added)
+        try:
+            return self.unet(image)
+        finally:
+            handle.remove()
+
+
+def build_network(
+    decoder_channels: tuple[int, ...] = DEFAULT_DECODER_CHANNELS,
+    pretrained: bool = True,
+    seed: int = 0,
+) -> GuidedUnet:
+    network = GuidedUnet(tuple(decoder_channels), pretrained, seed)
+    return network.to(memory_format=torch.channels_last)  # about 1.5x faster on CPU
+
+
+def metadata_path(weights: str | Path) -> Path:
+    return Path(weights).with_suffix(".json")
+
+
+def save_weights(network: nn.Module, path: str | Path, metadata: dict[str, Any]) -> Path:
+    """Write ``path`` (state_dict) and its JSON metadata; files are replaced atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".pt.tmp")
+    torch.save(network.state_dict(), tmp)
+    meta_tmp = path.with_suffix(".json.tmp")
+    meta_tmp.write_text(json.dumps({"format": WEIGHTS_FORMAT, **metadata}, indent=2))
+    tmp.replace(path)
+    meta_tmp.replace(metadata_path(path))
+    return path
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The JSON next to weights ``path``; ConfigError naming the file when missing or bad."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"{path}: interactive model weights not found; train them with "
+            "`al-loop train-interactive CONFIG` or pass weights=PATH"
+        )
+    meta_file = metadata_path(path)
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{meta_file}: missing or unreadable weights metadata ({err})") from err
+    if meta.get("format") != WEIGHTS_FORMAT:
+        raise ConfigError(f"{meta_file}: format {meta.get('format')!r}, expected {WEIGHTS_FORMAT}")
+    return meta
+
+
+def load_weights(path: str | Path, device: str = "cpu") -> tuple[GuidedUnet, dict[str, Any]]:
+    """(network in eval mode, metadata) from weights written by :func:`save_weights`."""
+    meta = read_metadata(path)
+    network = build_network(tuple(meta["decoder_channels"]), pretrained=False)
+    try:
+        state = torch.load(path, weights_only=True, map_location=device)
+        network.load_state_dict(state)
+    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as err:
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ConfigError(f"{path}: not weights of this network ({reason})") from None
+    return network.to(device).eval(), meta
