@@ -192,3 +192,47 @@ class Annotator(Protocol):
     ) -> UnitAnnotation:
         """``image`` is the whole pool image; ``unit_mask`` is bool inside ``box``;
         ``initial_labels`` is the segmenter's class map [H,W] offered as a starting point."""
+
+
+@dataclass(frozen=True)
+class AnnotationRequest:
+    """One unit to annotate: the arguments of ``Annotator.annotate``."""
+
+    unit: Unit
+    image: np.ndarray
+    box: tuple[int, int, int, int]
+    unit_mask: np.ndarray
+    initial_labels: np.ndarray | None = None
+
+
+class BatchAnnotator(Annotator, Protocol):
+    """An annotator that labels many units in one go, e.g. one box in a 2-D projection of
+    segments from many images (feature-space annotation). ``annotate`` stays available."""
+
+    units_per_call: int  # the most units it wants in one call
+
+    def annotate_batch(self, requests: Sequence[AnnotationRequest]) -> list[UnitAnnotation]:
+        """One annotation per request, in order; each carries its share of the seconds."""
+
+
+def units_per_call(annotator: Annotator) -> int:
+    """How many units ``annotator`` takes in one call: 1 unless it is a ``BatchAnnotator``."""
+    return max(1, int(getattr(annotator, "units_per_call", 1)))
+
+
+def annotate_units(
+    annotator: Annotator, requests: Sequence[AnnotationRequest]
+) -> list[UnitAnnotation]:
+    """Annotations of ``requests``, in order: in one call when ``annotator`` has
+    ``annotate_batch``, otherwise unit by unit through ``annotate``."""
+    batch = getattr(annotator, "annotate_batch", None)
+    if batch is not None:
+        annotations = list(batch(requests))
+        if len(annotations) != len(requests):
+            raise RuntimeError(
+                f"annotate_batch returned {len(annotations)} annotations for {len(requests)} units"
+            )
+        return annotations
+    return [
+        annotator.annotate(r.unit, r.image, r.box, r.unit_mask, r.initial_labels) for r in requests
+    ]

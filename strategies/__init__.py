@@ -9,6 +9,7 @@ from al_loop.errors import ConfigError
 from strategies.bald import BaldStrategy
 from strategies.cost_aware import CostAwareStrategy
 from strategies.diversity import CoresetStrategy, HybridStrategy
+from strategies.feature_space import FeatureSpaceStrategy
 from strategies.ralis import RalisStrategy
 from strategies.random import RandomStrategy
 from strategies.uncertainty import UncertaintyStrategy
@@ -23,6 +24,7 @@ STRATEGIES: dict[str, Callable[..., object]] = {
     "hybrid": HybridStrategy,
     "cost_aware": CostAwareStrategy,
     "ralis": RalisStrategy,
+    "feature_space": FeatureSpaceStrategy,
 }
 
 

@@ -14,7 +14,12 @@ from tests.strategies.fakes import McSegmenter, write_policy
 def params(tmp_path_factory):
     """Constructor params per strategy (the ralis policy is a seeded, untrained network)."""
     policy = write_policy(tmp_path_factory.mktemp("ralis") / "policy.pt")
-    return {"ralis": {"policy": str(policy)}, "bald": {"samples": 4}}
+    # PCA instead of UMAP: the same strategy code path, without numba compilation per test run
+    return {
+        "ralis": {"policy": str(policy)},
+        "bald": {"samples": 4},
+        "feature_space": {"projection": "pca"},
+    }
 
 
 def _context(labelled=frozenset(), seed=0):

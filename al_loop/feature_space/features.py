@@ -1,0 +1,134 @@
+"""Segment features: each segment cropped with a margin, its outside zeroed, resized, encoded.
+
+An encoder is any callable ``uint8 [B,h,w,3] -> float32 [B,D]``: the pretrained Lite0 encoder
+(default, :func:`lite0_encoder`) or a trained downstream segmenter's ``features`` method (the
+``Segmenter`` protocol has exactly this shape), so the feature space can follow the model.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable, Iterator
+
+import cv2
+import numpy as np
+
+from al_loop.feature_space.segments import segment_boxes
+
+Encoder = Callable[[np.ndarray], np.ndarray]
+
+CROP_SIZE = 64  # pixels; Lite0 downsamples 32x, so a 2x2 deepest map is pooled
+CROP_MARGIN = 0.15  # context around the segment's box, as a fraction of its longer side
+ENCODE_BATCH = 64
+
+
+def square_window(box: np.ndarray, margin: float) -> tuple[int, int, int]:
+    """(top, left, side) of the square centred on ``box`` (y0, x0, y1, x1), grown by
+    ``margin`` times its longer side on each side; it may extend past the image."""
+    y0, x0, y1, x1 = (int(v) for v in box)
+    side = max(y1 - y0, x1 - x0)
+    side = max(1, int(round(side * (1 + 2 * margin))))
+    top = (y0 + y1 - side) // 2
+    left = (x0 + x1 - side) // 2
+    return top, left, side
+
+
+def segment_crop(
+    image: np.ndarray,
+    inside: np.ndarray,
+    box: np.ndarray,
+    size: int = CROP_SIZE,
+    margin: float = CROP_MARGIN,
+) -> np.ndarray:
+    """uint8 [size,size,3]: the square window around ``box``; pixels where ``inside`` (bool
+    [H,W], the segment) is False and pixels past the image border are zero."""
+    top, left, side = square_window(box, margin)
+    h, w = image.shape[:2]
+    window = np.zeros((side, side, 3), np.uint8)
+    sy0, sx0 = max(top, 0), max(left, 0)
+    sy1, sx1 = min(top + side, h), min(left + side, w)
+    patch = image[sy0:sy1, sx0:sx1] * inside[sy0:sy1, sx0:sx1, None]
+    window[sy0 - top : sy1 - top, sx0 - left : sx1 - left] = patch
+    shrinking = side > size
+    return cv2.resize(
+        window, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    )
+
+
+def iter_segment_crops(
+    images: np.ndarray,
+    segments: np.ndarray,
+    segment_image: np.ndarray,
+    ids: np.ndarray | None = None,
+    size: int = CROP_SIZE,
+    margin: float = CROP_MARGIN,
+    batch: int = ENCODE_BATCH,
+) -> Iterator[np.ndarray]:
+    """Crops uint8 [b,size,size,3] of segments ``ids`` (default: all), in order, in batches."""
+    boxes = segment_boxes(segments)
+    ids = np.arange(len(segment_image)) if ids is None else np.asarray(ids, np.int64)
+    for start in range(0, len(ids), batch):
+        chunk = ids[start : start + batch]
+        crops = np.empty((len(chunk), size, size, 3), np.uint8)
+        for k, s in enumerate(chunk):
+            i = int(segment_image[s])
+            crops[k] = segment_crop(images[i], segments[i] == s, boxes[s], size, margin)
+        yield crops
+
+
+def segment_features(
+    images: np.ndarray,
+    segments: np.ndarray,
+    segment_image: np.ndarray,
+    encoder: Encoder,
+    ids: np.ndarray | None = None,
+    size: int = CROP_SIZE,
+    margin: float = CROP_MARGIN,
+    batch: int = ENCODE_BATCH,
+) -> np.ndarray:
+    """float32 [len(ids),D]: the encoder's pooled features of each segment's crop."""
+    chunks = [
+        np.asarray(encoder(crops), np.float32)
+        for crops in iter_segment_crops(images, segments, segment_image, ids, size, margin, batch)
+    ]
+    if not chunks:
+        return np.zeros((0, 0), np.float32)
+    return np.concatenate(chunks)
+
+
+class Lite0Encoder:
+    """EfficientNet-Lite0 with the shipped ImageNet weights (al_loop.pretrained), deepest map
+    globally averaged: ``uint8 [B,h,w,3] -> float32 [B,320]``. Frozen, eval mode."""
+
+    def __init__(self, threads: int | None = None):
+        import torch
+        from segmentation_models_pytorch.encoders import get_encoder
+
+        from al_loop.pretrained import LITE0_ENCODER, LITE0_MEAN, LITE0_STD, load_lite0_into_encoder
+
+        if threads:
+            torch.set_num_threads(threads)
+        with warnings.catch_warnings():  # smp deprecates "timm-" names in favour of "tu-"
+            warnings.filterwarnings("ignore", message="`timm-` encoders are deprecated")
+            template = get_encoder(LITE0_ENCODER, weights=None)
+        self.encoder = load_lite0_into_encoder(template).eval()
+        self.mean = torch.tensor(LITE0_MEAN).view(1, 3, 1, 1)
+        self.std = torch.tensor(LITE0_STD).view(1, 3, 1, 1)
+        self.dim = int(self.encoder.out_channels[-1])
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        import torch
+
+        if len(crops) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float() / 255
+            deepest = self.encoder((x - self.mean) / self.std)[-1]
+            return deepest.mean(dim=(2, 3)).numpy().astype(np.float32)
+
+
+@functools.cache
+def lite0_encoder() -> Lite0Encoder:
+    """The default encoder, built once per process (loading the weights takes a second)."""
+    return Lite0Encoder()

@@ -1,0 +1,326 @@
+"""A simulated person labelling segments with boxes in a 2-D projection (feature-space annotation).
+
+It looks at the projection with the ground truth in mind: it repeatedly draws the axis-aligned
+box that captures the most not-yet-labelled segments whose majority class agrees, among boxes
+whose agreeing fraction reaches ``purity``, and gives every segment inside the box that class.
+When no box holds two agreeing segments any more, each remaining segment is labelled on its own.
+Then it opens the segments that mix classes (or that a box gave another class) and splits them
+with clicks: a seeded watershed restricted to the segment, on the colour distance of neighbours.
+It pays per box, per inspected segment and per click (configs/costs.yaml: ``feature_space_box``, ``feature_space_segment``, ``feature_space_click``;
+a segment labelled on its own costs ``region_label``).
+
+Deterministic and model-free: the same projection and ground truth give the same boxes. Box
+edges lie between the coordinates of the remaining points, on at most ``grid`` x ``grid``
+quantile cuts (a box search over all point coordinates is O(S^4)).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+from scipy import ndimage
+
+from al_loop.data.base import IGNORE
+from al_loop.errors import ConfigError
+from al_loop.feature_space.labelling import select_in_box, split_segment
+
+COST_ENTRIES = ("feature_space_box", "feature_space_segment", "feature_space_click", "region_label")
+
+
+class Prices(Protocol):
+    """Seconds of a named cost entry (``al_loop.cost.CostTable`` or a plain dict)."""
+
+    def __getitem__(self, name: str) -> float: ...
+
+
+@dataclass(frozen=True)
+class BoxChoice:
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    label: int
+    segments: tuple[int, ...]  # indices into the coordinates, in increasing order
+    agreeing: int  # how many of them have ``label`` as their majority class
+
+
+def _cuts(values: np.ndarray, grid: int) -> np.ndarray:
+    """Up to ``grid - 1`` cut positions strictly between distinct values, at quantiles."""
+    distinct = np.unique(values)
+    if len(distinct) <= grid:
+        picks = np.arange(1, len(distinct))
+    else:
+        picks = np.unique(np.round(np.arange(1, grid) * len(distinct) / grid).astype(np.int64))
+    return (distinct[picks - 1] + distinct[picks]) / 2
+
+
+def _spans(num_cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every cell range [start, stop) with start < stop, as two arrays."""
+    start, stop = np.triu_indices(num_cells + 1, k=1)
+    return start, stop
+
+
+def best_box(
+    coords: np.ndarray,
+    classes: np.ndarray,
+    candidates: np.ndarray,
+    num_classes: int,
+    purity: float = 0.9,
+    grid: int = 32,
+    max_wrong: int | None = None,
+) -> BoxChoice | None:
+    """The box over the ``candidates`` (bool [S]) capturing the most segments of one class
+    among boxes where that class makes at least ``purity`` of the segments with a class
+    (``classes`` IGNORE: no ground truth, agree with anything). Ties: fewer disagreeing
+    segments, then the first in (x, y) cut order. None when no candidate has a class."""
+    index = np.flatnonzero(candidates)
+    points, cls = coords[index], classes[index]
+    if not (cls != IGNORE).any():
+        return None
+    x_cuts, y_cuts = _cuts(points[:, 0], grid), _cuts(points[:, 1], grid)
+    gx, gy = len(x_cuts) + 1, len(y_cuts) + 1
+    cell_x = np.searchsorted(x_cuts, points[:, 0])
+    cell_y = np.searchsorted(y_cuts, points[:, 1])
+    known = cls != IGNORE
+    hist = np.zeros((num_classes, gx, gy), np.int64)
+    np.add.at(hist, (cls[known].astype(np.int64), cell_x[known], cell_y[known]), 1)
+    table = np.zeros((num_classes, gx + 1, gy + 1), np.int64)  # summed-area table
+    table[:, 1:, 1:] = hist.cumsum(axis=1).cumsum(axis=2)
+    x_start, x_stop = _spans(gx)
+    y_start, y_stop = _spans(gy)
+    xs0, xs1 = x_start[:, None], x_stop[:, None]
+    ys0, ys1 = y_start[None, :], y_stop[None, :]
+    counts = table[:, xs1, ys1] - table[:, xs0, ys1] - table[:, xs1, ys0] + table[:, xs0, ys0]
+    total = counts.sum(axis=0)
+    agreeing = counts.max(axis=0)
+    valid = agreeing >= purity * np.maximum(total, 1)
+    if max_wrong is not None:
+        valid &= total - agreeing <= max_wrong
+    score = np.where(valid, agreeing * (total.size + 1) - (total - agreeing), -1)
+    flat = int(np.argmax(score))  # first maximum: deterministic
+    if score.flat[flat] < 0:
+        return None
+    i, j = np.unravel_index(flat, score.shape)
+    label = int(np.argmax(counts[:, i, j]))
+    lo_x, hi_x = points[:, 0].min(), points[:, 0].max()
+    lo_y, hi_y = points[:, 1].min(), points[:, 1].max()
+    x0 = x_cuts[x_start[i] - 1] if x_start[i] > 0 else lo_x
+    x1 = x_cuts[x_stop[i] - 1] if x_stop[i] < gx else hi_x
+    y0 = y_cuts[y_start[j] - 1] if y_start[j] > 0 else lo_y
+    y1 = y_cuts[y_stop[j] - 1] if y_stop[j] < gy else hi_y
+    inside = index[select_in_box(points, x0, y0, x1, y1)]
+    return BoxChoice(
+        float(x0),
+        float(y0),
+        float(x1),
+        float(y1),
+        label,
+        tuple(int(s) for s in inside),
+        int(counts[label, i, j]),
+    )
+
+
+@dataclass
+class SplitResult:
+    """A mixed segment split by clicks: the class of each of its pixels inside its box."""
+
+    box: tuple[int, int, int, int]  # y0, x0, y1, x1 in the segment's image
+    labels: np.ndarray  # uint8 [y1-y0, x1-x0], IGNORE outside the segment
+    clicks: list[tuple[int, int, int]]  # (y, x, class) in image coordinates
+
+
+@dataclass
+class Labelling:
+    """What the box-labeller did to a set of segments."""
+
+    segment_labels: np.ndarray  # uint8 [S]; IGNORE for segments without any ground truth
+    seconds: np.ndarray  # float64 [S]: each segment's share of the time spent
+    boxes: list[BoxChoice]
+    singles: list[int]  # segments labelled on their own
+    splits: dict[int, SplitResult] = field(default_factory=dict)
+
+    @property
+    def total_seconds(self) -> float:
+        return float(self.seconds.sum())
+
+
+def interior_point(region: np.ndarray) -> tuple[int, int]:
+    """(y, x) of the pixel of ``region``'s largest component farthest from its border."""
+    components, count = ndimage.label(region)
+    if count > 1:
+        sizes = np.bincount(components.ravel())[1:]
+        region = components == (int(np.argmax(sizes)) + 1)
+    distance = ndimage.distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1]
+    y, x = np.unravel_index(int(np.argmax(distance)), region.shape)
+    return int(y), int(x)
+
+
+def click_split(
+    image: np.ndarray,
+    inside: np.ndarray,
+    gt: np.ndarray,
+    label: int,
+    target_accuracy: float = 0.9,
+    max_clicks: int = 6,
+) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+    """(uint8 labels of the segment, IGNORE outside; the clicks (y, x, class)) for a segment
+    (``inside`` bool, on the colour crop ``image``) labelled ``label`` as a whole whose ground
+    truth ``gt`` mixes classes or is another class: first a positive
+    click inside the largest part that is right, then each click at the interior of the
+    largest wrong part with its true class, until ``target_accuracy`` or ``max_clicks``."""
+    known = inside & (gt != IGNORE)
+    current = np.where(inside, np.uint8(label), np.uint8(IGNORE))
+    clicks: list[tuple[int, int, int]] = []
+    while len(clicks) < max_clicks:
+        wrong = known & (current != gt)
+        if wrong.sum() <= (1 - target_accuracy) * max(int(known.sum()), 1):
+            break
+        if not clicks and (known & (gt == label)).any():
+            y, x = interior_point(known & (gt == label))  # say what the segment's label keeps
+        else:
+            y, x = interior_point(wrong)
+        clicks.append((y, x, int(gt[y, x])))
+        if len({c for _, _, c in clicks}) > 1 or gt[y, x] != label:
+            current = split_segment(image, inside, clicks)
+            current[inside & (current == IGNORE)] = label  # cut off from every click
+    return current, clicks
+
+
+class BoxLabeller:
+    """The simulated user of feature-space annotation (see the module docstring).
+
+    ``purity``: least fraction of a box's segments (with ground truth) of the box's class;
+    ``max_wrong``: most segments of another class a box may hold (None: no limit). On a
+    pool where one class dominates (DAVIS: about 90 % of segments are background), purity alone
+    lets a background box swallow hundreds of object segments, which a person looking at the
+    thumbnails would not accept.
+    ``split_below``: a segment whose majority class covers less than this fraction of its
+    pixels is split with clicks, if its wrong pixels are at least ``min_split_pixels``.
+    """
+
+    name = "box_labeller"
+
+    def __init__(
+        self,
+        cost: Prices,
+        purity: float = 0.9,
+        grid: int = 32,
+        split_below: float = 0.8,
+        min_split_pixels: int = 64,
+        target_accuracy: float = 0.9,
+        max_clicks: int = 6,
+        max_wrong: int | None = None,
+    ):
+        if not 0 < purity <= 1 or not 0 <= split_below <= 1 or grid < 2 or max_clicks < 0:
+            raise ConfigError(
+                "box labeller: 0 < purity <= 1, 0 <= split_below <= 1, grid >= 2, max_clicks >= 0"
+            )
+        if max_wrong is not None and max_wrong < 0:
+            raise ConfigError("box labeller: max_wrong >= 0 (or None: purity alone decides)")
+        self.max_wrong = max_wrong
+        self.prices = {name: float(cost[name]) for name in COST_ENTRIES}
+        self.purity, self.grid = purity, grid
+        self.split_below, self.min_split_pixels = split_below, min_split_pixels
+        self.target_accuracy, self.max_clicks = target_accuracy, max_clicks
+        self.boxes_drawn = 0  # the state: what the user has done so far
+        self.clicks_made = 0
+
+    def get_state(self) -> dict:
+        return {"boxes_drawn": self.boxes_drawn, "clicks_made": self.clicks_made}
+
+    def set_state(self, state: dict) -> None:
+        self.boxes_drawn = int(state["boxes_drawn"])
+        self.clicks_made = int(state["clicks_made"])
+
+    def label_projection(
+        self, coords: np.ndarray, classes: np.ndarray, num_classes: int
+    ) -> tuple[np.ndarray, np.ndarray, list[BoxChoice], list[int]]:
+        """Boxes until every segment with a class is labelled: (labels uint8 [S], seconds
+        [S], the boxes, the segments labelled on their own). Segments without ground truth
+        (``classes`` IGNORE) keep IGNORE unless a box swept them up."""
+        coords, classes = np.asarray(coords, np.float64), np.asarray(classes)
+        labels = np.full(len(coords), IGNORE, np.uint8)
+        seconds = np.zeros(len(coords))
+        remaining = np.ones(len(coords), bool)
+        boxes: list[BoxChoice] = []
+        while remaining.any():
+            box = best_box(
+                coords, classes, remaining, num_classes, self.purity, self.grid, self.max_wrong
+            )
+            if box is None or box.agreeing < 2:
+                break
+            chosen = np.asarray(box.segments)
+            labels[chosen] = box.label
+            seconds[chosen] += self.prices["feature_space_box"] / len(chosen)
+            seconds[chosen] += self.prices["feature_space_segment"]
+            remaining[chosen] = False
+            boxes.append(box)
+        singles = [int(s) for s in np.flatnonzero(remaining & (classes != IGNORE))]
+        labels[singles] = classes[singles]
+        seconds[singles] += self.prices["region_label"] + self.prices["feature_space_segment"]
+        self.boxes_drawn += len(boxes)
+        return labels, seconds, boxes, singles
+
+    def label_segments(
+        self,
+        coords: np.ndarray,
+        segment_ids: np.ndarray,
+        segments: np.ndarray,
+        segment_image: np.ndarray,
+        images: np.ndarray,
+        masks: np.ndarray,
+        num_classes: int,
+    ) -> Labelling:
+        """Label the segments ``segment_ids`` (ids into ``segments`` int [N,H,W], their images
+        in ``segment_image``) shown at ``coords`` [k,2], with ground truth ``masks``; mixed
+        segments are split on ``images``."""
+        from al_loop.feature_space.segments import (
+            majority_and_purity,
+            segment_boxes,
+            segment_class_counts,
+        )
+
+        segment_ids = np.asarray(segment_ids, np.int64)
+        counts = segment_class_counts(segments, masks, num_classes)[segment_ids]
+        classes, _ = majority_and_purity(counts)
+        labels, seconds, boxes, singles = self.label_projection(coords, classes, num_classes)
+        splits: dict[int, SplitResult] = {}
+        all_boxes = segment_boxes(segments)
+        for k in range(len(segment_ids)):
+            if not self.needs_split(counts[k], int(labels[k])):
+                continue
+            s = int(segment_ids[k])
+            image = int(segment_image[s])
+            y0, x0, y1, x1 = (int(v) for v in all_boxes[s])
+            split, clicks = click_split(
+                images[image, y0:y1, x0:x1],
+                segments[image, y0:y1, x0:x1] == s,
+                masks[image, y0:y1, x0:x1],
+                int(labels[k]),
+                self.target_accuracy,
+                self.max_clicks,
+            )
+            if clicks:
+                moved = [(y + y0, x + x0, c) for y, x, c in clicks]
+                splits[k] = SplitResult((y0, x0, y1, x1), split, moved)
+                seconds[k] += self.click_seconds(len(clicks))
+        return Labelling(labels, seconds, boxes, singles, splits)
+
+    def needs_split(self, class_counts: np.ndarray, label: int) -> bool:
+        """Whether the user opens a segment labelled ``label`` to fix it with clicks: it mixes
+        classes (its majority covers less than ``split_below``) or the box gave it another
+        class than its majority, and at least ``min_split_pixels`` of it are wrong."""
+        total = int(class_counts.sum())
+        if label == IGNORE or total == 0 or not self.max_clicks:
+            return False
+        wrong = total - int(class_counts[label]) if label < len(class_counts) else total
+        mixed = class_counts.max() < self.split_below * total
+        mislabelled = int(np.argmax(class_counts)) != label
+        return (mixed or mislabelled) and wrong >= self.min_split_pixels
+
+    def click_seconds(self, clicks: int) -> float:
+        """What ``clicks`` clicks cost (counted in the user's state)."""
+        self.clicks_made += clicks
+        return self.prices["feature_space_click"] * clicks

@@ -1,0 +1,218 @@
+"""The loop's annotator for feature-space annotation: the simulated box-labeller over units.
+
+Each unit handed over (a superpixel in the intended setup; any unit works, a grid cell or a
+whole image being one "segment") is cropped, encoded and placed in a 2-D projection together
+with the other units of the same call; the box-labeller (simulators/box_labeller.py) labels
+them with boxes and fixes mixed ones with clicks. One call labels a batch of units from many
+images: this is the ``BatchAnnotator`` protocol; ``annotate`` of a single unit is a batch of one.
+
+With ``metric_learning``, the units labelled in earlier calls (at most ``history`` of them)
+train the metric head (al_loop/feature_space/metric.py), and the projection is fitted on the
+head's embedding of them and the new units, semi-supervised by their labels, so clusters of one
+class tighten call after call. That memory lives in the process: a run resumed after a kill
+starts it afresh, so its curve may differ from an uninterrupted run's (hence off by default).
+Without it each call's projection holds that call's units only, and a resumed run repeats an
+uninterrupted one except that a call cut short by the kill is finished as a smaller batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from al_loop.data.base import IGNORE
+from al_loop.feature_space.features import (
+    CROP_MARGIN,
+    CROP_SIZE,
+    Encoder,
+    lite0_encoder,
+    segment_crop,
+)
+from al_loop.feature_space.metric import embed, train_head
+from al_loop.feature_space.projection import MAIN_VIEW, UNLABELLED, Projection
+from al_loop.feature_space.segments import majority_and_purity
+from al_loop.interactions import Click, SegmentLabel, to_json
+from al_loop.protocols import AnnotationRequest, UnitAnnotation
+from al_loop.units import Unit
+from simulators.box_labeller import BoxLabeller, Prices, click_split
+
+METHOD = "feature_space"
+
+
+class FeatureSpaceAnnotator:
+    """``BatchAnnotator`` for ``annotation.method: feature_space`` (simulated, from GT).
+
+    ``units_per_call``: most units projected and boxed together. The box-labeller settings
+    (``purity``, ``grid``, ``split_below``, ``min_split_pixels``, ``target_accuracy``,
+    ``max_clicks``, ``max_wrong``) are those of ``simulators.box_labeller.BoxLabeller``; ``projection``:
+    "umap" or "pca"; ``encoder`` (default: pretrained Lite0) encodes the units' crops.
+    """
+
+    name = f"simulated:{BoxLabeller.name}"
+    method = METHOD
+
+    def __init__(
+        self,
+        pool_masks: np.ndarray,
+        cost: Prices,
+        num_classes: int | None = None,
+        units_per_call: int = 400,
+        purity: float = 0.9,
+        grid: int = 32,
+        split_below: float = 0.8,
+        min_split_pixels: int = 16,
+        target_accuracy: float = 0.9,
+        max_clicks: int = 6,
+        max_wrong: int | None = None,
+        projection: str = "umap",
+        crop_size: int = CROP_SIZE,
+        crop_margin: float = CROP_MARGIN,
+        encoder: Encoder | None = None,
+        metric_learning: bool = False,
+        history: int = 2000,
+        seed: int = 0,
+    ):
+        self.pool_masks = np.asarray(pool_masks)
+        valid = self.pool_masks[self.pool_masks != IGNORE]
+        self.num_classes = num_classes or (int(valid.max()) + 1 if valid.size else 1)
+        self.units_per_call = int(units_per_call)
+        self.labeller = BoxLabeller(
+            cost,
+            purity,
+            grid,
+            split_below,
+            min_split_pixels,
+            target_accuracy,
+            max_clicks,
+            max_wrong,
+        )
+        self.projection, self.seed = projection, seed
+        self.crop_size, self.crop_margin = crop_size, crop_margin
+        self._encoder = encoder
+        self.metric_learning, self.history = metric_learning, history
+        self._past_features = np.zeros((0, 0), np.float32)  # labelled in earlier calls
+        self._past_labels = np.zeros(0, np.uint8)
+        self.calls = 0
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = lite0_encoder()  # loaded on first use: tests inject a cheap one
+        return self._encoder
+
+    def annotate(
+        self,
+        unit: Unit,
+        image: np.ndarray,
+        box: tuple[int, int, int, int],
+        unit_mask: np.ndarray,
+        initial_labels: np.ndarray | None = None,
+    ) -> UnitAnnotation:
+        request = AnnotationRequest(unit, image, box, unit_mask, initial_labels)
+        return self.annotate_batch([request])[0]
+
+    def annotate_batch(self, requests: Sequence[AnnotationRequest]) -> list[UnitAnnotation]:
+        if not requests:
+            return []
+        gts = [self._gt(r) for r in requests]
+        counts = np.stack([self._class_counts(r, gt) for r, gt in zip(requests, gts, strict=True)])
+        classes, _ = majority_and_purity(counts)
+        features = self._features(requests)
+        coords = self._coords(features)
+        labels, seconds, boxes, _ = self.labeller.label_projection(
+            coords, classes, self.num_classes
+        )
+        self.calls += 1
+        if self.metric_learning:
+            self._remember(features, labels)
+        box_of = {s: b for b, box in enumerate(boxes) for s in box.segments}
+        out = []
+        for k, (request, gt) in enumerate(zip(requests, gts, strict=True)):
+            mask = np.where(request.unit_mask, labels[k], IGNORE).astype(np.uint8)
+            log = [self._label_record(request.unit, k, labels[k], box_of, boxes, seconds[k])]
+            if self.labeller.needs_split(counts[k], int(labels[k])):
+                y0, x0, y1, x1 = request.box
+                split, clicks = click_split(
+                    request.image[y0:y1, x0:x1],
+                    request.unit_mask,
+                    gt,
+                    int(labels[k]),
+                    self.labeller.target_accuracy,
+                    self.labeller.max_clicks,
+                )
+                if clicks:
+                    mask = split
+                    click_seconds = self.labeller.click_seconds(len(clicks))
+                    seconds[k] += click_seconds
+                    log += [
+                        {
+                            **to_json(Click(y + y0, x + x0, positive=bool(c == labels[k]))),
+                            "class": c,
+                            "seconds": click_seconds / len(clicks),
+                        }
+                        for y, x, c in clicks
+                    ]
+            mask[gt == IGNORE] = IGNORE  # as the other simulated annotators: void stays void
+            out.append(
+                UnitAnnotation(
+                    unit=request.unit,
+                    box=request.box,
+                    mask=mask,
+                    seconds=float(seconds[k]),
+                    interactions=log,
+                    method=METHOD,
+                    annotator=self.name,
+                )
+            )
+        return out
+
+    def _gt(self, request: AnnotationRequest) -> np.ndarray:
+        y0, x0, y1, x1 = request.box
+        return self.pool_masks[request.unit.image, y0:y1, x0:x1]
+
+    def _class_counts(self, request: AnnotationRequest, gt: np.ndarray) -> np.ndarray:
+        values = gt[request.unit_mask & (gt != IGNORE)].astype(np.int64)
+        return np.bincount(values, minlength=self.num_classes)[: self.num_classes]
+
+    def _features(self, requests: Sequence[AnnotationRequest]) -> np.ndarray:
+        crops = np.stack([self._crop(r) for r in requests])
+        return np.asarray(self.encoder(crops), np.float32)
+
+    def _coords(self, features: np.ndarray) -> np.ndarray:
+        """The units' 2-D coordinates: on their features alone, or (metric learning, once two
+        classes are known) on the head's embedding together with the earlier labelled units."""
+        projection = Projection(MAIN_VIEW, self.seed, self.projection)
+        known = self._past_labels[self._past_labels != IGNORE]
+        if not self.metric_learning or len(np.unique(known)) < 2:
+            return projection.fit(features)
+        head, _ = train_head(self._past_features, self._past_labels, seed=self.seed + self.calls)
+        embedded = embed(head, np.concatenate([self._past_features, features]))
+        past = np.where(self._past_labels == IGNORE, UNLABELLED, self._past_labels.astype(int))
+        targets = np.concatenate([past, np.full(len(features), UNLABELLED)])
+        return projection.fit(embedded, targets)[len(self._past_labels) :]
+
+    def _remember(self, features: np.ndarray, labels: np.ndarray) -> None:
+        if not len(self._past_labels):
+            self._past_features = np.zeros((0, features.shape[1]), np.float32)
+        self._past_features = np.concatenate([self._past_features, features])[-self.history :]
+        self._past_labels = np.concatenate([self._past_labels, labels])[-self.history :]
+
+    def _crop(self, request: AnnotationRequest) -> np.ndarray:
+        y0, x0, y1, x1 = request.box
+        inside = np.zeros(request.image.shape[:2], bool)
+        inside[y0:y1, x0:x1] = request.unit_mask
+        box = np.array(request.box)
+        return segment_crop(request.image, inside, box, self.crop_size, self.crop_margin)
+
+    @staticmethod
+    def _label_record(unit, k, label, box_of, boxes, seconds) -> dict:
+        record = {**to_json(SegmentLabel((unit.region,), int(label))), "seconds": float(seconds)}
+        if k in box_of:
+            box = boxes[box_of[k]]
+            record.update(
+                box=[box.x0, box.y0, box.x1, box.y1],
+                box_index=box_of[k],
+                box_size=len(box.segments),
+            )
+        return record

@@ -1,0 +1,204 @@
+"""The simulated box-labeller on toy projections: boxes, purity, prices, clicks, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from al_loop.data.base import IGNORE
+from al_loop.errors import ConfigError
+from simulators.box_labeller import BoxLabeller, best_box, click_split, interior_point
+
+PRICES = {
+    "feature_space_box": 5.0,
+    "feature_space_segment": 0.5,
+    "feature_space_click": 1.0,
+    "region_label": 2.0,
+}
+
+
+def toy_projection():
+    """Hand-placed: two blobs of class 0 (3 points each, around (0, 0) and (0, 2.4)) with a
+    class-1 point between them, and a cluster of 5 class-1 points around (10, 10)."""
+    coords = np.array(
+        [
+            [-0.2, 0.0], [0.2, 0.0], [0.0, -0.2],  # class 0, bottom blob
+            [-0.2, 2.4], [0.2, 2.4], [0.0, 2.6],  # class 0, top blob
+            [0.0, 1.2],  # class 1, between the blobs: no pure box holds both blobs
+            [10.0, 10.0], [10.2, 10.0], [10.0, 10.2], [10.2, 10.2], [10.1, 10.1],
+        ]
+    )  # fmt: skip
+    classes = np.array([0] * 6 + [1] * 6, np.uint8)
+    return coords, classes
+
+
+def test_the_best_box_holds_the_largest_pure_cluster():
+    coords, classes = toy_projection()
+    box = best_box(coords, classes, np.ones(len(coords), bool), 2, purity=1.0)
+    assert box.label == 1 and box.segments == (7, 8, 9, 10, 11)
+    assert box.agreeing == 5
+
+
+def test_a_lower_purity_lets_a_box_swallow_a_stray_point():
+    coords, classes = toy_projection()
+    box = best_box(coords, classes, np.ones(len(coords), bool), 2, purity=0.8)
+    assert box.label == 0 and box.agreeing == 6
+    assert box.segments == (0, 1, 2, 3, 4, 5, 6)  # 6 of 7 agree: above 0.8
+
+
+def test_max_wrong_caps_the_disagreeing_segments_of_a_box():
+    coords, classes = toy_projection()
+    box = best_box(coords, classes, np.ones(len(coords), bool), 2, purity=0.8, max_wrong=0)
+    assert box.label == 1 and box.segments == (7, 8, 9, 10, 11)  # as with purity 1
+    with pytest.raises(ConfigError, match="max_wrong"):
+        BoxLabeller(PRICES, max_wrong=-1)
+
+
+def test_box_geometry_contains_exactly_its_segments():
+    coords, classes = toy_projection()
+    box = best_box(coords, classes, np.ones(len(coords), bool), 2, purity=1.0)
+    inside = (
+        (coords[:, 0] >= box.x0)
+        & (coords[:, 0] <= box.x1)
+        & (coords[:, 1] >= box.y0)
+        & (coords[:, 1] <= box.y1)
+    )
+    assert np.flatnonzero(inside).tolist() == list(box.segments)
+
+
+def test_only_candidates_are_boxed():
+    coords, classes = toy_projection()
+    candidates = np.ones(len(coords), bool)
+    candidates[7:] = False
+    box = best_box(coords, classes, candidates, 2, purity=1.0)
+    assert box.label == 0 and box.agreeing == 3 and set(box.segments) <= set(range(7))
+    assert best_box(coords, classes, np.zeros(len(coords), bool), 2) is None
+
+
+def test_labelling_a_projection_pays_per_box_segment_and_single():
+    coords, classes = toy_projection()
+    labeller = BoxLabeller(PRICES, purity=1.0)
+    labels, seconds, boxes, singles = labeller.label_projection(coords, classes, 2)
+    assert labels.tolist() == classes.tolist()  # purity 1: every label right
+    assert [b.segments for b in boxes] == [(7, 8, 9, 10, 11), (0, 1, 2), (3, 4, 5)]
+    assert singles == [6]
+    expected = 3 * 5.0 + 11 * 0.5 + (2.0 + 0.5)  # three boxes, 11 boxed, one on its own
+    assert seconds.sum() == pytest.approx(expected)
+    assert seconds[7] == pytest.approx(5.0 / 5 + 0.5)  # its share of its box, and a look
+    assert labeller.get_state() == {"boxes_drawn": 3, "clicks_made": 0}
+
+
+def test_a_looser_box_is_cheaper_and_wrong_on_the_stray_point():
+    coords, classes = toy_projection()
+    strict = BoxLabeller(PRICES, purity=1.0).label_projection(coords, classes, 2)
+    loose = BoxLabeller(PRICES, purity=0.8).label_projection(coords, classes, 2)
+    assert loose[0][6] == 0 != classes[6]
+    assert (loose[0] == classes).sum() == len(classes) - 1
+    assert loose[1].sum() < strict[1].sum()
+
+
+def test_points_that_no_pure_box_can_pair_are_labelled_one_by_one():
+    coords = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]])
+    classes = np.array([0, 1, 0], np.uint8)
+    labels, seconds, boxes, singles = BoxLabeller(PRICES).label_projection(coords, classes, 2)
+    assert boxes == [] and singles == [0, 1, 2] and labels.tolist() == [0, 1, 0]
+    assert seconds.tolist() == [2.5, 2.5, 2.5]
+
+
+def test_segments_without_ground_truth_stay_unlabelled_unless_boxed():
+    coords = np.array([[0.0, 0.0], [0.1, 0.0], [50.0, 50.0]])
+    classes = np.array([1, 1, IGNORE], np.uint8)
+    labels, seconds, _, singles = BoxLabeller(PRICES).label_projection(coords, classes, 2)
+    assert labels.tolist() == [1, 1, IGNORE] and singles == [] and seconds[2] == 0
+
+
+def test_same_input_same_boxes_and_state_round_trips():
+    coords, classes = toy_projection()
+    first, second = BoxLabeller(PRICES, purity=0.9), BoxLabeller(PRICES, purity=0.9)
+    a = first.label_projection(coords, classes, 2)
+    b = second.label_projection(coords, classes, 2)
+    assert a[2] == b[2]
+    np.testing.assert_array_equal(a[1], b[1])
+    restored = BoxLabeller(PRICES)
+    restored.set_state(first.get_state())
+    assert restored.get_state() == first.get_state()
+
+
+def test_invalid_settings_are_config_errors():
+    with pytest.raises(ConfigError):
+        BoxLabeller(PRICES, purity=0.0)
+    with pytest.raises(KeyError):
+        BoxLabeller({"feature_space_box": 1.0})
+
+
+def two_class_segment():
+    """A 12x16 segment, class 1 on the left 10 columns and 0 on the right; the colour follows."""
+    gt = np.zeros((12, 16), np.uint8)
+    gt[:, :10] = 1
+    image = np.full((12, 16, 3), 40, np.uint8)
+    image[:, :10] = 200
+    return image, np.ones((12, 16), bool), gt
+
+
+def test_a_mixed_segment_is_split_with_a_positive_and_a_negative_click():
+    image, inside, gt = two_class_segment()
+    split, clicks = click_split(image, inside, gt, label=1, target_accuracy=0.95)
+    assert [c for _, _, c in clicks] == [1, 0]  # positive first, then the wrong part
+    assert (split == gt).all()
+
+
+def test_a_wrongly_boxed_pure_segment_is_fixed_with_one_click():
+    image, inside, _ = two_class_segment()
+    gt = np.zeros((12, 16), np.uint8)
+    split, clicks = click_split(image, inside, gt, label=1)
+    assert len(clicks) == 1 and (split == 0).all()
+
+
+def test_clicks_stop_at_the_cap():
+    image, inside, gt = two_class_segment()
+    flat = np.zeros_like(image)  # no edge to follow: the clicks cannot reach the target
+    _, clicks = click_split(flat, inside, gt, 1, target_accuracy=1.0, max_clicks=3)
+    assert len(clicks) <= 3
+
+
+def test_interior_point_is_deepest_in_the_largest_part():
+    region = np.zeros((9, 20), bool)
+    region[1:8, 1:8] = True  # 7x7, centre (4, 4)
+    region[0:3, 15:18] = True
+    assert interior_point(region) == (4, 4)
+
+
+def test_needs_split_decides_from_class_counts():
+    labeller = BoxLabeller(PRICES, split_below=0.8, min_split_pixels=10)
+    assert labeller.needs_split(np.array([60, 40]), 0)  # mixed, 40 wrong
+    assert not labeller.needs_split(np.array([95, 5]), 0)  # pure enough
+    assert labeller.needs_split(np.array([0, 50]), 0)  # pure but boxed with another class
+    assert not labeller.needs_split(np.array([6, 4]), 0)  # too few wrong pixels to bother
+    assert not labeller.needs_split(np.array([60, 40]), IGNORE)
+
+
+def test_label_segments_end_to_end_on_a_tiny_pool():
+    """Two images, each cut into a left and a right segment; the right segment of image 1 mixes
+    classes and is split with clicks."""
+    images = np.zeros((2, 12, 16, 3), np.uint8)
+    images[:, :, 8:] = 200
+    segments = np.zeros((2, 12, 16), np.int32)
+    segments[0, :, 8:] = 1
+    segments[1] = 2
+    segments[1, :, 8:] = 3
+    segment_image = np.array([0, 0, 1, 1])
+    masks = np.zeros((2, 12, 16), np.uint8)
+    masks[:, :, 8:] = 1
+    masks[1, :4, 8:] = 0  # segment 3: top third class 0, the rest class 1
+    images[1, :4, 8:] = 60
+    coords = np.array([[0.0, 0.0], [5.0, 5.0], [0.2, 0.0], [5.1, 5.0]])
+    labeller = BoxLabeller(PRICES, purity=1.0, min_split_pixels=8)
+    result = labeller.label_segments(
+        coords, np.arange(4), segments, segment_image, images, masks, 2
+    )
+    assert result.segment_labels.tolist() == [0, 1, 0, 1]
+    assert list(result.splits) == [3]
+    split = result.splits[3]
+    assert split.box == (0, 8, 12, 16)
+    assert (split.labels == masks[1, :, 8:]).all()
+    assert result.total_seconds == pytest.approx(2 * 5.0 + 4 * 0.5 + len(split.clicks) * 1.0)

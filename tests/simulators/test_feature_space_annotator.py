@@ -1,0 +1,121 @@
+"""The loop's feature-space annotator: a batch of units labelled by boxes, priced per unit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from al_loop.cost import CostTable
+from al_loop.data.base import IGNORE
+from al_loop.interactions import from_json
+from al_loop.protocols import AnnotationRequest, annotate_units, units_per_call
+from al_loop.units import GridUnits
+from simulators.feature_space_annotator import FeatureSpaceAnnotator
+from tests.fakes import make_toy_data
+
+
+def mean_colour(crops):
+    flat = crops.reshape(len(crops), -1, 3).astype(np.float32)
+    lit = flat.sum(axis=-1, keepdims=True) > 0
+    return (flat * lit).sum(axis=1) / np.maximum(lit.sum(axis=1), 1)
+
+
+def requests(data, space, units):
+    return [AnnotationRequest(u, data.images[u.image], space.box(u), space.mask(u)) for u in units]
+
+
+def annotator(data, **params):
+    return FeatureSpaceAnnotator(
+        data.masks, CostTable.load(), encoder=mean_colour, projection="pca", **params
+    )
+
+
+def test_a_batch_is_labelled_and_every_unit_pays_its_share():
+    data = make_toy_data(6, hw=(32, 32))
+    space = GridUnits(len(data), data.hw, cell=8)
+    units = space.units()[:40]
+    ann = annotator(data)
+    out = ann.annotate_batch(requests(data, space, units))
+    assert [a.unit for a in out] == units
+    assert all(a.method == "feature_space" and a.seconds > 0 for a in out)
+    accuracy = []
+    for a in out:
+        y0, x0, y1, x1 = a.box
+        gt = data.masks[a.unit.image, y0:y1, x0:x1]
+        known = a.mask != IGNORE
+        accuracy.append((a.mask[known] == gt[known]).mean())
+        for record in a.interactions:  # the log replays as plain interactions
+            fields = {
+                k: v
+                for k, v in record.items()
+                if k not in ("class", "seconds", "box", "box_index", "box_size")
+            }
+            from_json(fields)
+    assert np.mean(accuracy) > 0.9
+    costs = CostTable.load()
+    boxes = {r["box_index"] for a in out for r in a.interactions if "box_index" in r}
+    clicks = sum(r["type"] == "Click" for a in out for r in a.interactions)
+    singles = sum(
+        "box_index" not in r and r["type"] == "SegmentLabel" for a in out for r in a.interactions
+    )
+    expected = (
+        len(boxes) * costs["feature_space_box"]
+        + (len(units) - singles) * costs["feature_space_segment"]
+        + singles * (costs["region_label"] + costs["feature_space_segment"])
+        + clicks * costs["feature_space_click"]
+    )
+    assert sum(a.seconds for a in out) == pytest.approx(expected)
+
+
+def test_one_box_labels_units_of_many_images_so_a_batch_is_cheaper_than_one_by_one():
+    data = make_toy_data(6, hw=(32, 32))
+    space = GridUnits(len(data), data.hw, cell=16)
+    units = space.units()
+    batch = sum(a.seconds for a in annotator(data).annotate_batch(requests(data, space, units)))
+    single = annotator(data)
+    alone = sum(
+        single.annotate(r.unit, r.image, r.box, r.unit_mask).seconds
+        for r in requests(data, space, units)
+    )
+    assert batch < alone
+
+
+def test_same_batch_same_labels_and_seconds():
+    data = make_toy_data(4, hw=(32, 32))
+    space = GridUnits(len(data), data.hw, cell=16)
+    a = annotator(data).annotate_batch(requests(data, space, space.units()))
+    b = annotator(data).annotate_batch(requests(data, space, space.units()))
+    assert [x.seconds for x in a] == [x.seconds for x in b]
+    assert all((x.mask == y.mask).all() for x, y in zip(a, b, strict=True))
+
+
+def test_it_is_a_batch_annotator_for_the_loop():
+    data = make_toy_data(2, hw=(32, 32))
+    space = GridUnits(len(data), data.hw, cell=16)
+    ann = annotator(data, units_per_call=7)
+    assert units_per_call(ann) == 7
+    assert len(annotate_units(ann, requests(data, space, space.units()))) == 8
+    assert ann.annotate_batch([]) == []
+
+
+def test_metric_learning_projects_later_batches_with_the_earlier_labels(monkeypatch):
+    import simulators.feature_space_annotator as module
+
+    trained = []
+
+    def spy(features, labels, *args, **kwargs):
+        trained.append(len(features))
+        return module_train_head(features, labels, *args, **kwargs)
+
+    module_train_head = module.train_head
+    monkeypatch.setattr(module, "train_head", spy)
+    data = make_toy_data(6, hw=(32, 32))
+    space = GridUnits(len(data), data.hw, cell=8)
+    units = space.units()
+    ann = annotator(data, metric_learning=True, history=50)
+    first = ann.annotate_batch(requests(data, space, units[:48]))
+    assert trained == [] and len(ann._past_labels) == 48  # nothing known before the first
+    second = ann.annotate_batch(requests(data, space, units[48:96]))
+    assert trained == [48]  # the head learnt from the first batch's labels
+    assert len(second) == 48 and len(ann._past_labels) == 50  # capped at ``history``
+    assert all(a.seconds > 0 for a in first + second)
