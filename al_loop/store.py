@@ -6,6 +6,9 @@ before or the state after it. A unit is selected at most once while it is queued
 
 Round life cycle: ``selected`` (units queued, best first) -> ``annotated`` (queue closed; the
 unused rest is ``dropped`` and may be chosen again later) -> ``evaluated`` (metrics stored).
+
+A ``held_out`` unit (a person's check set in the app) is labelled like any other but never
+trains the model: its labels are only scored against, and its seconds are not the budget's.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from al_loop.errors import StoreError
 from al_loop.protocols import UnitAnnotation
 from al_loop.units import Unit
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# schema version -> statements that bring a store of that version to the next one
+MIGRATIONS = {1: ["ALTER TABLE units ADD COLUMN held_out INTEGER NOT NULL DEFAULT 0"]}
 STORE_FILE = "store.sqlite"  # a run directory's store
 
 SCHEMA = """
@@ -52,7 +57,8 @@ CREATE TABLE IF NOT EXISTS units (
     status TEXT NOT NULL DEFAULT 'queued'
         CHECK (status IN ('queued', 'annotated', 'skipped', 'flagged', 'dropped')),
     lease_owner TEXT,
-    lease_until REAL
+    lease_until REAL,
+    held_out INTEGER NOT NULL DEFAULT 0  -- 1: a check unit, scored against, never trained on
 );
 CREATE UNIQUE INDEX IF NOT EXISTS units_live ON units(image, region) WHERE status != 'dropped';
 CREATE INDEX IF NOT EXISTS units_round ON units(round, status, rank);
@@ -78,6 +84,7 @@ class QueuedUnit:
     unit: Unit
     rank: int
     score: float | None
+    held_out: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,6 +126,7 @@ class LabelStore:
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
             )
+        self._migrate()
         version = int(self.get_meta("schema_version"))
         if version != SCHEMA_VERSION:
             raise StoreError(
@@ -126,6 +134,21 @@ class LabelStore:
             )
 
     # -- plumbing -----------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        """Bring an older store up to SCHEMA_VERSION in place, one version per transaction
+        (re-read inside it: two processes opening an old store migrate it once)."""
+        while True:
+            with self._transaction() as c:
+                row = c.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                version = int(row["value"])
+                if version >= SCHEMA_VERSION or version not in MIGRATIONS:
+                    return
+                for statement in MIGRATIONS[version]:
+                    c.execute(statement)
+                c.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version + 1),)
+                )
+
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         self._conn.execute("BEGIN IMMEDIATE")
@@ -173,7 +196,7 @@ class LabelStore:
     def rounds(self) -> list[RoundRecord]:
         rows = self._conn.execute(
             """SELECT r.*, (SELECT COUNT(*) FROM units u WHERE u.round = r.round
-                            AND u.status = 'annotated') AS n_annotated
+                            AND u.status = 'annotated' AND u.held_out = 0) AS n_annotated
                FROM rounds r ORDER BY r.round"""
         ).fetchall()
         return [
@@ -217,16 +240,18 @@ class LabelStore:
         ranked: Sequence[Unit],
         image_names: Sequence[str],
         scores: Sequence[float] | None = None,
+        held_out: bool = False,
     ) -> None:
-        """Queue more units when the round's budget outlasts its queue."""
+        """Queue more units when the round's budget outlasts its queue (or, ``held_out``,
+        check units, which leases hand out first)."""
         with self._transaction() as c:
             row = c.execute(
                 "SELECT COALESCE(MAX(rank) + 1, 0) AS n FROM units WHERE round = ?", (round_index,)
             ).fetchone()
-            self._queue(c, round_index, ranked, image_names, scores, first_rank=row["n"])
+            self._queue(c, round_index, ranked, image_names, scores, row["n"], held_out)
 
     @staticmethod
-    def _queue(c, round_index, ranked, image_names, scores, first_rank) -> None:
+    def _queue(c, round_index, ranked, image_names, scores, first_rank, held_out=False) -> None:
         rows = [
             (
                 round_index,
@@ -235,13 +260,14 @@ class LabelStore:
                 image_names[u.image],
                 first_rank + i,
                 None if scores is None else float(scores[i]),
+                int(held_out),
             )
             for i, u in enumerate(ranked)
         ]
         try:
             c.executemany(
-                "INSERT INTO units(round, image, region, image_name, rank, score) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO units(round, image, region, image_name, rank, score, held_out) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
         except sqlite3.IntegrityError as err:
@@ -251,12 +277,15 @@ class LabelStore:
 
     def queued(self, round_index: int) -> list[QueuedUnit]:
         rows = self._conn.execute(
-            "SELECT id, image, region, rank, score FROM units "
+            "SELECT id, image, region, rank, score, held_out FROM units "
             "WHERE round = ? AND status = 'queued' ORDER BY rank",
             (round_index,),
         ).fetchall()
         return [
-            QueuedUnit(r["id"], Unit(r["image"], r["region"]), r["rank"], r["score"]) for r in rows
+            QueuedUnit(
+                r["id"], Unit(r["image"], r["region"]), r["rank"], r["score"], bool(r["held_out"])
+            )
+            for r in rows
         ]
 
     def close_round(self, round_index: int) -> None:
@@ -328,6 +357,19 @@ class LabelStore:
                 (status, unit_id),
             )
 
+    def hold_out(self, unit_ids: Iterable[int]) -> int:
+        """Make queued units no tab holds check units (held out); how many became one."""
+        now = time.time()
+        with self._transaction() as c:
+            return sum(
+                c.execute(
+                    "UPDATE units SET held_out = 1 WHERE id = ? AND status = 'queued' "
+                    "AND (lease_owner IS NULL OR lease_until < ?)",
+                    (int(i), now),
+                ).rowcount
+                for i in unit_ids
+            )
+
     def lease_next(
         self, round_index: int, owner: str, ttl_seconds: float = 600.0
     ) -> QueuedUnit | None:
@@ -335,9 +377,9 @@ class LabelStore:
         now = time.time()
         with self._transaction() as c:
             row = c.execute(
-                "SELECT id, image, region, rank, score FROM units WHERE round = ? AND status = 'queued' "
-                "AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?) ORDER BY "
-                "(lease_owner = ?) DESC, rank LIMIT 1",
+                "SELECT id, image, region, rank, score, held_out FROM units WHERE round = ? "
+                "AND status = 'queued' AND (lease_owner IS NULL OR lease_owner = ? "
+                "OR lease_until < ?) ORDER BY (lease_owner = ?) DESC, held_out DESC, rank LIMIT 1",
                 (round_index, owner, now, owner),
             ).fetchone()
             if row is None:
@@ -346,16 +388,27 @@ class LabelStore:
                 "UPDATE units SET lease_owner = ?, lease_until = ? WHERE id = ?",
                 (owner, now + ttl_seconds, row["id"]),
             )
-        return QueuedUnit(row["id"], Unit(row["image"], row["region"]), row["rank"], row["score"])
-
-    @staticmethod
-    def _seconds(c) -> float:
-        return float(
-            c.execute("SELECT COALESCE(SUM(seconds), 0) AS s FROM annotations").fetchone()["s"]
+        return QueuedUnit(
+            row["id"],
+            Unit(row["image"], row["region"]),
+            row["rank"],
+            row["score"],
+            bool(row["held_out"]),
         )
 
-    def seconds_spent(self) -> float:
-        return self._seconds(self._conn)
+    @staticmethod
+    def _seconds(c, held_out: bool = False) -> float:
+        return float(
+            c.execute(
+                "SELECT COALESCE(SUM(a.seconds), 0) AS s FROM annotations a "
+                "JOIN units u ON u.id = a.unit_id WHERE u.held_out = ?",
+                (int(held_out),),
+            ).fetchone()["s"]
+        )
+
+    def seconds_spent(self, held_out: bool = False) -> float:
+        """Labelling seconds of training labels (of the check set, ``held_out``)."""
+        return self._seconds(self._conn, held_out)
 
     def unavailable_units(self) -> set[Unit]:
         """Units labelled, queued, skipped or flagged: no strategy may choose them again."""
@@ -378,7 +431,7 @@ class LabelStore:
 
     def annotations(self, round_index: int | None = None) -> list[dict]:
         query = (
-            "SELECT a.*, u.image, u.region, u.image_name FROM annotations a "
+            "SELECT a.*, u.image, u.region, u.image_name, u.held_out FROM annotations a "
             "JOIN units u ON u.id = a.unit_id"
         )
         args: tuple = ()
@@ -395,12 +448,16 @@ class LabelStore:
             for row in rows
         ]
 
-    def label_maps(self, num_images: int, hw: tuple[int, int]) -> np.ndarray:
-        """uint8 [N,H,W] training labels: IGNORE except where an annotation labelled a pixel."""
+    def label_maps(
+        self, num_images: int, hw: tuple[int, int], held_out: bool = False
+    ) -> np.ndarray:
+        """uint8 [N,H,W] training labels (the check set's, ``held_out``): IGNORE except where
+        an annotation labelled a pixel."""
         labels = np.full((num_images, *hw), IGNORE, dtype=np.uint8)
         rows = self._conn.execute(
             "SELECT u.image, a.y0, a.x0, a.y1, a.x1, a.mask FROM annotations a "
-            "JOIN units u ON u.id = a.unit_id ORDER BY a.id"
+            "JOIN units u ON u.id = a.unit_id WHERE u.held_out = ? ORDER BY a.id",
+            (int(held_out),),
         )
         for row in rows:
             mask = decode_mask(row["mask"])

@@ -1,8 +1,10 @@
 """Streamlit app: ``al-loop app PROJECT_DIR`` (or ``streamlit run app/main.py -- PROJECT_DIR``).
 
-Pages: Overview (rounds, seconds, mIoU curve, per-class IoU), Annotate (the round's queue, one
-leased unit at a time), Export. Everything a person does is written to the project folder at
-once (app.project); the page only renders it, so a refresh or restart loses nothing.
+Pages: Overview (rounds, seconds, the budget curve against ground truth or the agreement curve
+with the person's check set, per-class IoU), Annotate (the round's queue, one leased unit at a
+time, every method of app.session.APP_METHODS), Export. Everything a person does is written to
+the project folder at once (app.project); the page only renders it, so a refresh or restart
+loses nothing.
 """
 
 from __future__ import annotations
@@ -17,11 +19,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from al_loop.data.base import IGNORE
 from al_loop.errors import AlLoopError
+from al_loop.interactive import METHODS
 from app import session as drafts
-from app.project import IDLE_CAP_SECONDS, Project, active_seconds
+from app.project import IDLE_CAP_SECONDS, ModelMasks, Project, active_seconds, metric_curve
 
 PROJECT_ENV = "AL_LOOP_PROJECT"
+ZOOMS = [1.0, 1.5, 2.0, 3.0, 4.0]
+REPLAY_ERRORS = (AlLoopError, ValueError, TypeError)  # a draft the method refuses: shown, kept
 
 
 def project_dir() -> str:
@@ -37,6 +43,16 @@ def project_data(path: str):
     """Images and units, loaded once per server process rather than on every rerun."""
     with Project(path) as project:
         return project.splits, project.unit_space
+
+
+@st.cache_resource
+def model_masks(path: str) -> ModelMasks:
+    """The latest model's predictions, shared by every session of this server."""
+    return ModelMasks()
+
+
+def offered_methods() -> list[drafts.AppMethod]:
+    return drafts.available_methods(METHODS)
 
 
 def open_project(path: str) -> Project:
@@ -62,47 +78,231 @@ def overview_page(project: Project) -> None:
             "units labelled": r.n_annotated,
             "seconds (cumulative)": r.seconds_total,
             "mIoU": (r.metrics or {}).get("miou"),
+            "check agreement": (r.metrics or {}).get("check_miou"),
         }
         for r in rounds
     ]
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, c4 = st.columns(4)
     c1.metric("Rounds", len(rounds))
     c2.metric("Seconds spent", f"{project.store.seconds_spent():.0f}")
     c3.metric("Annotations", len(project.store.annotation_seconds()))
+    c4.metric("Check-set seconds", f"{project.store.seconds_spent(held_out=True):.0f}")
     st.dataframe(pd.DataFrame(rows), hide_index=True)
-    evaluated = [r for r in rounds if r.status == "evaluated" and r.metrics]
-    if not project.has_ground_truth:
-        st.info("This pool has no ground-truth masks: no mIoU curve.")
-    elif evaluated:
+    budget_curve = metric_curve(rounds, "miou")
+    if budget_curve:
         st.subheader("Budget curve: validation mIoU vs seconds")
-        curve = pd.DataFrame(
-            {
-                "seconds": [r.seconds_total for r in evaluated],
-                "mIoU": [r.metrics["miou"] for r in evaluated],
-            }
+        st.line_chart(pd.DataFrame(budget_curve), x="seconds", y="miou")
+        last = {r.round: r for r in rounds}[budget_curve[-1]["round"]]
+        _per_class_chart(project, last.round, last.metrics.get("per_class_iou") or [])
+    agreement = metric_curve(rounds, "check_miou")
+    if agreement:
+        st.subheader("Agreement with your check set: mIoU vs seconds")
+        st.line_chart(pd.DataFrame(agreement), x="seconds", y="check_miou")
+        st.caption(
+            "Each point scores the model trained that round against the held-out labels you "
+            "made so far ('check images' per point); they never train the model."
         )
-        st.line_chart(curve, x="seconds", y="mIoU")
-        per_class = evaluated[-1].metrics.get("per_class_iou") or []
-        names = [c.name for c in project.pool.classes]
-        st.subheader(f"Per-class IoU after round {evaluated[-1].round}")
-        st.bar_chart(pd.DataFrame({"class": names[: len(per_class)], "IoU": per_class}), x="class")
+    elif not project.has_ground_truth:
+        st.info(
+            "This pool has no ground-truth masks. Label a few check units (held out: scored "
+            "against, never trained on) to get a curve of the model's agreement with you."
+        )
+    check_set_panel(project)
+
+
+def _per_class_chart(project: Project, round_index: int, per_class: list) -> None:
+    names = [c.name for c in project.pool.classes]
+    st.subheader(f"Per-class IoU after round {round_index}")
+    st.bar_chart(pd.DataFrame({"class": names[: len(per_class)], "IoU": per_class}), x="class")
+
+
+def check_set_panel(project: Project) -> None:
+    if project.open_round() is None or project.job_running():
+        return
+    c1, c2 = st.columns([1, 3])
+    count = c1.number_input("Check units", 1, 50, 5, key="check_count")
+    if c2.button("Queue check units (random, held out from training)", key="queue_check"):
+        queued = project.queue_check_units(int(count))
+        st.success(f"Queued {queued} check units: each tab gets them after the unit it holds.")
 
 
 # -- Annotate ---------------------------------------------------------------------------------
-def _cached_mask(unit_id: int, crop: np.ndarray, obj: dict) -> np.ndarray:
-    """Masks of objects keyed by their interactions: only the changed object is recomputed."""
-    cache = st.session_state.setdefault("mask_cache", {})
-    key = (unit_id, obj["method"], json.dumps(obj["interactions"]))
-    if key not in cache:
-        if len(cache) > 64:
-            cache.clear()
-        cache[key] = drafts.object_mask(obj["method"], crop, obj["interactions"])
-    return cache[key]
-
-
 def _save(project: Project, unit_id: int, draft: dict) -> None:
     project.save_draft(unit_id, draft)
     st.session_state["draft"] = draft
+
+
+def _initial(obj: dict, model_crop: np.ndarray | None) -> np.ndarray | None:
+    """An object's starting mask: the model's region of its class, if it started from it."""
+    if not obj.get("from_model") or model_crop is None:
+        return None
+    return model_crop == obj["class_id"]
+
+
+def _object_masks(
+    unit_id: int, crop: np.ndarray, draft: dict, model_crop: np.ndarray | None
+) -> list[tuple[int, np.ndarray]]:
+    """(class id, mask) of every object. Finished objects are cached by their content, the
+    one being drawn is extended by its live session, so a click recomputes one object."""
+    cache = st.session_state.setdefault("mask_cache", {})
+    if len(cache) > 64:
+        cache.clear()
+    live = st.session_state.setdefault("live_object", drafts.LiveObject())
+    masks = []
+    objects = drafts.all_objects(draft)
+    for k, obj in enumerate(objects):
+        initial = _initial(obj, model_crop)
+        try:
+            if k == len(draft["objects"]):  # the object being drawn
+                # the class matters only to a start from the model's region of that class
+                key = (unit_id, k, obj["from_model"] and obj["class_id"])
+                mask = live.mask(key, obj["method"], crop, obj["interactions"], initial)
+            else:
+                key = (unit_id, json.dumps(obj, sort_keys=True))
+                if key not in cache:
+                    cache[key] = drafts.object_mask(
+                        obj["method"], crop, obj["interactions"], initial
+                    )
+                mask = cache[key]
+        except REPLAY_ERRORS as err:
+            st.error(f"Object {k + 1} ({obj['method']}): {err}. Undo or Reset it.")
+            continue
+        masks.append((obj["class_id"], mask))
+    return masks
+
+
+def _method_controls(draft: dict, classes, model_crop, held_out: bool) -> dict:
+    """Method, class, click sign, zoom, correction gesture and starting mask; changes go into
+    the draft (a new method starts a new object). Widget keys carry the draft's action count,
+    so after an undo or a refresh every widget shows the draft, never a stale choice."""
+    version = len(draft["events"])
+    offered = offered_methods()
+    labels = [m.label for m in offered]
+    methods = [m.method for m in offered]
+    c1, c2, c3, c4 = st.columns(4)
+    index = methods.index(draft["method"]) if draft["method"] in methods else 0
+    label = c1.selectbox("Method", labels, index=index, key=f"method_{version}")
+    chosen = methods[labels.index(label)]
+    class_names = [f"{k}: {c.name}" for k, c in enumerate(classes)]
+    class_id = class_names.index(
+        c2.selectbox("Class", class_names, index=draft["class_id"], key=f"class_{version}")
+    )
+    positive = c3.toggle(
+        "Positive (click or stroke)", value=draft["positive"], key=f"positive_{version}"
+    )
+    c4.select_slider("Zoom", options=ZOOMS, value=1.0, key="zoom")
+    if chosen != draft["method"]:
+        drafts.next_object(draft)  # a new method starts a new object
+        draft.update(method=chosen, tool=drafts.default_tool(chosen))
+    if (class_id, positive) != (draft["class_id"], draft["positive"]):
+        draft.update(class_id=class_id, positive=positive)
+
+    spec = drafts.BY_METHOD[chosen]
+    c1, c2 = st.columns(2)
+    if draft["current"] and len(spec.then) > 1:
+        tool = c1.radio(
+            "Correct with",
+            spec.then,
+            index=spec.then.index(drafts.active_gesture(draft)),
+            horizontal=True,
+            key=f"tool_{version}",
+        )
+        if tool != drafts.active_gesture(draft):
+            drafts.set_tool(draft, tool)
+    if spec.starts_from_mask:
+        if held_out:
+            reason = "check units are labelled without the model's help"
+        elif model_crop is None:
+            reason = "no model trained yet"
+        elif draft["current"]:
+            reason = "chosen before the object's first interaction"
+        else:
+            reason = None
+        from_model = c2.toggle(
+            "Start from the model's prediction",
+            value=bool(draft["from_model"]),
+            disabled=reason is not None,
+            help=reason,
+            key=f"from_model_{version}",
+        )
+        if from_model != draft["from_model"] and reason is None:
+            draft["from_model"] = from_model
+    return draft
+
+
+def _image_input(
+    project: Project, unit_id: int, draft: dict, picture, zoom: float, crop_hw
+) -> None:
+    """Clicks on the image (every point gesture) or, for strokes, a drawing canvas."""
+    gesture = drafts.active_gesture(draft)
+    if gesture == "stroke" and st.toggle("Draw strokes with the mouse", True, key="canvas"):
+        from PIL import Image
+        from streamlit_drawable_canvas import st_canvas
+
+        # Keyed by the draft's action count: after each stroke a fresh, empty canvas shows the
+        # new mask, so what is drawn is always the draft (undo and reset included).
+        key = f"canvas_{unit_id}_{zoom}_{len(draft['events'])}"
+        result = st_canvas(
+            stroke_width=3,
+            stroke_color="#00ff00" if draft["positive"] else "#ff0000",
+            background_image=Image.fromarray(picture),
+            width=picture.shape[1],
+            height=picture.shape[0],
+            drawing_mode="freedraw",
+            key=key,
+        )
+        paths = [o for o in (result.json_data or {}).get("objects", []) if o.get("path")]
+        if paths and st.session_state.get("canvas_done") != key:
+            st.session_state["canvas_done"] = key
+            for path in paths:
+                points = [
+                    p for p in drafts.stroke_points(path["path"], zoom) if _inside(p, crop_hw)
+                ]
+                drafts.add_stroke(draft, points)
+            _save(project, unit_id, draft)
+            st.rerun()
+        return
+
+    from streamlit_image_coordinates import streamlit_image_coordinates
+
+    click = streamlit_image_coordinates(picture, key=f"image_{unit_id}_{zoom}")
+    if click and click.get("unix_time") != st.session_state.get("last_click"):
+        st.session_state["last_click"] = click.get("unix_time")
+        scale_x = click.get("width", picture.shape[1]) / picture.shape[1]
+        scale_y = click.get("height", picture.shape[0]) / picture.shape[0]
+        point = (int(click["y"] / scale_y / zoom), int(click["x"] / scale_x / zoom))
+        if _inside(point, crop_hw):
+            _save(project, unit_id, drafts.add_point(draft, *point))
+            st.rerun()
+
+
+def _inside(point: tuple[int, int], hw: tuple[int, int]) -> bool:
+    return 0 <= point[0] < hw[0] and 0 <= point[1] < hw[1]
+
+
+def _typed_points(project: Project, unit_id: int, draft: dict, crop_hw) -> None:
+    """The keyboard path: type "y x" (crop pixels), several separated by ';', press Enter. A
+    typed line is one whole stroke when strokes are the gesture."""
+    with st.form("point", clear_on_submit=True, border=False):
+        typed = st.text_input("Points (y x; y x ...), Enter to add", key="typed_point")
+        if not (st.form_submit_button("Add points") and typed.strip()):
+            return
+    try:
+        points = drafts.parse_points(typed)
+    except ValueError as err:
+        st.error(str(err))
+        return
+    outside = [p for p in points if not _inside(p, crop_hw)]
+    if outside:
+        st.error(f"{outside[0]} is outside the {crop_hw[0]}x{crop_hw[1]} image")
+        return
+    if drafts.active_gesture(draft) == "stroke":
+        drafts.add_stroke(draft, points)
+    else:
+        for y, x in points:
+            drafts.add_point(draft, y, x)
+    _save(project, unit_id, draft)
+    st.rerun()
 
 
 def annotate_page(project: Project) -> None:
@@ -123,95 +323,60 @@ def annotate_page(project: Project) -> None:
     crop = np.ascontiguousarray(pool.images[unit.image, cy0:cy1, cx0:cx1])
     y0, x0, y1, x1 = project.unit_space.box(unit)
     unit_rect = (y0 - cy0, x0 - cx0, y1 - cy0, x1 - cx0)
-
-    draft = project.load_draft(queued.id) or drafts.new_draft(
-        "watershed_clicks", min(1, len(classes) - 1)
+    default_class = min(1, len(classes) - 1)
+    draft = drafts.normalize_draft(
+        project.load_draft(queued.id), offered_methods()[0].method, default_class
     )
     st.caption(
         f"Round {project.open_round()} · unit {queued.rank + 1} of the queue · image "
         f"{pool.names[unit.image]} (yellow box: the unit)"
     )
+    if queued.held_out:
+        st.info("Check unit: held out, it scores the model and never trains it.")
 
-    labels = list(drafts.APP_METHODS)
-    methods = list(drafts.APP_METHODS.values())
-    c1, c2, c3, c4 = st.columns(4)
-    label = c1.selectbox("Method", labels, index=methods.index(draft["method"]), key="method")
-    class_names = [f"{k}: {c.name}" for k, c in enumerate(classes)]
-    class_id = class_names.index(
-        c2.selectbox("Class", class_names, index=draft["class_id"], key="class")
-    )
-    positive = c3.toggle("Positive click", value=draft["positive"], key="positive")
-    zoom = c4.select_slider("Zoom", options=[1.0, 1.5, 2.0, 3.0, 4.0], value=1.0, key="zoom")
-    chosen = drafts.APP_METHODS[label]
-    if (chosen, class_id, positive) != (draft["method"], draft["class_id"], draft["positive"]):
-        if chosen != draft["method"]:
-            drafts.next_object(draft)  # a new method starts a new object
-        draft.update(method=chosen, class_id=class_id, positive=positive)
+    model_crop = None
+    spec = drafts.BY_METHOD.get(draft["method"])
+    if (spec is not None and spec.starts_from_mask) or draft["from_model"]:
+        model_crop = model_masks(str(project.project_dir)).crop(project, unit)
+    before = json.dumps(draft, sort_keys=True)
+    _method_controls(draft, classes, model_crop, queued.held_out)
+    if json.dumps(draft, sort_keys=True) != before:
+        draft["events"].append(time.time())  # choosing is work on the unit too
         _save(project, queued.id, draft)
+        st.rerun()  # render every widget under the draft's new action count
+    if any(obj.get("from_model") for obj in drafts.all_objects(draft)) and model_crop is None:
+        model_crop = model_masks(str(project.project_dir)).crop(project, unit)
 
-    live = st.session_state.setdefault("live_object", drafts.LiveObject())
-    objects = [(obj["class_id"], _cached_mask(queued.id, crop, obj)) for obj in draft["objects"]]
-    if draft["current"]:
-        mask = live.mask(
-            (queued.id, len(draft["objects"])), draft["method"], crop, draft["current"]
-        )
-        objects.append((draft["class_id"], mask))
-    colors = [c.color for c in classes]
-    picture = drafts.render(crop, objects, colors, unit_rect, draft, zoom)
-
-    from streamlit_image_coordinates import streamlit_image_coordinates
-
-    click = streamlit_image_coordinates(picture, key=f"image_{queued.id}_{zoom}")
-    if click and click.get("unix_time") != st.session_state.get("last_click"):
-        st.session_state["last_click"] = click.get("unix_time")
-        scale_x = click.get("width", picture.shape[1]) / picture.shape[1]
-        scale_y = click.get("height", picture.shape[0]) / picture.shape[0]
-        y = int(click["y"] / scale_y / zoom)
-        x = int(click["x"] / scale_x / zoom)
-        if 0 <= y < crop.shape[0] and 0 <= x < crop.shape[1]:
-            _save(project, queued.id, drafts.add_point(draft, y, x))
-            st.rerun()
-
-    with st.form("point", clear_on_submit=True, border=False):
-        # The keyboard path: type "y x" (crop pixels) and press Enter.
-        typed = st.text_input("Point (y x), Enter to add", key="typed_point")
-        if st.form_submit_button("Add point") and typed.strip():
-            try:
-                y, x = (int(v) for v in typed.replace(",", " ").split())
-            except ValueError:
-                st.error(f"'{typed}': expected two integers, y and x")
-            else:
-                if 0 <= y < crop.shape[0] and 0 <= x < crop.shape[1]:
-                    _save(project, queued.id, drafts.add_point(draft, y, x))
-                    st.rerun()
-                st.error(f"({y}, {x}) is outside the {crop.shape[0]}x{crop.shape[1]} image")
+    masks = _object_masks(queued.id, crop, draft, model_crop)
+    zoom = drafts.display_zoom(st.session_state.get("zoom", 1.0), crop.shape[:2])
+    picture = drafts.render(crop, masks, [c.color for c in classes], unit_rect, draft, zoom)
+    gesture = drafts.active_gesture(draft)
+    st.caption(f"Next: {drafts.GESTURES[gesture].label}")
+    _image_input(project, queued.id, draft, picture, zoom, crop.shape[:2])
+    _typed_points(project, queued.id, draft, crop.shape[:2])
 
     buttons = st.columns(7)
+    finish_label = {"polygon": "Close polygon", "stroke": "End stroke"}.get(gesture, "Close")
     actions = {
-        "Close polygon": drafts.close_polygon,
-        "Next object": drafts.next_object,
-        "Undo": drafts.undo,
-        "Reset": drafts.reset,
+        "close": (finish_label, drafts.finish_pending),
+        "next": ("Next object", drafts.next_object),
+        "undo": ("Undo", drafts.undo),
+        "reset": ("Reset", drafts.reset),
     }
-    for column, (name, action) in zip(buttons[:4], actions.items(), strict=True):
-        if column.button(name, key=f"do_{name}"):
+    for column, (key, (name, action)) in zip(buttons[:4], actions.items(), strict=True):
+        ends = key != "close" or drafts.GESTURES[gesture].points is None
+        if column.button(name, key=f"do_{key}", disabled=not ends):
             _save(project, queued.id, action(draft))
             st.rerun()
     seconds = active_seconds([*draft["events"], time.time()])
     if buttons[4].button("Accept", type="primary", key="accept"):
-        drafts.close_polygon(draft)
-        masks = [(obj["class_id"], _cached_mask(queued.id, crop, obj)) for obj in draft["objects"]]
-        if draft["current"]:
-            key = (queued.id, len(draft["objects"]))
-            masks.append(
-                (draft["class_id"], live.mask(key, draft["method"], crop, draft["current"]))
-            )
+        drafts.finish_pending(draft)
         project.accept(
             queued,
-            masks,
+            _object_masks(queued.id, crop, draft, model_crop),
             seconds,
             drafts.interaction_log(draft),
-            "+".join(sorted({obj["method"] for obj in drafts.all_objects(draft)})) or "none",
+            drafts.method_label(draft),
             annotator=f"person:{owner_id()}",
         )
         st.session_state["last_accepted"] = queued.id
@@ -224,8 +389,166 @@ def annotate_page(project: Project) -> None:
             st.rerun()
     st.caption(
         f"{seconds:.0f} s on this unit (gaps between actions capped at {IDLE_CAP_SECONDS:.0f} s) · "
-        f"{len(drafts.interaction_log(draft))} interactions · open polygon: "
-        f"{len(draft['vertices'])} vertices"
+        f"{sum(1 for e in drafts.interaction_log(draft) if 'type' in e)} interactions · "
+        f"pending points: {len(draft['pending'])}"
+    )
+
+
+# -- Feature space ----------------------------------------------------------------------------
+VIEW_UNITS = 8  # units the view labels at once; it holds one lease per unit
+
+
+@st.cache_resource(
+    max_entries=4, show_spinner="Building the feature space: segments, encoder, projection ..."
+)
+def feature_space(path: str, unit_ids: tuple[int, ...], _crops: np.ndarray, seed: int):
+    """Built once per set of units (the slow part: the encoder and UMAP on these crops)."""
+    from al_loop.feature_space import build_feature_space
+
+    return build_feature_space(_crops, seed=seed)
+
+
+def _view_units(project: Project) -> list:
+    """Up to VIEW_UNITS queued units for this tab's view, each under its own lease (so the
+    Annotate page of any tab never gets them meanwhile), all of the first one's size."""
+    held = [project.lease(f"{owner_id()}:view{k}") for k in range(VIEW_UNITS)]
+    held = [q for q in held if q is not None]
+    if not held:
+        return []
+    box = project.unit_space.box(held[0].unit)
+    size = (box[2] - box[0], box[3] - box[1])
+    same = []
+    for q in held:
+        y0, x0, y1, x1 = project.unit_space.box(q.unit)
+        if (y1 - y0, x1 - x0) == size:
+            same.append(q)
+    return same
+
+
+def _selected(event, coords: np.ndarray) -> np.ndarray:
+    """bool [S]: segments in the chart's box selections (select_in_box, as the simulated
+    box-labeller uses), or the lasso's points."""
+    from al_loop.feature_space import select_in_box
+
+    selection = (event or {}).get("selection") or {}
+    chosen = np.zeros(len(coords), bool)
+    for box in selection.get("box") or []:
+        (x0, x1), (y0, y1) = box["x"][:2], box["y"][:2]
+        chosen |= select_in_box(coords, x0, y0, x1, y1)
+    if not (selection.get("box") or []):
+        chosen[[int(i) for i in selection.get("point_indices") or []]] = True
+    return chosen
+
+
+def feature_space_page(project: Project) -> None:
+    import plotly.graph_objects as go
+
+    from al_loop.feature_space import propagate_labels
+    from app import feature_view
+
+    st.header("Feature space")
+    if st.session_state.get("view_warning"):
+        st.warning(st.session_state.pop("view_warning"))
+    if project.job_running() or project.open_round() is None:
+        st.info("No open round.")
+        return
+    held = _view_units(project)
+    if not held:
+        st.info(f"Round {project.open_round()}: the queue is empty.")
+        return
+    ids = tuple(q.id for q in held)
+    pool, classes = project.pool, project.pool.classes
+    boxes = [project.unit_space.box(q.unit) for q in held]
+    crops = np.stack(
+        [
+            pool.images[q.unit.image, y0:y1, x0:x1]
+            for q, (y0, x0, y1, x1) in zip(held, boxes, strict=True)
+        ]
+    )
+    st.caption(
+        f"{len(held)} units of round {project.open_round()}: "
+        + ", ".join(pool.names[q.unit.image] for q in held)
+        + ". Box-select points (segments) in the projection, pick a class, assign; Accept "
+        "stores every unit with a label (unassigned segments stay unlabelled)."
+    )
+    state = project.load_view_draft(owner_id())  # survives a refresh, like the unit drafts
+    if not isinstance(state, dict) or state.get("units") != list(ids):
+        if not st.button(f"Build the feature space of these {len(held)} units", key="build"):
+            return
+        state = {"units": list(ids), "log": [], "events": [time.time()]}
+        project.save_view_draft(owner_id(), state)
+    space = feature_space(str(project.project_dir), ids, crops, project.config.seed)
+    labels = feature_view.segment_labels(len(space.coords), state["log"])
+    colors = [
+        "lightgrey" if c == IGNORE else "rgb({},{},{})".format(*classes[c].color) for c in labels
+    ]
+    figure = go.Figure(
+        go.Scatter(
+            x=space.coords[:, 0],
+            y=space.coords[:, 1],
+            mode="markers",
+            marker={"color": colors, "size": 7},
+            customdata=space.segment_image,
+            hovertemplate="segment %{pointNumber} of unit %{customdata}<extra></extra>",
+        )
+    )
+    figure.update_layout(dragmode="select", height=520, margin={"l": 0, "r": 0, "t": 0, "b": 0})
+    event = st.plotly_chart(
+        figure,
+        on_select="rerun",
+        selection_mode=("box", "lasso"),
+        key=f"view_chart_{len(state['log'])}",  # a fresh chart (no selection) after assigning
+    )
+    selected = _selected(event, space.coords)
+    c1, c2, c3, c4 = st.columns(4)
+    class_names = [f"{k}: {c.name}" for k, c in enumerate(classes)]
+    class_id = class_names.index(c1.selectbox("Class", class_names, key="view_class"))
+    if c2.button(
+        f"Assign to {int(selected.sum())} segments", key="assign", disabled=not selected.any()
+    ):
+        state["log"].append(feature_view.label_selection(selected, class_id))
+        state["events"].append(time.time())
+        project.save_view_draft(owner_id(), state)
+        st.rerun()
+    if c3.button("Undo", key="view_undo", disabled=not state["log"]):
+        state["log"].pop()
+        state["events"].append(time.time())
+        project.save_view_draft(owner_id(), state)
+        st.rerun()
+    results = feature_view.unit_results(space.segments, space.segment_image, state["log"])
+    seconds = active_seconds([*state["events"], time.time()])
+    if c4.button(
+        f"Accept {len(results)} units", type="primary", key="view_accept", disabled=not results
+    ):
+        failed = []
+        for k, unit_labels, entries in results:
+            try:
+                project.accept_labels(
+                    held[k],
+                    unit_labels,
+                    seconds / len(results),
+                    entries,
+                    "feature_space",
+                    annotator=f"person:{owner_id()}",
+                )
+            except AlLoopError as err:  # labelled meanwhile elsewhere: never twice
+                failed.append(str(err))
+        project.drop_view_draft(owner_id())
+        st.session_state["view_warning"] = "; ".join(failed)  # shown after the rerun
+        st.rerun()
+    tinted = []
+    painted = propagate_labels(space.segments, labels)
+    palette = np.asarray([c.color for c in classes], np.float32)
+    for crop, paint in zip(crops, painted, strict=True):
+        out = crop.astype(np.float32)
+        known = paint != IGNORE
+        out[known] = 0.5 * out[known] + 0.5 * palette[paint[known] % len(palette)]
+        tinted.append(out.astype(np.uint8))
+    st.image(tinted, width=200, caption=[pool.names[q.unit.image] for q in held])
+    st.caption(
+        f"{seconds:.0f} s in this view (idle gaps capped at {IDLE_CAP_SECONDS:.0f} s), split "
+        "equally over the units accepted · segments labelled: "
+        f"{int((labels != IGNORE).sum())} of {len(labels)}"
     )
 
 
@@ -278,14 +601,22 @@ def render_app(project: Project) -> None:
     with st.sidebar:
         st.title("al-loop")
         st.caption(str(project.project_dir))
-        page = st.radio("Page", ["Annotate", "Overview", "Export"], key="page")
+        page = st.radio("Page", list(PAGES), key="page")
         open_round = project.open_round()
         can_finish = open_round is not None and not project.job_running()
         if can_finish and st.button(f"Finish round {open_round}", key="finish"):
             project.start_finish_round()
             st.rerun()
         job_panel(str(project.project_dir))
-    {"Annotate": annotate_page, "Overview": overview_page, "Export": export_page}[page](project)
+    PAGES[page](project)
+
+
+PAGES = {
+    "Annotate": annotate_page,
+    "Feature space": feature_space_page,
+    "Overview": overview_page,
+    "Export": export_page,
+}
 
 
 main()

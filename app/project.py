@@ -5,8 +5,9 @@ Layout of PROJECT_DIR::
     project.yaml      the experiment config; its dataset is the folder ``data`` below
     data/images/      copied in at creation (masks/ and classes.yaml optional)
     store.sqlite      rounds, queued units with leases, annotations (al_loop.store)
-    checkpoints/      the latest evaluated model
-    drafts/           the current unit's interactions, so a browser refresh loses nothing
+    checkpoints/      the latest evaluated model (its predictions: optional starting masks)
+    drafts/           the current unit's interactions (and each tab's feature-space view), so a
+                      browser refresh loses nothing
     job.json          state of the background "finish round" job
     exports/          dataset folders and COCO JSON written by export()
 
@@ -16,12 +17,17 @@ person types or a config names can reach outside the project folder.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +43,7 @@ from al_loop.data.folder import IMAGE_SUFFIXES
 from al_loop.errors import DataError, StoreError
 from al_loop.experiment import Budget, Loop
 from al_loop.protocols import UnitAnnotation
-from al_loop.store import STORE_FILE, LabelStore, QueuedUnit
+from al_loop.store import STORE_FILE, LabelStore, QueuedUnit, RoundRecord
 from al_loop.units import Unit, UnitSpace, make_unit_space
 from strategies import make_strategy
 
@@ -46,6 +52,7 @@ DATA_DIR = "data"
 JOB_FILE = "job.json"
 IDLE_CAP_SECONDS = 30.0  # a gap longer than this between two actions counts as this much
 LEASE_SECONDS = 900.0
+CHECK_STREAM = 7  # the check set's random draws: a stream of its own, apart from the loop's
 
 DEFAULT_CONFIG = {
     "name": "app",
@@ -129,17 +136,54 @@ class _Person:
         raise StoreError("units of an app project are annotated in the app")
 
 
-class _TrainOnly:
-    """A segmenter whose evaluate() reports no mIoU: a pool without masks has no ground truth."""
+class _ScoredOnCheckSet:
+    """The loop's segmenter, its evaluate() also scoring the person's held-out check labels:
+    ``check_miou`` is the model's agreement with them. A pool without ground-truth masks has
+    no other score (its ``miou`` is NaN)."""
 
-    def __init__(self, segmenter):
+    def __init__(
+        self,
+        segmenter,
+        check_set: Callable[[], SegmentationData | None],
+        has_ground_truth: bool,
+    ):
         self._segmenter = segmenter
+        self._check_set = check_set
+        self._has_ground_truth = has_ground_truth
 
     def __getattr__(self, name):
         return getattr(self._segmenter, name)
 
     def evaluate(self, data: SegmentationData) -> dict:
-        return {"miou": float("nan"), "iou": []}
+        if self._has_ground_truth:
+            metrics = self._segmenter.evaluate(data)
+        else:
+            metrics = {"miou": math.nan, "per_class_iou": []}
+        check = self._check_set()
+        if check is not None:
+            scores = self._segmenter.evaluate(check)
+            metrics.update(
+                check_miou=scores["miou"],
+                check_per_class_iou=scores["per_class_iou"],
+                check_images=len(check),
+                check_pixels=int((check.masks != IGNORE).sum()),
+            )
+        return metrics
+
+
+def metric_curve(rounds: Sequence[RoundRecord], key: str) -> list[dict]:
+    """(round, cumulative seconds, value) of every evaluated round scored on ``key``: ``miou``
+    (against ground truth) or ``check_miou`` (agreement with the check set, with its size)."""
+    points = []
+    for r in rounds:
+        value = (r.metrics or {}).get(key) if r.status == "evaluated" else None
+        if value is None or math.isnan(value):
+            continue
+        point = {"round": r.round, "seconds": r.seconds_total, key: value}
+        if key == "check_miou":
+            point["check images"] = r.metrics.get("check_images")
+        points.append(point)
+    return points
 
 
 @dataclass
@@ -208,9 +252,11 @@ class Project:
 
     # -- the loop -----------------------------------------------------------------------------
     def loop(self, progress=None, log=print) -> Loop:
-        segmenter = build_segmenter(self.config, self.pool.num_classes)
-        if not self.has_ground_truth:
-            segmenter = _TrainOnly(segmenter)
+        segmenter = _ScoredOnCheckSet(
+            build_segmenter(self.config, self.pool.num_classes),
+            self.check_set,
+            self.has_ground_truth,
+        )
         b = self.config.budget
         extra = {} if progress is None else {"progress": progress}
         return Loop(
@@ -260,10 +306,26 @@ class Project:
     ) -> None:
         """Store the unit's labels: ``objects`` are (class id, bool mask over the crop box)."""
         unit = queued.unit
-        y0, x0, y1, x1 = box = self.unit_space.box(unit)
+        y0, x0, y1, x1 = self.unit_space.box(unit)
         cy0, cx0, _, _ = self.crop_box(unit)
         in_box = [(c, m[y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0]) for c, m in objects]
         labels = unit_labels(self.unit_space.mask(unit), in_box)
+        self.accept_labels(queued, labels, seconds, interactions, method, annotator)
+
+    def accept_labels(
+        self,
+        queued: QueuedUnit,
+        labels: np.ndarray,
+        seconds: float,
+        interactions: list[dict],
+        method: str,
+        annotator: str,
+    ) -> None:
+        """Store uint8 class ids over the unit's box (IGNORE: not labelled, e.g. segments
+        nobody assigned in the feature-space view; outside the unit, IGNORE regardless)."""
+        unit = queued.unit
+        box = self.unit_space.box(unit)
+        labels = np.where(self.unit_space.mask(unit), labels, IGNORE).astype(np.uint8)
         round_index = self.store.rounds()[-1].round
         annotation = UnitAnnotation(unit, box, labels, seconds, interactions, method, annotator)
         self.store.add_annotation(queued.id, round_index, annotation)
@@ -285,16 +347,84 @@ class Project:
         os.replace(partial, path)  # atomic: a kill leaves the old draft or the new one
 
     def load_draft(self, unit_id: int) -> dict | None:
+        """The saved draft, or None (none saved, or unreadable: the page starts afresh)."""
         path = self._draft_path(unit_id)
-        return json.loads(path.read_text()) if path.is_file() else None
+        try:
+            return json.loads(path.read_text()) if path.is_file() else None
+        except (OSError, ValueError):
+            return None
 
     def drop_draft(self, unit_id: int) -> None:
         self._draft_path(unit_id).unlink(missing_ok=True)
+
+    # The feature-space view's draft belongs to a tab, not a unit: its file is named by a hash
+    # of the tab id (which comes from the URL, so it never becomes part of a path as typed).
+    def _view_draft_path(self, owner: str) -> Path:
+        digest = hashlib.sha256(owner.encode()).hexdigest()[:16]
+        return inside(self.project_dir, "drafts", f"view_{digest}.json")
+
+    def save_view_draft(self, owner: str, draft: dict) -> None:
+        path = self._view_draft_path(owner)
+        path.parent.mkdir(exist_ok=True)
+        partial = path.with_suffix(".tmp")
+        partial.write_text(json.dumps(draft))
+        os.replace(partial, path)
+
+    def load_view_draft(self, owner: str) -> dict | None:
+        try:
+            return json.loads(self._view_draft_path(owner).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def drop_view_draft(self, owner: str) -> None:
+        self._view_draft_path(owner).unlink(missing_ok=True)
 
     # -- the model's prediction as a starting mask --------------------------------------------
     def latest_checkpoint(self) -> Path | None:
         found = sorted(inside(self.project_dir, "checkpoints").glob("round_*.pt"))
         return found[-1] if found else None
+
+    def load_segmenter(self, checkpoint: Path):
+        """The project's segmenter with the weights of ``checkpoint``."""
+        segmenter = build_segmenter(self.config, self.pool.num_classes)
+        segmenter.load(str(inside(self.project_dir, str(checkpoint))))
+        return segmenter
+
+    # -- the check set: held-out labels the model is scored against ---------------------------
+    def queue_check_units(self, count: int) -> int:
+        """Make ``count`` units, drawn at random from the unlabelled pool (not by the strategy:
+        an unbiased check), held-out units of the open round; leases hand them out before the
+        rest of the queue. Units of the queue that no tab holds may be drawn too. How many."""
+        round_index = self.open_round()
+        if round_index is None:
+            raise StoreError("no open round: check units join the round being labelled")
+        taken = self.store.unavailable_units()
+        free = [u for u in self.unit_space.units() if u not in taken]
+        queued = [q for q in self.store.queued(round_index) if not q.held_out]
+        rng = np.random.default_rng([self.config.seed, CHECK_STREAM, round_index, len(taken)])
+        picks = rng.permutation(len(free) + len(queued))[:count]
+        new = [free[i] for i in picks if i < len(free)]
+        if new:
+            self.store.extend_round(round_index, new, self.pool.names, held_out=True)
+        return len(new) + self.store.hold_out(
+            queued[i - len(free)].id for i in picks if i >= len(free)
+        )
+
+    def check_set(self) -> SegmentationData | None:
+        """The pool images holding held-out labels, with only those labels (else IGNORE)."""
+        pool = self.pool
+        labels = self.store.label_maps(len(pool), pool.hw, held_out=True)
+        held = np.flatnonzero((labels != IGNORE).any(axis=(1, 2)))
+        if held.size == 0:
+            return None
+        return SegmentationData(
+            names=[pool.names[i] for i in held],
+            images=pool.images[held],
+            masks=labels[held],
+            classes=pool.classes,
+            source=f"{self.project_dir} (check set)",
+            meta={},
+        )
 
     # -- background round job -----------------------------------------------------------------
     def job_status(self) -> dict:
@@ -372,6 +502,41 @@ def coco_json(data: SegmentationData) -> dict:
                 )
     categories = [{"id": k, "name": c.name} for k, c in enumerate(data.classes) if k > 0]
     return {"images": images, "annotations": annotations, "categories": categories}
+
+
+class ModelMasks:
+    """The latest checkpoint's class maps of pool images, predicted once per (checkpoint,
+    image): every unit of an image reuses one forward pass. One per app server, shared by its
+    sessions (hence the lock); a new checkpoint replaces the model and empties the cache."""
+
+    def __init__(self, max_images: int = 16):
+        self._lock = threading.Lock()
+        self._max_images = max_images
+        self._checkpoint: tuple[str, int] | None = None
+        self._segmenter = None
+        self._maps: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    def crop(self, project: Project, unit: Unit) -> np.ndarray | None:
+        """uint8 class map over ``project.crop_box(unit)``; None before a model is trained."""
+        path = project.latest_checkpoint()
+        try:
+            key = (str(path), path.stat().st_mtime_ns) if path is not None else None
+        except OSError:  # replaced by a newer round between glob and stat
+            key = None
+        if key is None:
+            return None
+        with self._lock:
+            if key != self._checkpoint:
+                self._segmenter, self._checkpoint = project.load_segmenter(path), key
+                self._maps.clear()
+            if unit.image not in self._maps:
+                image = project.pool.images[unit.image]
+                self._maps[unit.image] = self._segmenter.predict(image[None])[0]
+                if len(self._maps) > self._max_images:
+                    self._maps.popitem(last=False)
+            full = self._maps[unit.image]
+        y0, x0, y1, x1 = project.crop_box(unit)
+        return full[y0:y1, x0:x1]
 
 
 def write_job(project_dir: Path, status: dict) -> None:

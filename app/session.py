@@ -4,29 +4,162 @@ A draft is everything a person did on the current unit, saved after every action
 or a restart replays it::
 
     {"method": "watershed_clicks", "class_id": 1, "positive": true,
-     "objects": [{"class_id": 1, "method": "...", "interactions": [...]}],   # finished objects
-     "current": [...],      # interactions (al_loop.interactions.to_json) of the object being drawn
-     "vertices": [[y, x], ...],  # an open polygon, closed into one Polygon interaction
-     "events": [t0, t1, ...]}    # wall-clock time of every action: the measured seconds
+     "tool": "click",           # the gesture chosen for corrections after an opening
+     "from_model": false,       # the current object starts from the model's mask of its class
+     "objects": [{"class_id": 1, "method": "...", "from_model": false,
+                  "interactions": [...]}],          # finished objects
+     "current": [...],          # interactions (al_loop.interactions.to_json) of the object
+     "pending": [[y, x], ...],  # points of a gesture not yet complete (a box's first corner,
+                                # an open polygon or stroke)
+     "events": [t0, t1, ...]}   # wall-clock time of every action: the measured seconds
+
+Which points make which interaction is data: ``APP_METHODS`` (one row per method the app
+offers) names each method's opening gesture and the gestures that correct it, and ``GESTURES``
+turns a gesture's points into an interaction.
 """
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from functools import cache
 
 import cv2
 import numpy as np
 
-from al_loop.interactions import Click, Polygon, from_json, to_json
+from al_loop.errors import AlLoopError
+from al_loop.interactions import (
+    Box,
+    Click,
+    ExtremePoints,
+    InsideOutside,
+    Polygon,
+    Scribble,
+    from_json,
+    to_json,
+)
 from al_loop.interactive import make_method
 
-# label shown in the app -> interactive method; each is driven by clicks on the image.
-APP_METHODS = {
-    "Clicks (watershed)": "watershed_clicks",
-    "Clicks (GrabCut)": "grabcut_clicks",
-    "Polygon": "polygon",
+Point = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Gesture:
+    """Points on the image -> one interaction. ``points``: how many complete it (None: the
+    person ends it, with at least ``min_points``)."""
+
+    label: str
+    points: int | None
+    build: Callable[[list[Point], bool], object]
+    min_points: int = 1
+
+
+def box_from_corners(corners: list[Point]) -> Box:
+    """Two opposite corners, in any order, as an end-exclusive Box."""
+    (ya, xa), (yb, xb) = corners
+    return Box(min(ya, yb), min(xa, xb), max(ya, yb) + 1, max(xa, xb) + 1)
+
+
+def order_extreme_points(points: list[Point]) -> tuple[Point, ...]:
+    """Four clicks in any order -> (top, bottom, left, right), as ExtremePoints documents."""
+    rest = list(points)
+    top = min(rest, key=lambda p: (p[0], p[1]))
+    rest.remove(top)
+    bottom = max(rest, key=lambda p: (p[0], -p[1]))
+    rest.remove(bottom)
+    left, right = sorted(rest, key=lambda p: (p[1], p[0]))
+    return top, bottom, left, right
+
+
+GESTURES: dict[str, Gesture] = {
+    "click": Gesture("click", 1, lambda p, positive: Click(*p[0], positive)),
+    "box": Gesture("box: two corners", 2, lambda p, _: box_from_corners(p)),
+    "extreme_points": Gesture(
+        "extreme points: top, bottom, left, right (any order)",
+        4,
+        lambda p, _: ExtremePoints(order_extreme_points(p)),
+    ),
+    "inside_outside": Gesture(
+        "IOG: two box corners, then a click inside",
+        3,
+        lambda p, _: InsideOutside((p[0], p[1]), p[2]),
+    ),
+    "polygon": Gesture("polygon vertices", None, lambda p, _: Polygon(tuple(p)), min_points=3),
+    "stroke": Gesture(
+        "stroke", None, lambda p, positive: Scribble(tuple(p), positive), min_points=1
+    ),
 }
+
+
+@dataclass(frozen=True)
+class AppMethod:
+    """One method the Annotate page offers. ``first``: the gesture of an object's first
+    interaction; ``then``: gestures that correct it (the first is the default; empty: a new
+    ``first`` redraws the object). ``starts_from_mask``: corrections of an initial mask make
+    sense, so the model's prediction can be the start. A learned method is offered only where
+    its weights are (``method_ready``)."""
+
+    method: str  # key of al_loop.interactive.METHODS
+    label: str
+    first: str
+    then: tuple[str, ...]
+    starts_from_mask: bool = False
+
+
+APP_METHODS: tuple[AppMethod, ...] = (
+    AppMethod("watershed_clicks", "Clicks (watershed)", "click", ("click",), True),
+    AppMethod("grabcut_clicks", "Clicks (GrabCut)", "click", ("click",), True),
+    AppMethod("ritm_clicks", "Clicks (RITM, learned)", "click", ("click",), True),
+    AppMethod("extreme_points_grabcut", "Extreme points", "extreme_points", ("click", "stroke")),
+    AppMethod("dextr", "Extreme points (DEXTR, learned)", "extreme_points", ("click",)),
+    AppMethod("iog_grabcut", "Inside-outside (IOG)", "inside_outside", ("click", "stroke")),
+    AppMethod("iog", "Inside-outside (IOG, learned)", "inside_outside", ("click",)),
+    AppMethod("grabcut_box", "GrabCut box", "box", ("click", "stroke")),
+    AppMethod("scribbles", "Scribbles", "stroke", ("stroke",), True),
+    AppMethod("watershed_markers", "Watershed markers", "stroke", ("stroke",), True),
+    AppMethod("polygon", "Polygon", "polygon", ("polygon",)),
+)
+BY_METHOD = {m.method: m for m in APP_METHODS}
+
+
+@cache
+def built_method(name: str):
+    """The registered method ``name``, built once per process (a learned one keeps its
+    network loaded from one object to the next)."""
+    return make_method(name)
+
+
+@cache
+def method_ready(name: str) -> bool:
+    """Whether ``name`` builds and, for a learned method, its weights load on this machine
+    (learned methods read them in ``load()``; missing weights are a ConfigError). Cached per
+    process: weights trained later appear after a restart."""
+    try:
+        method = built_method(name)
+        if hasattr(method, "load"):
+            method.load()
+    except (AlLoopError, OSError, ImportError, ValueError):
+        return False
+    return True
+
+
+def available_methods(
+    registered: Collection[str], ready: Callable[[str], bool] = method_ready
+) -> list[AppMethod]:
+    """The rows of APP_METHODS the page can offer: registered and ready."""
+    return [m for m in APP_METHODS if m.method in registered and ready(m.method)]
+
+
+def default_tool(method: str) -> str:
+    """The gesture that corrects ``method``'s objects unless the person picks another."""
+    spec = BY_METHOD.get(method)
+    return "click" if spec is None else (spec.then or (spec.first,))[0]
+
+
+def _now(now: float | None) -> float:
+    return time.time() if now is None else now
 
 
 def new_draft(method: str, class_id: int, now: float | None = None) -> dict:
@@ -34,70 +167,161 @@ def new_draft(method: str, class_id: int, now: float | None = None) -> dict:
         "method": method,
         "class_id": class_id,
         "positive": True,
+        "tool": default_tool(method),
+        "from_model": False,
         "objects": [],
         "current": [],
-        "vertices": [],
-        "events": [time.time() if now is None else now],
+        "pending": [],
+        "events": [_now(now)],
     }
 
 
-def add_point(draft: dict, y: int, x: int, now: float | None = None) -> dict:
-    """A click: a Click for click methods, a vertex of the open polygon for ``polygon``."""
-    if draft["method"] == "polygon":
-        draft["vertices"].append([int(y), int(x)])
-    else:
-        draft["current"].append(to_json(Click(int(y), int(x), bool(draft["positive"]))))
-    draft["events"].append(time.time() if now is None else now)
+def normalize_draft(data: object, default_method: str, class_id: int) -> dict:
+    """A saved draft made whole: missing keys get defaults (drafts written by an earlier app
+    had an open polygon under ``vertices``); anything that is not a draft starts a new one."""
+    if not isinstance(data, dict) or not isinstance(data.get("method"), str):
+        return new_draft(default_method, class_id)
+    draft = {**new_draft(data["method"], class_id), **data}
+    if "vertices" in draft:
+        draft["pending"] = draft.pop("vertices") or draft["pending"]
+    if not draft["events"]:
+        draft["events"] = [time.time()]  # measuring starts now, not at the epoch
+    for obj in draft["objects"]:
+        obj.setdefault("from_model", False)
     return draft
 
 
-def close_polygon(draft: dict, now: float | None = None) -> dict:
-    if len(draft["vertices"]) >= 3:
-        vertices = tuple(tuple(v) for v in draft["vertices"])
-        draft["current"].append(to_json(Polygon(vertices)))
-        draft["vertices"] = []
-        draft["events"].append(time.time() if now is None else now)
+def active_gesture(draft: dict) -> str:
+    """What the next point on the image is part of."""
+    spec = BY_METHOD.get(draft["method"])
+    if spec is None:
+        return "click"
+    if not draft["current"] or not spec.then:
+        return spec.first
+    return draft["tool"] if draft["tool"] in spec.then else spec.then[0]
+
+
+def _complete(draft: dict, gesture: Gesture) -> None:
+    interaction = gesture.build([tuple(p) for p in draft["pending"]], bool(draft["positive"]))
+    # as it reads back from the draft file (lists, not tuples): a live session compares them
+    draft["current"].append(json.loads(json.dumps(to_json(interaction))))
+    draft["pending"] = []
+
+
+def add_point(draft: dict, y: int, x: int, now: float | None = None) -> dict:
+    """A point on the image: one Click, or one point of the active gesture (which becomes an
+    interaction once it has all its points)."""
+    gesture = GESTURES[active_gesture(draft)]
+    draft["pending"].append([int(y), int(x)])
+    if gesture.points is not None and len(draft["pending"]) >= gesture.points:
+        _complete(draft, gesture)
+    draft["events"].append(_now(now))
+    return draft
+
+
+def add_stroke(draft: dict, points: Sequence[Point], now: float | None = None) -> dict:
+    """A whole stroke drawn at once (the canvas); ignored unless strokes are the gesture."""
+    if active_gesture(draft) == "stroke" and len(points) > 0:
+        draft["pending"] = [[int(y), int(x)] for y, x in points]
+        _complete(draft, GESTURES["stroke"])
+        draft["events"].append(_now(now))
+    return draft
+
+
+def finish_pending(draft: dict, now: float | None = None) -> dict:
+    """Close the open polygon or end the open stroke (a gesture the person ends)."""
+    gesture = GESTURES[active_gesture(draft)]
+    if gesture.points is None and len(draft["pending"]) >= gesture.min_points:
+        _complete(draft, gesture)
+        draft["events"].append(_now(now))
+    return draft
+
+
+def set_tool(draft: dict, tool: str, now: float | None = None) -> dict:
+    """Switch the correcting gesture; an open stroke is ended first, a partial one dropped."""
+    if tool != draft["tool"]:
+        finish_pending(draft, now)
+        draft["pending"] = []
+        draft["tool"] = tool
     return draft
 
 
 def undo(draft: dict, now: float | None = None) -> dict:
-    if draft["vertices"]:
-        draft["vertices"].pop()
+    """Take back the last action: a pending point, an interaction, the model's starting mask,
+    or (nothing left on this object) reopen the previous object."""
+    if draft["pending"]:
+        draft["pending"].pop()
     elif draft["current"]:
         draft["current"].pop()
+    elif draft["from_model"]:
+        draft["from_model"] = False
     elif draft["objects"]:
         last = draft["objects"].pop()
         draft["current"], draft["class_id"] = last["interactions"], last["class_id"]
-        draft["method"] = last["method"]
-    draft["events"].append(time.time() if now is None else now)
+        draft["method"], draft["from_model"] = last["method"], last.get("from_model", False)
+    draft["events"].append(_now(now))
     return draft
 
 
 def reset(draft: dict, now: float | None = None) -> dict:
-    draft.update(objects=[], current=[], vertices=[])
-    draft["events"].append(time.time() if now is None else now)
+    draft.update(objects=[], current=[], pending=[], from_model=False)
+    draft["events"].append(_now(now))
     return draft
+
+
+def _current_object(draft: dict) -> list[dict]:
+    if not draft["current"] and not draft["from_model"]:
+        return []
+    return [
+        {
+            "class_id": draft["class_id"],
+            "method": draft["method"],
+            "from_model": bool(draft["from_model"]),
+            "interactions": draft["current"],
+        }
+    ]
 
 
 def next_object(draft: dict, now: float | None = None) -> dict:
-    """Finish the object being drawn; the next interactions start a new one."""
-    close_polygon(draft, now)
-    if draft["current"]:
-        draft["objects"].append(
-            {
-                "class_id": draft["class_id"],
-                "method": draft["method"],
-                "interactions": draft["current"],
-            }
-        )
-        draft["current"] = []
+    """Finish the object being drawn; the next interactions start a new one (from scratch)."""
+    finish_pending(draft, now)
+    draft["pending"] = []  # an incomplete box or extreme-point set is not an interaction
+    draft["objects"].extend(_current_object(draft))
+    draft["current"], draft["from_model"] = [], False
     return draft
 
 
-def object_mask(method: str, crop: np.ndarray, interactions: Sequence[dict]) -> np.ndarray:
-    """Replay ``interactions`` with ``method`` on ``crop``: the bool mask they give."""
-    session = make_method(method).start(crop)
-    mask = np.zeros(crop.shape[:2], bool)
+def all_objects(draft: dict) -> list[dict]:
+    """Finished objects plus the one being drawn (if it has an interaction or a start)."""
+    return draft["objects"] + _current_object(draft)
+
+
+def interaction_log(draft: dict) -> list[dict]:
+    """The store's interaction log: every interaction tagged with its object and class; an
+    object that started from the model's prediction logs that start as its first entry."""
+    log = []
+    for k, obj in enumerate(all_objects(draft)):
+        tags = {"object": k, "class": obj["class_id"], "method": obj["method"]}
+        if obj.get("from_model"):
+            log.append({"start": "model", **tags})
+        log.extend({**data, **tags} for data in obj["interactions"])
+    return log
+
+
+def method_label(draft: dict) -> str:
+    """The store's ``method`` column: every method used on the unit, '+'-joined."""
+    return "+".join(sorted({obj["method"] for obj in all_objects(draft)})) or "none"
+
+
+def object_mask(
+    method: str,
+    crop: np.ndarray,
+    interactions: Sequence[dict],
+    initial: np.ndarray | None = None,
+) -> np.ndarray:
+    """Replay ``interactions`` with ``method`` on ``crop`` (from ``initial``, if given)."""
+    session = built_method(method).start(crop, initial)
+    mask = np.zeros(crop.shape[:2], bool) if initial is None else initial.copy()
     for data in interactions:
         mask = session.add(from_json(data))
     return mask
@@ -105,7 +329,8 @@ def object_mask(method: str, crop: np.ndarray, interactions: Sequence[dict]) -> 
 
 class LiveObject:
     """The session of the object being drawn, kept between page runs: a new click costs one
-    ``add`` instead of replaying every earlier click (GrabCut replays grow with each click)."""
+    ``add`` instead of replaying every earlier click (GrabCut replays grow with each click).
+    ``key`` must change whenever the crop or the initial mask does."""
 
     def __init__(self) -> None:
         self._key: tuple | None = None
@@ -113,42 +338,90 @@ class LiveObject:
         self._session = None
         self._mask: np.ndarray | None = None
 
-    def mask(self, key: tuple, method: str, crop: np.ndarray, interactions: list[dict]):
+    def mask(
+        self,
+        key: tuple,
+        method: str,
+        crop: np.ndarray,
+        interactions: list[dict],
+        initial: np.ndarray | None = None,
+    ) -> np.ndarray:
         n = len(self._applied)
         extends = self._key == (key, method) and interactions[:n] == self._applied
         if not extends:
             self._key, self._applied = (key, method), []
-            self._session = make_method(method).start(crop)
-            self._mask = np.zeros(crop.shape[:2], bool)
+            self._session = built_method(method).start(crop, initial)
+            self._mask = np.zeros(crop.shape[:2], bool) if initial is None else initial.copy()
         for data in interactions[len(self._applied) :]:
             self._mask = self._session.add(from_json(data))
             self._applied.append(data)
         return self._mask
 
 
-def all_objects(draft: dict) -> list[dict]:
-    """Finished objects plus the one being drawn (if it has any interaction)."""
-    current = (
-        [
-            {
-                "class_id": draft["class_id"],
-                "method": draft["method"],
-                "interactions": draft["current"],
-            }
-        ]
-        if draft["current"]
-        else []
-    )
-    return draft["objects"] + current
+def stroke_points(path: Sequence[Sequence], scale: float) -> list[Point]:
+    """A Fabric.js freedraw path (``[["M", x, y], ["Q", cx, cy, x, y], ...]``, canvas pixels)
+    as (y, x) image points: every command's end point, divided by ``scale``, deduplicated."""
+    points: list[Point] = []
+    for command in path:
+        if len(command) >= 3:
+            x, y = float(command[-2]), float(command[-1])
+            point = (int(y / scale), int(x / scale))
+            if not points or points[-1] != point:
+                points.append(point)
+    return points
 
 
-def interaction_log(draft: dict) -> list[dict]:
-    """The store's interaction log: every interaction tagged with its object and class."""
-    return [
-        {**data, "object": k, "class": obj["class_id"], "method": obj["method"]}
-        for k, obj in enumerate(all_objects(draft))
-        for data in obj["interactions"]
-    ]
+def parse_points(text: str) -> list[Point]:
+    """The keyboard path: "y x" pairs separated by ';' (e.g. "10 10; 10 50; 50 50")."""
+    points = []
+    for part in text.split(";"):
+        if part.strip():
+            values = part.replace(",", " ").split()
+            if len(values) != 2:
+                raise ValueError(f"'{part.strip()}': expected two integers, y and x")
+            points.append((int(values[0]), int(values[1])))
+    return points
+
+
+# -- drawing -----------------------------------------------------------------------------------
+# Shorter sides are shown enlarged: small targets are hard to hit, and the drawing canvas's
+# toolbar takes the pointer over canvases narrower than about 200 px.
+MIN_DISPLAY_SIDE = 256
+
+
+def display_zoom(zoom: float, hw: tuple[int, int]) -> float:
+    """The person's zoom, raised so the shorter side shows at least MIN_DISPLAY_SIDE px."""
+    return max(float(zoom), MIN_DISPLAY_SIDE / max(1, min(hw)))
+
+
+CYAN, MAGENTA, GREEN, RED = (0, 255, 255), (255, 0, 255), (0, 255, 0), (255, 0, 0)
+
+
+def _xy(point: Sequence[int], zoom: float) -> tuple[int, int]:
+    return round(point[1] * zoom), round(point[0] * zoom)
+
+
+def _draw_interaction(out: np.ndarray, data: dict, zoom: float) -> None:
+    kind = data["type"]
+    if kind == "Click":
+        cv2.circle(
+            out, _xy((data["y"], data["x"]), zoom), 4, GREEN if data["positive"] else RED, -1
+        )
+    elif kind == "Box":
+        corners = (data["y0"], data["x0"]), (data["y1"] - 1, data["x1"] - 1)
+        cv2.rectangle(out, _xy(corners[0], zoom), _xy(corners[1], zoom), CYAN, 1)
+    elif kind == "ExtremePoints":
+        for point in data["points"]:
+            cv2.circle(out, _xy(point, zoom), 4, CYAN, -1)
+    elif kind == "InsideOutside":
+        a, b = data["corners"]
+        cv2.rectangle(out, _xy(a, zoom), _xy(b, zoom), CYAN, 1)
+        cv2.circle(out, _xy(data["inside"], zoom), 4, GREEN, -1)
+    elif kind in ("Scribble", "Polygon"):
+        key = "points" if kind == "Scribble" else "vertices"
+        color = CYAN if kind == "Polygon" else GREEN if data["positive"] else RED
+        line = np.asarray([_xy(p, zoom) for p in data[key]], np.int32)
+        cv2.polylines(out, [line], kind == "Polygon", color, 2 if kind == "Scribble" else 1)
 
 
 def render(
@@ -159,7 +432,8 @@ def render(
     draft: dict,
     zoom: float = 1.0,
 ) -> np.ndarray:
-    """The crop with labelled objects tinted, the unit outlined, clicks and polygon drawn."""
+    """The crop with labelled objects tinted, the unit outlined, the current object's
+    interactions and the pending points drawn."""
     out = crop.astype(np.float32)
     for class_id, mask in objects:
         color = np.asarray(colors[class_id % len(colors)], np.float32)
@@ -171,13 +445,10 @@ def render(
     y0, x0, y1, x1 = (round(v * zoom) for v in unit_rect)
     cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), (255, 255, 0), 1)
     for data in draft["current"]:
-        if data["type"] == "Click":
-            color = (0, 255, 0) if data["positive"] else (255, 0, 0)
-            center = (round(data["x"] * zoom), round(data["y"] * zoom))
-            cv2.circle(out, center, 4, color, -1)
-    vertices = [(round(x * zoom), round(y * zoom)) for y, x in draft["vertices"]]
-    if vertices:
-        cv2.polylines(out, [np.asarray(vertices, np.int32)], False, (255, 0, 255), 1)
-        for v in vertices:
-            cv2.circle(out, v, 2, (255, 0, 255), -1)
+        _draw_interaction(out, data, zoom)
+    pending = [_xy(p, zoom) for p in draft["pending"]]
+    if pending:
+        cv2.polylines(out, [np.asarray(pending, np.int32)], False, MAGENTA, 1)
+        for point in pending:
+            cv2.circle(out, point, 3, MAGENTA, -1)
     return out

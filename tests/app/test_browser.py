@@ -46,6 +46,13 @@ def wait_for_health(url: str, server: subprocess.Popen, timeout: float = 120.0) 
     raise AssertionError("the app did not come up")
 
 
+def wait_until_idle(page, timeout: float = 60_000) -> None:
+    """Until the script run the last action started has finished (Streamlit's status widget
+    shows while it runs)."""
+    page.wait_for_timeout(500)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=timeout)
+
+
 @pytest.fixture
 def served_app(tmp_path):
     project_dir = make_project(tmp_path)
@@ -96,3 +103,89 @@ def test_click_accept_in_chromium_stores_the_annotation(served_app, tmp_path):
     (click,) = rows[0]["interactions"]
     assert click["type"] == "Click" and click["positive"]
     assert (tmp_path / "annotate.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_a_stroke_drawn_on_the_canvas_is_stored_as_a_scribble(served_app, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    url, project_dir = served_app
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(f"{url}/?tab=strokes", timeout=120_000)
+            page.frame_locator(IMAGE_FRAME).locator("img").wait_for(timeout=120_000)
+            page.get_by_role("combobox", name="Method").click()
+            page.get_by_role("option", name="Scribbles").click()
+            page.get_by_text("Next: stroke").wait_for(timeout=60_000)
+            wait_until_idle(page)  # the canvas of the previous run would swallow the stroke
+            canvas = page.locator("canvas").last  # Fabric's top canvas takes the pointer
+            canvas.wait_for(timeout=60_000)
+            box = canvas.bounding_box()
+            page.mouse.move(box["x"] + 20, box["y"] + 20)
+            page.mouse.down()
+            for k in range(1, 11):  # the 64x64 image shows at 256x256 (MIN_DISPLAY_SIDE)
+                page.mouse.move(box["x"] + 20 + 10 * k, box["y"] + 20 + 5 * k)
+            page.mouse.up()
+            page.get_by_text("1 interactions").wait_for(timeout=60_000)
+            page.screenshot(path=str(tmp_path / "strokes.png"), full_page=True)
+            page.get_by_role("button", name="Accept").click()
+            deadline = time.time() + 60
+            while True:
+                with Project(project_dir) as project:
+                    rows = project.store.annotations()
+                if rows or time.time() > deadline:
+                    break
+                time.sleep(0.5)
+        finally:
+            browser.close()
+    assert len(rows) == 1 and rows[0]["method"] == "scribbles"
+    (stroke,) = rows[0]["interactions"]
+    assert stroke["type"] == "Scribble" and stroke["positive"]
+    (y, x), *rest = stroke["points"]  # the press at (20, 20) of the 4x picture, within a pixel
+    assert abs(y - 5) <= 1 and abs(x - 5) <= 1 and len(rest) > 2
+
+
+@pytest.mark.slow
+def test_a_box_in_the_feature_space_labels_segments_of_several_units(served_app, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    url, project_dir = served_app
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(f"{url}/?tab=view", timeout=120_000)
+            page.get_by_text("Feature space").click()
+            page.get_by_role("button", name="Build the feature space").click(timeout=120_000)
+            page.locator(".js-plotly-plot").first.wait_for(timeout=300_000)
+            wait_until_idle(page, 300_000)
+            area = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+            page.mouse.move(area["x"] + 5, area["y"] + 5)  # a box over the left half
+            page.mouse.down()
+            page.mouse.move(area["x"] + area["width"] / 2, area["y"] + area["height"] - 5, steps=10)
+            page.mouse.up()
+            page.get_by_role("button", name="Assign to").click()
+            wait_until_idle(page)
+            page.screenshot(path=str(tmp_path / "feature_space.png"), full_page=True)
+            page.get_by_role("button", name="Accept").click()
+            deadline = time.time() + 60
+            while True:
+                with Project(project_dir) as project:
+                    rows = project.store.annotations()
+                if rows or time.time() > deadline:
+                    break
+                time.sleep(0.5)
+        finally:
+            browser.close()
+    assert len(rows) >= 2 and {r["method"] for r in rows} == {"feature_space"}
+    assert all(r["interactions"][0]["type"] == "SegmentLabel" for r in rows)
+    assert len({r["seconds"] for r in rows}) == 1  # the view's seconds, split equally
+    assert all(((r["mask"] == 0) | (r["mask"] == 255)).all() for r in rows)  # class 0 chosen

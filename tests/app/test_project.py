@@ -1,12 +1,27 @@
 import json
+import math
+import sqlite3
 
 import numpy as np
 import pytest
 
 from al_loop.data import load_folder
-from al_loop.data.base import IGNORE
+from al_loop.data.base import IGNORE, ClassInfo, SegmentationData
 from al_loop.errors import DataError, StoreError
-from app.project import Project, active_seconds, coco_json, create_project, inside, unit_labels
+from al_loop.protocols import UnitAnnotation
+from al_loop.store import SCHEMA, LabelStore
+from al_loop.units import Unit
+from app.project import (
+    ModelMasks,
+    Project,
+    _ScoredOnCheckSet,
+    active_seconds,
+    coco_json,
+    create_project,
+    inside,
+    metric_curve,
+    unit_labels,
+)
 from app.round_job import run_round_job
 from tests.app.helpers import make_project
 
@@ -78,13 +93,18 @@ def test_skip_and_flag_leave_the_queue(tmp_path):
 
 
 @pytest.mark.slow
-def test_round_job_trains_and_queues_the_next_round_then_exports(tmp_path):
+def test_round_job_trains_scores_the_check_set_and_queues_the_next_round_then_exports(tmp_path):
     project_dir = make_project(tmp_path, with_masks=False)
+    mask = np.zeros((64, 64), bool)
+    mask[20:40, 20:40] = True
     with Project(project_dir) as project:
         assert not project.has_ground_truth
+        assert project.queue_check_units(1) == 1
+        check = project.lease("checker")
+        assert check.held_out
+        project.accept(check, [(1, mask)], 5.0, [], "polygon", "person:c")
         queued = project.lease("tab")
-        mask = np.zeros((64, 64), bool)
-        mask[20:40, 20:40] = True
+        assert not queued.held_out
         project.accept(queued, [(1, mask)], 3.0, [], "polygon", "person:t")
         project.store.close_round(0)
     status = run_round_job(project_dir)
@@ -92,10 +112,20 @@ def test_round_job_trains_and_queues_the_next_round_then_exports(tmp_path):
     with Project(project_dir) as project:
         rounds = project.store.rounds()
         assert [r.status for r in rounds] == ["evaluated", "selected"]
+        metrics = rounds[0].metrics
+        assert math.isnan(metrics["miou"]) and 0.0 <= metrics["check_miou"] <= 1.0
+        assert (metrics["check_images"], metrics["check_pixels"]) == (1, 64 * 64)
+        assert metrics["labelled_images"] == 1  # the check unit never trained the model
+        assert rounds[0].seconds_total == 3.0 and rounds[0].n_annotated == 1
         assert project.latest_checkpoint() is not None
+        masks = ModelMasks()
+        crop = masks.crop(project, queued.unit)
+        assert crop.shape == (64, 64) and crop.dtype == np.uint8
+        masks._segmenter.predict = None  # a second unit of the image: no forward pass
+        assert masks.crop(project, queued.unit) is not None
         dest = project.export("e1")
     exported = load_folder(dest)
-    assert exported.names == [project.pool.names[queued.unit.image]]
+    assert exported.names == [project.pool.names[queued.unit.image]]  # training labels only
     coco = json.loads((dest / "coco.json").read_text())
     assert [a["bbox"] for a in coco["annotations"]] == [[20, 20, 20, 20]]
     with pytest.raises(DataError, match="outside the project"):
@@ -107,3 +137,125 @@ def test_coco_json_has_one_annotation_per_region(tmp_path):
     coco = coco_json(data)
     assert len(coco["images"]) == len(data)
     assert {a["category_id"] for a in coco["annotations"]} <= set(range(1, data.num_classes))
+
+
+def test_check_units_come_first_train_nothing_and_cost_no_budget(tmp_path):
+    with Project(make_project(tmp_path)) as project:
+        assert project.queue_check_units(2) == 2
+        first, second, third = (project.lease(tab) for tab in "abc")
+        assert (first.held_out, second.held_out, third.held_out) == (True, True, False)
+        labels = np.ones((64, 64), bool)
+        for q, seconds in ((first, 4.0), (third, 1.5)):
+            project.accept(q, [(2, labels)], seconds, [], "polygon", "person:t")
+        store, n, hw = project.store, len(project.pool), project.pool.hw
+        assert (store.label_maps(n, hw) == 2).sum() == 64 * 64  # only the training unit
+        assert (store.label_maps(n, hw, held_out=True)[first.unit.image] == 2).all()
+        assert (store.seconds_spent(), store.seconds_spent(held_out=True)) == (1.5, 4.0)
+        check = project.check_set()
+        assert check.names == [project.pool.names[first.unit.image]] and (check.masks == 2).all()
+
+
+def test_without_an_open_round_no_check_units(tmp_path):
+    with Project(make_project(tmp_path)) as project:
+        project.store.close_round(0)
+        with pytest.raises(StoreError, match="no open round"):
+            project.queue_check_units(1)
+
+
+class FixedSegmenter:
+    """Predicts class 1 on the left half; its evaluate() is confusion-based like the real one."""
+
+    def evaluate(self, data: SegmentationData) -> dict:
+        pred = np.zeros(data.masks.shape, np.uint8)
+        pred[..., : data.masks.shape[-1] // 2] = 1
+        known = data.masks != IGNORE
+        ious = []
+        for c in range(data.num_classes):
+            union = ((pred == c) | (data.masks == c)) & known
+            inter = (pred == c) & (data.masks == c) & known
+            ious.append(inter.sum() / union.sum() if union.any() else math.nan)
+        return {"miou": float(np.nanmean(ious)), "per_class_iou": ious}
+
+
+def test_the_check_set_score_is_agreement_with_the_held_out_labels():
+    classes = [ClassInfo("background", (0, 0, 0)), ClassInfo("object", (255, 0, 0))]
+    images = np.zeros((1, 2, 4, 3), np.uint8)
+    masks = np.array([[[1, 1, 1, 0], [IGNORE, IGNORE, 0, 0]]], np.uint8)
+    check = SegmentationData(["a"], images, masks, classes, "check")
+    pool = SegmentationData(["b"], images, None, classes, "pool")
+    scored = _ScoredOnCheckSet(FixedSegmenter(), lambda: check, has_ground_truth=False)
+    metrics = scored.evaluate(pool)
+    # scored on the 6 labelled pixels: class 1 IoU 2/3 (2 agree, 3 in the union), class 0 3/4
+    assert math.isnan(metrics["miou"]) and metrics["check_miou"] == pytest.approx(
+        (2 / 3 + 3 / 4) / 2
+    )
+    assert (metrics["check_images"], metrics["check_pixels"]) == (1, 6)
+    assert "check_miou" not in _ScoredOnCheckSet(FixedSegmenter(), lambda: None, False).evaluate(
+        pool
+    )
+
+
+def test_metric_curves_on_a_hand_made_store(tmp_path):
+    with LabelStore(tmp_path / "store.sqlite") as store:
+        names = [f"i{k}" for k in range(4)]
+        for r, check in enumerate([0.4, None, 0.7]):
+            store.start_round(r, "random", 10.0 * (r + 1), [Unit(r, 0)], names)
+            (queued,) = store.queued(r)
+            mask = np.zeros((2, 2), np.uint8)
+            store.add_annotation(
+                queued.id,
+                r,
+                UnitAnnotation(Unit(r, 0), (0, 0, 2, 2), mask, 2.0, [], "polygon", "t"),
+            )
+            store.close_round(r)
+            metrics = {"miou": math.nan} | ({} if check is None else {"check_miou": check})
+            store.finish_round(r, metrics | {"check_images": r + 1})
+        store.start_round(3, "random", 40.0, [Unit(3, 0)], names)  # open: not on the curve
+        rounds = store.rounds()
+    assert metric_curve(rounds, "check_miou") == [
+        {"round": 0, "seconds": 2.0, "check_miou": 0.4, "check images": 1},
+        {"round": 2, "seconds": 6.0, "check_miou": 0.7, "check images": 3},
+    ]
+    assert metric_curve(rounds, "miou") == []  # NaN: no ground truth
+
+
+def test_a_version_1_store_is_migrated_keeping_its_labels(tmp_path):
+    path = tmp_path / "old.sqlite"
+    old_schema = SCHEMA.replace(
+        ",\n    held_out INTEGER NOT NULL DEFAULT 0  -- 1: a check unit, scored against, never "
+        "trained on\n",
+        "\n",
+    )
+    assert "held_out" not in old_schema
+    with sqlite3.connect(path) as conn:
+        conn.executescript(old_schema)
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+        conn.execute(
+            "INSERT INTO rounds(round, strategy, target_seconds, status, created_at) "
+            "VALUES (0, 'random', 10, 'selected', 0)"
+        )
+        conn.execute(
+            "INSERT INTO units(round, image, region, image_name, rank) VALUES (0, 1, 0, 'b', 0)"
+        )
+    conn.close()
+    with LabelStore(path) as store:
+        (queued,) = store.queued(0)
+        assert store.get_meta("schema_version") == "2" and not queued.held_out
+        mask = np.full((2, 2), 3, np.uint8)
+        store.add_annotation(
+            queued.id, 0, UnitAnnotation(queued.unit, (0, 0, 2, 2), mask, 1.0, [], "polygon", "t")
+        )
+        assert (store.label_maps(2, (2, 2))[1] == 3).all() and store.seconds_spent() == 1.0
+    with LabelStore(path) as again:  # opening it again changes nothing
+        assert again.get_meta("schema_version") == "2" and len(again.annotations()) == 1
+
+
+def test_the_view_draft_is_per_tab_and_its_path_never_comes_from_the_url(tmp_path):
+    with Project(make_project(tmp_path)) as project:
+        project.save_view_draft("../../../etc/x", {"log": [1]})
+        assert project.load_view_draft("../../../etc/x") == {"log": [1]}
+        assert project.load_view_draft("another tab") is None
+        (path,) = (project.project_dir / "drafts").glob("view_*.json")
+        assert path.parent == project.project_dir / "drafts"
+        project.drop_view_draft("../../../etc/x")
+        assert project.load_view_draft("../../../etc/x") is None
