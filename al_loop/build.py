@@ -20,7 +20,9 @@ from al_loop.data import load_dataset
 from al_loop.data.base import DatasetSplits
 from al_loop.errors import AlLoopError, ConfigError
 from al_loop.experiment import Budget, Loop
+from al_loop.interactive import METHODS
 from al_loop.progress import ProgressFactory, no_progress, step_callback
+from al_loop.protocols import Annotator
 from al_loop.segmenter import make_segmenter
 from al_loop.store import STORE_FILE, LabelStore, RoundRecord
 from al_loop.units import make_unit_space
@@ -38,7 +40,12 @@ def set_determinism(seed: int, threads: int | None) -> None:
     torch.manual_seed(seed)
 
 
-def build_segmenter(config: ExperimentConfig, num_classes: int, epochs: int | None = None):
+def build_segmenter(
+    config: ExperimentConfig,
+    num_classes: int,
+    epochs: int | None = None,
+    min_steps: int | None = None,
+):
     s = config.segmenter
     return make_segmenter(
         arch=s.arch,
@@ -46,7 +53,7 @@ def build_segmenter(config: ExperimentConfig, num_classes: int, epochs: int | No
         encoder_weights=s.encoder_weights,
         num_classes=num_classes,
         epochs=epochs or s.epochs,
-        min_steps=s.min_steps,
+        min_steps=s.min_steps if min_steps is None else min_steps,
         batch_size=s.batch_size,
         lr=s.lr,
         weight_decay=s.weight_decay,
@@ -57,8 +64,31 @@ def build_segmenter(config: ExperimentConfig, num_classes: int, epochs: int | No
     )
 
 
-def build_annotator(config: ExperimentConfig, pool_masks: np.ndarray) -> SimulatedAnnotator:
+def build_feature_space_annotator(config: ExperimentConfig, pool_masks: np.ndarray):
+    """Box-labeller over a 2-D projection of the units (simulators/feature_space_annotator.py)."""
+    from simulators.feature_space_annotator import FeatureSpaceAnnotator
+
+    try:
+        return FeatureSpaceAnnotator(
+            pool_masks, CostTable.load(), seed=config.seed, **config.annotation.params
+        )
+    except TypeError as err:
+        raise ConfigError(f"annotation.params for 'feature_space': {err}") from None
+
+
+# Annotation methods that are not an interactive method driven object by object.
+BATCH_ANNOTATORS: dict[str, Callable[[ExperimentConfig, np.ndarray], Annotator]] = {
+    "feature_space": build_feature_space_annotator,
+}
+
+
+def build_annotator(config: ExperimentConfig, pool_masks: np.ndarray) -> Annotator:
     a = config.annotation
+    if a.method in BATCH_ANNOTATORS:
+        return BATCH_ANNOTATORS[a.method](config, pool_masks)
+    if a.method not in METHODS:
+        valid = ", ".join(sorted([*METHODS, *BATCH_ANNOTATORS]))
+        raise ConfigError(f"annotation.method: unknown '{a.method}'; valid: {valid}")
     return SimulatedAnnotator(
         pool_masks=pool_masks,
         method_name=a.method,
@@ -69,6 +99,7 @@ def build_annotator(config: ExperimentConfig, pool_masks: np.ndarray) -> Simulat
         min_instance_pixels=a.min_instance_pixels,
         seed=config.seed,
         use_initial=a.use_model_mask,
+        method_params=dict(a.params),
     )
 
 
@@ -83,11 +114,31 @@ def load_splits(config: ExperimentConfig) -> DatasetSplits:
     return splits
 
 
+def build_budget(config: ExperimentConfig) -> Budget:
+    b = config.budget
+    return Budget(b.initial_seconds, b.round_seconds, b.total_seconds)
+
+
+def reference_min_steps(config: ExperimentConfig) -> int:
+    """Optimiser steps the full-supervision model makes at least: the configured value, or what
+    the loop's fits make at least together (with warm start they add up over the rounds), so
+    that the 100 % line is never drawn by the less-trained model."""
+    if config.full_supervision.min_steps is not None:
+        return config.full_supervision.min_steps
+    s = config.segmenter
+    return s.min_steps * (build_budget(config).rounds if s.warm_start else 1)
+
+
 def full_supervision_reference(
     config: ExperimentConfig, splits: DatasetSplits, progress: ProgressFactory = no_progress
 ) -> dict:
-    """The same model and epochs trained on every label of the pool: the 100 % line."""
-    segmenter = build_segmenter(config, splits.train.num_classes, config.full_supervision.epochs)
+    """The same model trained on every label of the pool: the 100 % line."""
+    segmenter = build_segmenter(
+        config,
+        splits.train.num_classes,
+        config.full_supervision.epochs,
+        min_steps=reference_min_steps(config),
+    )
     segmenter.reset(config.seed)
     with progress("full supervision train", None) as bar:
         segmenter.fit(
@@ -135,11 +186,7 @@ def run_experiment(
             annotator=build_annotator(config, pool.masks),
             store=store,
             checkpoint_dir=run_dir / "checkpoints",
-            budget=Budget(
-                config.budget.initial_seconds,
-                config.budget.round_seconds,
-                config.budget.total_seconds,
-            ),
+            budget=build_budget(config),
             seed=config.seed,
             offer_model_mask=config.annotation.use_model_mask,
             cost_predictor=FeatureCostPredictor(),

@@ -48,7 +48,12 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from al_loop.build import full_supervision_reference, load_splits, run_experiment
+    from al_loop.build import (
+        full_supervision_reference,
+        load_splits,
+        run_experiment,
+        set_determinism,
+    )
     from al_loop.config import StrategyConfig, load_config
     from al_loop.progress import tqdm_progress
     from al_loop.report import load_run, write_report
@@ -62,6 +67,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
         f"pool {len(splits.train)} / val {len(splits.val)} images at {splits.train.hw}, "
         f"classes {[c.name for c in splits.classes]}"
     )
+    # The reference trains under the runs' seed and thread count, as in `al-loop run`/`sweep`.
+    set_determinism(base.seed, base.threads)
     reference = full_supervision_reference(base, splits, tqdm_progress)
     _log(f"full supervision: val mIoU {reference['miou']:.3f}")
     runs = []
@@ -220,6 +227,33 @@ def cmd_app(args: argparse.Namespace) -> None:
     subprocess.run(app_command(args), env=env, check=False)
 
 
+def _method_params(pairs: list[str], methods: list[str]) -> dict[str, dict]:
+    """``METHOD.KEY=VALUE`` pairs -> {method: {key: value}}, e.g. ritm_clicks.weights=PATH."""
+    out: dict[str, dict] = {}
+    for dotted, value in _overrides(pairs).items():
+        method, _, key = dotted.partition(".")
+        if not key or method not in methods:
+            raise ConfigError(
+                f"--param {dotted}: expected METHOD.KEY=VALUE with METHOD one of {methods}"
+            )
+        out.setdefault(method, {})[key] = value
+    return out
+
+
+def cmd_train_interactive(args: argparse.Namespace) -> None:
+    from al_loop.interactive.learned.train import load_train_config, train_from_config
+    from al_loop.progress import tqdm_progress
+
+    overrides = _overrides(args.set)
+    for key in ("minutes", "device", "out"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
+    config = load_train_config(args.config, overrides)
+    result = train_from_config(config, resume=args.resume, progress=tqdm_progress, log=_log)
+    if not result.finished:
+        _log(f"stopped by the time limit; `--resume` continues to {config.steps} steps")
+
+
 def cmd_noc(args: argparse.Namespace) -> None:
     from al_loop import noc as bench
     from al_loop.cost import CostTable
@@ -227,7 +261,12 @@ def cmd_noc(args: argparse.Namespace) -> None:
 
     samples = bench.load_noc_samples(args.dataset, args.limit)
     cost = CostTable.load(args.costs)
-    methods = [make_method(name) for name in args.method]  # unknown names fail before any run
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)  # learned methods: more threads than cores is slower
+    params = _method_params(args.param, args.method)
+    methods = [make_method(name, **params.get(name, {})) for name in args.method]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows, curves = {}, {}
@@ -325,7 +364,29 @@ def build_parser() -> argparse.ArgumentParser:
     noc.add_argument("--costs", help="cost table (default configs/costs.yaml)")
     noc.add_argument("--full-curve", action="store_true", help="do not stop at IoU 0.90")
     noc.add_argument("--out", default="runs/noc", help="CSV and plots go here")
+    noc.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="METHOD.KEY=VALUE",
+        help="a method parameter, e.g. ritm_clicks.weights=models/interactive/ritm_clicks.pt",
+    )
+    noc.add_argument("--threads", type=int, help="torch threads for learned methods")
     noc.set_defaults(func=cmd_noc)
+
+    train_int = sub.add_parser(
+        "train-interactive",
+        help="train a learned interactive method (ritm_clicks, dextr, iog) from a config",
+    )
+    train_int.add_argument("config", help="e.g. configs/interactive_davis.yaml")
+    train_int.add_argument("--minutes", type=float, help="stop after this wall time (resumable)")
+    train_int.add_argument("--device", help="torch device (default: the config's, cpu)")
+    train_int.add_argument("--out", help="weights file (default models/interactive/NAME.pt)")
+    train_int.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    train_int.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
+    )
+    train_int.set_defaults(func=cmd_train_interactive)
 
     app = sub.add_parser("app", help="the Streamlit app for labelling rounds by hand")
     app.add_argument("project_dir", help="the project folder (created with --images)")

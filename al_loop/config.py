@@ -66,6 +66,9 @@ class AnnotationConfig(_Section):
     use_model_mask: bool = False  # offer the segmenter's prediction as the starting mask
     context_margin: int = Field(16, ge=0)  # pixels of image around a unit the method sees
     min_instance_pixels: int = Field(16, ge=1)
+    # method-specific settings: an interactive method's constructor arguments, or for
+    # feature_space the box-labeller's (simulators/feature_space_annotator.py)
+    params: dict[str, Any] = Field(default_factory=dict)
 
 
 class BudgetConfig(_Section):
@@ -85,6 +88,9 @@ class ReferenceConfig(_Section):
 
     enabled: bool = True
     epochs: int | None = Field(None, gt=0)  # None: the segmenter's epochs
+    # None: at least as many optimiser steps as the loop's fits are guaranteed together (warm
+    # start accumulates steps over rounds), so the 100 % line is never the less-trained model.
+    min_steps: int | None = Field(None, ge=0)
 
 
 class ExperimentConfig(_Section):

@@ -19,12 +19,15 @@ import numpy as np
 from al_loop.data.base import IGNORE, SegmentationData
 from al_loop.progress import ProgressFactory, no_progress, step_callback
 from al_loop.protocols import (
+    AnnotationRequest,
     Annotator,
     CostPredictor,
     Ranked,
     Segmenter,
     SelectionContext,
     Strategy,
+    annotate_units,
+    units_per_call,
 )
 from al_loop.store import LabelStore, RoundRecord
 from al_loop.units import UnitSpace
@@ -41,6 +44,12 @@ class Budget:
     def target(self, round_index: int) -> float:
         """Cumulative seconds at which round ``round_index`` stops annotating."""
         return min(self.initial_seconds + round_index * self.round_seconds, self.total_seconds)
+
+    @property
+    def rounds(self) -> int:
+        """Rounds the budget plans for (fewer if the pool runs out first)."""
+        extra = self.total_seconds - self.initial_seconds
+        return 1 + math.ceil(extra / self.round_seconds - 1e-9)
 
 
 @dataclass
@@ -107,13 +116,17 @@ class Loop:
                         round_index, ranked.units, self.pool.names, ranked.scores
                     )
                     continue
-                for queued in queue:
-                    if spent >= target:
-                        break
-                    annotation = self._annotate_unit(queued.unit)
-                    self.store.add_annotation(queued.id, round_index, annotation)
-                    spent += annotation.seconds
-                    bar.update(1)
+                done = 0
+                while done < len(queue) and spent < target:
+                    chunk = queue[done : done + self._units_per_call(target - spent)]
+                    done += len(chunk)
+                    requests = [self._request(queued.unit) for queued in chunk]
+                    for queued, annotation in zip(
+                        chunk, annotate_units(self.annotator, requests), strict=True
+                    ):
+                        self.store.add_annotation(queued.id, round_index, annotation)
+                        spent += annotation.seconds
+                        bar.update(1)
         self.store.close_round(round_index)
 
     def train_and_evaluate(self, round_index: int) -> None:
@@ -180,13 +193,28 @@ class Loop:
         )
         return self._strategy_for(round_index).rank(context, count)
 
-    def _annotate_unit(self, unit):
-        box = self.unit_space.box(unit)
-        image = self.pool.images[unit.image]
+    def _request(self, unit) -> AnnotationRequest:
         initial = None
         if self.offer_model_mask and self._model_round is not None:
             initial = self._model_labels(unit.image)
-        return self.annotator.annotate(unit, image, box, self.unit_space.mask(unit), initial)
+        return AnnotationRequest(
+            unit,
+            self.pool.images[unit.image],
+            self.unit_space.box(unit),
+            self.unit_space.mask(unit),
+            initial,
+        )
+
+    def _units_per_call(self, seconds_left: float) -> int:
+        """Units for the next annotator call: one for a per-unit annotator; for a batch
+        annotator, about what the seconds left buy at the mean measured cost per unit, so
+        that one call overshoots the round's budget by little."""
+        most = units_per_call(self.annotator)
+        if most == 1:
+            return 1
+        measured = self.store.annotation_seconds()
+        per_unit = float(np.mean(measured)) if measured else PRIOR_SECONDS_PER_UNIT
+        return int(min(most, max(1, math.ceil(seconds_left / max(per_unit, 1e-3)))))
 
     def _model_labels(self, image_index: int) -> np.ndarray:
         """The current model's class map of a pool image, predicted once per model: the grid

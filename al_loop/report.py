@@ -198,9 +198,11 @@ def mean_band(stack: np.ndarray, band: str = "sem") -> tuple[np.ndarray, ...]:
 
 
 def _flatten(config: dict, prefix: str = "") -> dict[str, str]:
+    """Leaves as dotted keys; an empty mapping has none, so ``params: {}`` and a missing
+    ``params`` read alike (both mean the defaults)."""
     out: dict[str, str] = {}
     for key, value in config.items():
-        if isinstance(value, dict) and value:
+        if isinstance(value, dict):
             out.update(_flatten(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = json.dumps(value, sort_keys=True)
@@ -231,10 +233,12 @@ def group_runs(runs: Sequence[RunResult]) -> list[Group]:
     ]
 
     def describe(f: dict[str, str], section: str) -> str:
+        # Only the settings this run sets: a run on the defaults keeps its bare name, so that
+        # plain "random" is found as the baseline of the savings ratios.
         return ", ".join(
-            f"{k.split('.', 1)[1]}={json.loads(f.get(k, 'null'))}"
+            f"{k.split('.', 1)[1]}={json.loads(f[k])}"
             for k in varying
-            if k.startswith(section) and k not in ("strategy.name", "annotation.method")
+            if k in f and k.startswith(section) and k not in ("strategy.name", "annotation.method")
         )
 
     groups: dict[tuple[str, str, str], Group] = {}
@@ -269,11 +273,22 @@ def _level_key(level: float) -> str:
     return f"s_to_{round(level * 100)}pct"
 
 
+def seconds_per_unit(run: RunResult) -> list[float | None]:
+    """Labelling seconds per annotated unit in each evaluated round (None: no unit): with the
+    model's prediction as the starting mask it should fall as the model improves."""
+    out, before = [], 0.0
+    for r in run.evaluated:
+        spent = r.seconds_total - before
+        out.append(spent / r.n_annotated if r.n_annotated else None)
+        before = r.seconds_total
+    return out
+
+
 def round_rows(runs: list[RunResult]) -> list[dict]:
     rows = []
     for run in runs:
         full = run.full_miou
-        for r in run.evaluated:
+        for r, per_unit in zip(run.evaluated, seconds_per_unit(run), strict=True):
             row = {
                 "run": str(run.path),
                 "strategy": run.strategy,
@@ -282,6 +297,7 @@ def round_rows(runs: list[RunResult]) -> list[dict]:
                 "round": r.round,
                 "units": r.n_annotated,
                 "seconds_total": round(r.seconds_total, 2),
+                "seconds_per_unit": None if per_unit is None else round(per_unit, 2),
                 "miou": round(r.metrics["miou"], 4),
                 "pct_full": None if not full else round(100 * r.metrics["miou"] / full, 1),
             }
@@ -465,6 +481,51 @@ def panel_curves(members, colour: dict, dash: dict, metric: str, log_x: bool, ba
     ordered = sorted(members, key=lambda g: (colour[g.strategy], dash[g.method]))
     pairs = [(group, group_curve(group, metric, log_x, band)) for group in ordered]
     return [(group, curve) for group, curve in pairs if curve is not None]
+
+
+def plot_seconds_per_unit(runs: list[RunResult], path: str | Path) -> Path:
+    """Seconds per annotated unit by round, mean over seeds, one line per group and panel."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = group_runs(runs)
+    contexts = _contexts(groups)
+    colour, dash = _styles(groups)
+    palette = plt.get_cmap("tab10").colors
+    fig, axes = plt.subplots(
+        1, max(1, len(contexts)), figsize=(6 * max(1, len(contexts)), 4), dpi=120, squeeze=False
+    )
+    for ax, (context, members) in zip(axes[0], contexts.items(), strict=False):
+        for group in sorted(members, key=lambda g: (colour[g.strategy], dash[g.method])):
+            per_round: dict[int, list[float]] = defaultdict(list)
+            for run in group.runs:
+                for r, value in zip(run.evaluated, seconds_per_unit(run), strict=True):
+                    if value is not None:
+                        per_round[r.round].append(value)
+            if not per_round:
+                continue
+            rounds = sorted(per_round)
+            ax.plot(
+                rounds,
+                [np.mean(per_round[r]) for r in rounds],
+                marker="o",
+                ms=3,
+                color=palette[colour[group.strategy] % len(palette)],
+                ls=LINE_STYLES[dash[group.method] % len(LINE_STYLES)],
+                label=group.label,
+            )
+        ax.set_xlabel("round")
+        ax.set_ylabel("labelling seconds per unit")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        ax.set_title("Cost per unit by round" + (f"\n{context}" if context else ""), fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
 
 
 def plot_budget_curves(
@@ -754,6 +815,7 @@ def write_report(
     table = format_group_rows(groups)
     paths = {
         "curve": plot_budget_curves(runs, out_dir / "budget_curve.png", metric, log_x, band),
+        "per_unit": plot_seconds_per_unit(runs, out_dir / "seconds_per_unit.png"),
         "rounds": write_csv(rows, out_dir / "rounds.csv"),
         "runs": write_csv(summary, out_dir / "runs.csv"),
         "groups": write_csv(groups, out_dir / "groups.csv"),
@@ -767,6 +829,7 @@ def write_report(
     text += ["\n![budget curve](budget_curve.png)\n", "\n## Strategies x methods\n\n"]
     text += [markdown_table(table), "\n" + GROUP_NOTE + "\n"]
     text += ["\n## Summary\n\n", markdown_table(summary)]
+    text += ["\n![seconds per unit by round](seconds_per_unit.png)\n"]
     text += [
         "\n## Rounds\n\n",
         markdown_table([{k: v for k, v in r.items() if k != "run"} for r in rows]),

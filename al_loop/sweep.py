@@ -70,8 +70,9 @@ LOCK_FILE = ".lock"
 MANIFEST_FILE = "sweep.json"
 REFERENCE_DIR = "references"
 MAX_NAME_LENGTH = 150
-# Config sections a full-supervision reference depends on (not strategy, annotation, budget).
-REFERENCE_KEYS = ("seed", "device", "threads", "dataset", "segmenter", "full_supervision")
+# Config sections a full-supervision reference depends on (not strategy or annotation; the
+# budget sets its minimum steps, see al_loop.build.reference_min_steps).
+REFERENCE_KEYS = ("seed", "device", "threads", "dataset", "segmenter", "budget", "full_supervision")
 
 
 # -- the sweep file -------------------------------------------------------------------------

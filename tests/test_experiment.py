@@ -137,6 +137,20 @@ def test_budget_targets():
     assert np.isclose(Budget(5, 5, 12).target(2), 12)
 
 
+@pytest.mark.parametrize(
+    ("budget", "rounds"),
+    [
+        (Budget(10, 12, 46), 4),
+        (Budget(200, 200, 1000), 5),
+        (Budget(5, 5, 5), 1),
+        (Budget(1, 3, 7), 3),
+    ],
+)
+def test_budget_counts_the_rounds_whose_targets_differ(budget, rounds):
+    targets = {budget.target(r) for r in range(100)}
+    assert budget.rounds == len(targets) == rounds
+
+
 class CountingSegmenter(CentroidSegmenter):
     def __init__(self):
         super().__init__()

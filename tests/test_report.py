@@ -28,12 +28,20 @@ from tests.test_store import _annotation
 
 
 def make_run(
-    run_dir, mious, seconds_per_round, strategy="entropy", full=0.8, seed=0, method="m", extra=None
+    run_dir,
+    mious,
+    seconds_per_round,
+    strategy="entropy",
+    full=0.8,
+    seed=0,
+    method="m",
+    extra=None,
+    strategy_params=None,
 ):
     with LabelStore(run_dir / "store.sqlite") as store:
         config = {
             "seed": seed,
-            "strategy": {"name": strategy},
+            "strategy": {"name": strategy, "params": strategy_params or {}},
             "annotation": {"method": method},
             **(extra or {}),
         }
@@ -71,6 +79,7 @@ def test_summary_and_rows_from_stores(tmp_path):
     assert row["s_to_95pct"] == 40.0  # 0.78 >= 0.76
     rows = round_rows([run])
     assert [r["seconds_total"] for r in rows] == [10, 20, 40]
+    assert [r["seconds_per_unit"] for r in rows] == [10, 10, 20]  # one unit a round
     assert rows[1]["pct_full"] == pytest.approx(87.5)
     assert rows[0]["iou_bg"] == 0.4 and rows[0]["iou_fg"] is None
 
@@ -153,6 +162,25 @@ def test_groups_fold_varying_settings_into_labels_and_panels(tmp_path):
     ]
 
 
+def test_strategy_params_label_only_the_runs_that_set_them(tmp_path):
+    runs = [
+        make_run(tmp_path / "r", [0.7, 0.8], [10, 10], "random"),
+        make_run(tmp_path / "e", [0.7, 0.8], [5, 5], "entropy"),
+        make_run(
+            tmp_path / "b", [0.7, 0.8], [4, 4], "entropy", strategy_params={"class_balance": True}
+        ),
+    ]
+    rows = group_rows(runs)
+    assert [row["strategy"] for row in rows] == [
+        "random",
+        "entropy",
+        "entropy (params.class_balance=True)",
+    ]
+    # random (on its defaults) is the baseline of every row: 80 % of 0.8 is reached at the
+    # first round: 10 s for random, 5 s and 4 s for the others
+    assert [row["savings_80pct"] for row in rows] == pytest.approx([1.0, 2.0, 2.5])
+
+
 def test_resolve_metric():
     assert resolve_metric("miou", None, ["bg", "fg"]) == "miou"
     assert resolve_metric("miou", "fg", ["bg", "fg"]) == "iou:1"
@@ -168,6 +196,7 @@ def test_write_report_outputs(tmp_path):
     ]
     paths = write_report(runs, tmp_path / "out")
     assert paths["curve"].stat().st_size > 1000
+    assert paths["per_unit"].stat().st_size > 1000
     text = paths["report"].read_text()
     assert "entropy / m" in text and "random / m" in text
     assert len(paths["rounds"].read_text().splitlines()) == 1 + 4

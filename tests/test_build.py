@@ -1,0 +1,92 @@
+"""Wiring: the annotation method picks the annotator; bad method params fail in one line; the
+full-supervision reference trains at least as long as the loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from al_loop.build import build_annotator, build_budget, reference_min_steps
+from al_loop.config import parse_config
+from al_loop.errors import ConfigError
+from al_loop.protocols import units_per_call
+from simulators.annotate import SimulatedAnnotator
+from simulators.feature_space_annotator import FeatureSpaceAnnotator
+
+MASKS = np.zeros((2, 8, 8), np.uint8)
+
+
+def config(method: str, **params):
+    return parse_config({"annotation": {"method": method, "params": params}})
+
+
+def test_feature_space_builds_the_batch_box_labeller():
+    annotator = build_annotator(config("feature_space", purity=0.8, units_per_call=50), MASKS)
+    assert isinstance(annotator, FeatureSpaceAnnotator)
+    assert annotator.labeller.purity == 0.8 and units_per_call(annotator) == 50
+
+
+def test_interactive_methods_keep_the_per_unit_annotator():
+    annotator = build_annotator(config("watershed_clicks"), MASKS)
+    assert isinstance(annotator, SimulatedAnnotator) and units_per_call(annotator) == 1
+
+
+def test_bad_method_params_are_config_errors():
+    with pytest.raises(ConfigError, match="annotation.params for 'feature_space'"):
+        build_annotator(config("feature_space", colour="red"), MASKS)
+    with pytest.raises(ConfigError, match="annotation.method 'watershed_clicks'"):
+        build_annotator(config("watershed_clicks", purity=0.8), MASKS)
+
+
+def test_interactive_methods_get_their_params():
+    annotator = build_annotator(config("watershed_clicks", radius=3), MASKS)
+    assert annotator.method.radius == 3
+
+
+def test_an_unknown_method_lists_every_valid_one():
+    with pytest.raises(ConfigError, match="feature_space.*watershed_clicks"):
+        build_annotator(config("feature_spcae"), MASKS)
+
+
+def reference_config(warm_start: bool, min_steps=None):
+    return parse_config(
+        {
+            "segmenter": {"min_steps": 40, "warm_start": warm_start},
+            "budget": {"initial_seconds": 100, "round_seconds": 50, "total_seconds": 260},
+            "full_supervision": {"min_steps": min_steps},
+        }
+    )
+
+
+def test_the_reference_trains_as_long_as_all_warm_started_rounds_together():
+    # rounds at 100, 150, 200, 250, 260 s: five fits of 40 steps on the same weights
+    assert reference_min_steps(reference_config(warm_start=True)) == 5 * 40
+
+
+def test_without_warm_start_the_reference_matches_one_fit():
+    assert reference_min_steps(reference_config(warm_start=False)) == 40
+
+
+def test_a_configured_reference_length_wins():
+    assert reference_min_steps(reference_config(warm_start=True, min_steps=7)) == 7
+
+
+@pytest.mark.parametrize(
+    ("initial", "per_round", "total", "rounds"),
+    [(100, 50, 100, 1), (100, 50, 150, 2), (100, 50, 151, 3), (300, 300, 1800, 6)],
+)
+def test_budget_rounds_count_the_targets_up_to_the_total(initial, per_round, total, rounds):
+    budget = build_budget(
+        parse_config(
+            {
+                "budget": {
+                    "initial_seconds": initial,
+                    "round_seconds": per_round,
+                    "total_seconds": total,
+                }
+            }
+        )
+    )
+    assert budget.rounds == rounds
+    assert budget.target(rounds - 1) == total
+    assert rounds == 1 or budget.target(rounds - 2) < total
