@@ -7,6 +7,7 @@ name to a function whose keyword arguments are that dataset's valid params:
 - ``folder``: root, hw, fractions, seed, group_size, require_masks
 - ``davis``: root, hw, fractions, seed, group_size, limit (whole videos per split by default)
 - ``grabcut``: root, hw, fractions, seed, limit
+- ``run``: root (a run directory or app project: the labels acquired so far, see run.py)
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from al_loop.data.benchmarks import (
 from al_loop.data.folder import Sample, as_hw, load_folder, read_classes, write_folder
 from al_loop.data.splits import DEFAULT_FRACTIONS, check_fractions, split_data
 from al_loop.data.synthetic import SYNTHETIC_CLASSES, SYNTHETIC_RARE_CLASS, make_synthetic
+from al_loop.data.run import run_labels_splits
 from al_loop.errors import ConfigError
 
 DAVIS_GROUP_SIZE = 7  # fallback for a DAVIS folder whose frames are not the known 345
@@ -89,6 +91,7 @@ DATASETS: dict[str, Callable[..., DatasetSplits]] = {
     "folder": folder_splits,
     "davis": davis_splits,
     "grabcut": grabcut_splits,
+    "run": run_labels_splits,
 }
 
 

@@ -53,6 +53,33 @@ def wait_until_idle(page, timeout: float = 60_000) -> None:
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=timeout)
 
 
+def stored_annotations(project_dir: Path, timeout: float = 60.0) -> list[dict]:
+    """The project's annotations once there are any (the app stores them asynchronously)."""
+    deadline = time.time() + timeout
+    while True:
+        with Project(project_dir) as project:
+            rows = project.store.annotations()
+        if rows or time.time() > deadline:
+            return rows
+        time.sleep(0.5)
+
+
+@pytest.fixture
+def new_page():
+    """``new_page(height)``: a page of headless Debian Chromium; skips where it is missing."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
+        )
+        try:
+            yield lambda height=900: browser.new_page(viewport={"width": 1280, "height": height})
+        finally:
+            browser.close()
+
+
 @pytest.fixture
 def served_app(tmp_path):
     project_dir = make_project(tmp_path)
@@ -72,33 +99,17 @@ def served_app(tmp_path):
 
 
 @pytest.mark.slow
-def test_click_accept_in_chromium_stores_the_annotation(served_app, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+def test_click_accept_in_chromium_stores_the_annotation(new_page, served_app, tmp_path):
     url, project_dir = served_app
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(f"{url}/?tab=browser", timeout=120_000)
-            image = page.frame_locator(IMAGE_FRAME).locator("img")
-            image.wait_for(timeout=120_000)
-            image.click(position={"x": 30, "y": 30})
-            page.get_by_text("1 interactions").wait_for(timeout=60_000)
-            page.screenshot(path=str(tmp_path / "annotate.png"), full_page=True)
-            page.get_by_role("button", name="Accept").click()
-            deadline = time.time() + 60
-            while True:
-                with Project(project_dir) as project:
-                    rows = project.store.annotations()
-                if rows or time.time() > deadline:
-                    break
-                time.sleep(0.5)
-        finally:
-            browser.close()
+    page = new_page()
+    page.goto(f"{url}/?tab=browser", timeout=120_000)
+    image = page.frame_locator(IMAGE_FRAME).locator("img")
+    image.wait_for(timeout=120_000)
+    image.click(position={"x": 30, "y": 30})
+    page.get_by_text("1 interactions").wait_for(timeout=60_000)
+    page.screenshot(path=str(tmp_path / "annotate.png"), full_page=True)
+    page.get_by_role("button", name="Accept").click()
+    rows = stored_annotations(project_dir)
     assert len(rows) == 1
     (click,) = rows[0]["interactions"]
     assert click["type"] == "Click" and click["positive"]
@@ -106,43 +117,27 @@ def test_click_accept_in_chromium_stores_the_annotation(served_app, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_stroke_drawn_on_the_canvas_is_stored_as_a_scribble(served_app, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+def test_a_stroke_drawn_on_the_canvas_is_stored_as_a_scribble(new_page, served_app, tmp_path):
     url, project_dir = served_app
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(f"{url}/?tab=strokes", timeout=120_000)
-            page.frame_locator(IMAGE_FRAME).locator("img").wait_for(timeout=120_000)
-            page.get_by_role("combobox", name="Method").click()
-            page.get_by_role("option", name="Scribbles").click()
-            page.get_by_text("Next: stroke").wait_for(timeout=60_000)
-            wait_until_idle(page)  # the canvas of the previous run would swallow the stroke
-            canvas = page.locator("canvas").last  # Fabric's top canvas takes the pointer
-            canvas.wait_for(timeout=60_000)
-            box = canvas.bounding_box()
-            page.mouse.move(box["x"] + 20, box["y"] + 20)
-            page.mouse.down()
-            for k in range(1, 11):  # the 64x64 image shows at 256x256 (MIN_DISPLAY_SIDE)
-                page.mouse.move(box["x"] + 20 + 10 * k, box["y"] + 20 + 5 * k)
-            page.mouse.up()
-            page.get_by_text("1 interactions").wait_for(timeout=60_000)
-            page.screenshot(path=str(tmp_path / "strokes.png"), full_page=True)
-            page.get_by_role("button", name="Accept").click()
-            deadline = time.time() + 60
-            while True:
-                with Project(project_dir) as project:
-                    rows = project.store.annotations()
-                if rows or time.time() > deadline:
-                    break
-                time.sleep(0.5)
-        finally:
-            browser.close()
+    page = new_page()
+    page.goto(f"{url}/?tab=strokes", timeout=120_000)
+    page.frame_locator(IMAGE_FRAME).locator("img").wait_for(timeout=120_000)
+    page.get_by_role("combobox", name="Method").click()
+    page.get_by_role("option", name="Scribbles").click()
+    page.get_by_text("Next: stroke").wait_for(timeout=60_000)
+    wait_until_idle(page)  # the canvas of the previous run would swallow the stroke
+    canvas = page.locator("canvas").last  # Fabric's top canvas takes the pointer
+    canvas.wait_for(timeout=60_000)
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + 20, box["y"] + 20)
+    page.mouse.down()
+    for k in range(1, 11):  # the 64x64 image shows at 256x256 (MIN_DISPLAY_SIDE)
+        page.mouse.move(box["x"] + 20 + 10 * k, box["y"] + 20 + 5 * k)
+    page.mouse.up()
+    page.get_by_text("1 interactions").wait_for(timeout=60_000)
+    page.screenshot(path=str(tmp_path / "strokes.png"), full_page=True)
+    page.get_by_role("button", name="Accept").click()
+    rows = stored_annotations(project_dir)
     assert len(rows) == 1 and rows[0]["method"] == "scribbles"
     (stroke,) = rows[0]["interactions"]
     assert stroke["type"] == "Scribble" and stroke["positive"]
@@ -151,40 +146,26 @@ def test_a_stroke_drawn_on_the_canvas_is_stored_as_a_scribble(served_app, tmp_pa
 
 
 @pytest.mark.slow
-def test_a_box_in_the_feature_space_labels_segments_of_several_units(served_app, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+def test_a_box_in_the_feature_space_labels_segments_of_several_units(
+    served_app, new_page, tmp_path
+):
     url, project_dir = served_app
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(f"{url}/?tab=view", timeout=120_000)
-            page.get_by_text("Feature space").click()
-            page.get_by_role("button", name="Build the feature space").click(timeout=120_000)
-            page.locator(".js-plotly-plot").first.wait_for(timeout=300_000)
-            wait_until_idle(page, 300_000)
-            area = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
-            page.mouse.move(area["x"] + 5, area["y"] + 5)  # a box over the left half
-            page.mouse.down()
-            page.mouse.move(area["x"] + area["width"] / 2, area["y"] + area["height"] - 5, steps=10)
-            page.mouse.up()
-            page.get_by_role("button", name="Assign to").click()
-            wait_until_idle(page)
-            page.screenshot(path=str(tmp_path / "feature_space.png"), full_page=True)
-            page.get_by_role("button", name="Accept").click()
-            deadline = time.time() + 60
-            while True:
-                with Project(project_dir) as project:
-                    rows = project.store.annotations()
-                if rows or time.time() > deadline:
-                    break
-                time.sleep(0.5)
-        finally:
-            browser.close()
+    page = new_page(1000)
+    page.goto(f"{url}/?tab=view", timeout=120_000)
+    page.get_by_text("Feature space").click()
+    page.get_by_role("button", name="Build the feature space").click(timeout=120_000)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=300_000)
+    wait_until_idle(page, 300_000)
+    area = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    page.mouse.move(area["x"] + 5, area["y"] + 5)  # a box over the left half
+    page.mouse.down()
+    page.mouse.move(area["x"] + area["width"] / 2, area["y"] + area["height"] - 5, steps=10)
+    page.mouse.up()
+    page.get_by_role("button", name="Assign to").click()
+    wait_until_idle(page)
+    page.screenshot(path=str(tmp_path / "feature_space.png"), full_page=True)
+    page.get_by_role("button", name="Accept").click()
+    rows = stored_annotations(project_dir)
     assert len(rows) >= 2 and {r["method"] for r in rows} == {"feature_space"}
     assert all(r["interactions"][0]["type"] == "SegmentLabel" for r in rows)
     assert len({r["seconds"] for r in rows}) == 1  # the view's seconds, split equally

@@ -1,0 +1,63 @@
+"""The labels a run has acquired so far, as a dataset: train on what was labelled.
+
+``root`` is a run directory (``al-loop run`` / ``sweep``: ``config.yaml`` + ``store.sqlite``) or
+an app project (``project.yaml`` + ``store.sqlite``). ``train`` is the run's pool images with at
+least one labelled pixel, their masks the store's labels (IGNORE where nothing was labelled, and
+the check set's labels left out); ``val`` and ``test`` are the run's own splits. This is how
+a learned interactive model retrains on a run's annotations, as in a seed pipeline where the
+interactive model improves as annotated images accumulate:
+
+    al-loop train-interactive configs/interactive_synthetic.yaml \\
+        --set dataset.name=run --set dataset.params.root=runs/demo/entropy
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from al_loop.data.base import IGNORE, DatasetSplits, SegmentationData
+from al_loop.errors import DataError
+
+RUN_CONFIG = "config.yaml"  # written by al-loop run
+PROJECT_CONFIG = "project.yaml"  # written by al-loop app (its dataset root is inside the project)
+
+
+def run_labels_splits(root: str | Path) -> DatasetSplits:
+    # the config, the registry and the store all import this package
+    from al_loop.config import parse_config, read_yaml_mapping
+    from al_loop.data import load_dataset
+    from al_loop.store import STORE_FILE, LabelStore
+
+    root = Path(root)
+    store_path = root / STORE_FILE
+    config_path = next(
+        (root / name for name in (RUN_CONFIG, PROJECT_CONFIG) if (root / name).is_file()), None
+    )
+    if config_path is None or not store_path.is_file():
+        raise DataError(
+            f"{root}: not a run directory or app project (needs {STORE_FILE} and "
+            f"{RUN_CONFIG} or {PROJECT_CONFIG})"
+        )
+    data = read_yaml_mapping(config_path)
+    params = dict(data.get("dataset", {}).get("params", {}))
+    if config_path.name == PROJECT_CONFIG and "root" in params:
+        params["root"] = str(root / params["root"])
+    data["dataset"] = {**data.get("dataset", {}), "params": params}
+    config = parse_config(data, str(config_path))
+    splits = load_dataset(config.dataset.name, **config.dataset.params)
+    pool = splits.train
+    with LabelStore(store_path) as store:
+        labels = store.label_maps(len(pool), pool.hw)
+    labelled = np.flatnonzero((labels != IGNORE).any(axis=(1, 2)))
+    if labelled.size == 0:
+        raise DataError(f"{store_path}: no labelled pixel yet")
+    train = SegmentationData(
+        names=[pool.names[i] for i in labelled],
+        images=pool.images[labelled],
+        masks=labels[labelled],
+        classes=pool.classes,
+        source=f"{store_path} (labels so far)",
+    )
+    return DatasetSplits(train, splits.val, splits.test)
