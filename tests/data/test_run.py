@@ -45,7 +45,9 @@ def test_a_run_trains_on_its_labelled_pixels_only(tmp_path):
     assert np.array_equal(image, pool.images[1]) and splits.train.names == [pool.names[1]]
     (mask,) = splits.train.masks
     assert (mask[:8, :8] == 2).all()
-    assert (np.delete(mask.ravel(), np.ravel_multi_index(np.mgrid[:8, :8], mask.shape)) == IGNORE).all()
+    assert (
+        np.delete(mask.ravel(), np.ravel_multi_index(np.mgrid[:8, :8], mask.shape)) == IGNORE
+    ).all()
     assert np.array_equal(splits.val.images, full.val.images)
     assert np.array_equal(splits.val.masks, full.val.masks)
 
