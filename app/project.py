@@ -65,6 +65,21 @@ DEFAULT_CONFIG = {
 }
 
 
+def _write_draft(path: Path, draft: dict) -> None:
+    path.parent.mkdir(exist_ok=True)
+    partial = path.with_suffix(".tmp")
+    partial.write_text(json.dumps(draft))
+    os.replace(partial, path)  # atomic: a kill leaves the old draft or the new one
+
+
+def _read_draft(path: Path) -> dict | None:
+    """The draft at ``path``, or None (none saved, or unreadable: the page starts afresh)."""
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
 def inside(project_dir: str | Path, *parts: str) -> Path:
     """``project_dir/parts``, refused (DataError) if it resolves outside the project folder."""
     root = Path(project_dir).resolve()
@@ -340,19 +355,11 @@ class Project:
         return inside(self.project_dir, "drafts", f"unit_{int(unit_id)}.json")
 
     def save_draft(self, unit_id: int, draft: dict) -> None:
-        path = self._draft_path(unit_id)
-        path.parent.mkdir(exist_ok=True)
-        partial = path.with_suffix(".tmp")
-        partial.write_text(json.dumps(draft))
-        os.replace(partial, path)  # atomic: a kill leaves the old draft or the new one
+        _write_draft(self._draft_path(unit_id), draft)
 
     def load_draft(self, unit_id: int) -> dict | None:
         """The saved draft, or None (none saved, or unreadable: the page starts afresh)."""
-        path = self._draft_path(unit_id)
-        try:
-            return json.loads(path.read_text()) if path.is_file() else None
-        except (OSError, ValueError):
-            return None
+        return _read_draft(self._draft_path(unit_id))
 
     def drop_draft(self, unit_id: int) -> None:
         self._draft_path(unit_id).unlink(missing_ok=True)
@@ -364,17 +371,10 @@ class Project:
         return inside(self.project_dir, "drafts", f"view_{digest}.json")
 
     def save_view_draft(self, owner: str, draft: dict) -> None:
-        path = self._view_draft_path(owner)
-        path.parent.mkdir(exist_ok=True)
-        partial = path.with_suffix(".tmp")
-        partial.write_text(json.dumps(draft))
-        os.replace(partial, path)
+        _write_draft(self._view_draft_path(owner), draft)
 
     def load_view_draft(self, owner: str) -> dict | None:
-        try:
-            return json.loads(self._view_draft_path(owner).read_text())
-        except (OSError, ValueError):
-            return None
+        return _read_draft(self._view_draft_path(owner))
 
     def drop_view_draft(self, owner: str) -> None:
         self._view_draft_path(owner).unlink(missing_ok=True)
