@@ -132,7 +132,9 @@ def reference_min_steps(config: ExperimentConfig) -> int:
 def full_supervision_reference(
     config: ExperimentConfig, splits: DatasetSplits, progress: ProgressFactory = no_progress
 ) -> dict:
-    """The same model trained on every label of the pool: the 100 % line."""
+    """The same model trained on every label of the pool: the 100 % line. Seeded and
+    threaded here, so every caller (run, demo, sweep) gets the same reference."""
+    set_determinism(config.seed, config.threads)
     segmenter = build_segmenter(
         config,
         splits.train.num_classes,

@@ -48,12 +48,7 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from al_loop.build import (
-        full_supervision_reference,
-        load_splits,
-        run_experiment,
-        set_determinism,
-    )
+    from al_loop.build import full_supervision_reference, load_splits, run_experiment
     from al_loop.config import StrategyConfig, load_config
     from al_loop.progress import tqdm_progress
     from al_loop.report import load_run, write_report
@@ -67,8 +62,6 @@ def cmd_demo(args: argparse.Namespace) -> None:
         f"pool {len(splits.train)} / val {len(splits.val)} images at {splits.train.hw}, "
         f"classes {[c.name for c in splits.classes]}"
     )
-    # The reference trains under the runs' seed and thread count, as in `al-loop run`/`sweep`.
-    set_determinism(base.seed, base.threads)
     reference = full_supervision_reference(base, splits, tqdm_progress)
     _log(f"full supervision: val mIoU {reference['miou']:.3f}")
     runs = []
@@ -227,7 +220,7 @@ def cmd_app(args: argparse.Namespace) -> None:
     subprocess.run(app_command(args), env=env, check=False)
 
 
-def _method_params(pairs: list[str], methods: list[str]) -> dict[str, dict]:
+def parse_method_params(pairs: list[str], methods: list[str]) -> dict[str, dict]:
     """``METHOD.KEY=VALUE`` pairs -> {method: {key: value}}, e.g. ritm_clicks.weights=PATH."""
     out: dict[str, dict] = {}
     for dotted, value in _overrides(pairs).items():
@@ -265,7 +258,7 @@ def cmd_noc(args: argparse.Namespace) -> None:
         import torch
 
         torch.set_num_threads(args.threads)  # learned methods: more threads than cores is slower
-    params = _method_params(args.param, args.method)
+    params = parse_method_params(args.param, args.method)
     methods = [make_method(name, **params.get(name, {})) for name in args.method]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

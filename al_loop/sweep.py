@@ -302,11 +302,15 @@ def pin_threads(threads: int) -> None:
     cv2.setNumThreads(threads)
 
 
+def reference_key(config: dict[str, Any]) -> str:
+    """Runs with the same key share one full-supervision reference."""
+    return config_hash({k: config[k] for k in REFERENCE_KEYS})
+
+
 def shared_reference(backend: Backend, config: ExperimentConfig, splits, folder: Path) -> dict:
     """The full-supervision reference, computed once per (data, model, seed) and cached: the first
     worker computes it under a lock, the others wait and read it."""
-    data = config.to_dict()
-    key = config_hash({k: data[k] for k in REFERENCE_KEYS})
+    key = reference_key(config.to_dict())
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{key}.json"
     with FileLock(folder / f"{key}.lock"):
@@ -523,7 +527,7 @@ def interleave_by_reference(jobs: Sequence[RunJob]) -> list[RunJob]:
     different references instead of waiting for the same one."""
     groups: dict[str, list[RunJob]] = defaultdict(list)
     for job in jobs:
-        groups[config_hash({k: job.config[k] for k in REFERENCE_KEYS})].append(job)
+        groups[reference_key(job.config)].append(job)
     rounds = max(map(len, groups.values()), default=0)
     return [
         members[rank]

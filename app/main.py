@@ -171,7 +171,7 @@ def _object_masks(
     return masks
 
 
-def _method_controls(draft: dict, classes, model_crop, held_out: bool) -> dict:
+def _method_controls(draft: dict, classes, has_model: bool, held_out: bool) -> None:
     """Method, class, click sign, zoom, correction gesture and starting mask; changes go into
     the draft (a new method starts a new object). Widget keys carry the draft's action count,
     so after an undo or a refresh every widget shows the draft, never a stale choice."""
@@ -212,7 +212,7 @@ def _method_controls(draft: dict, classes, model_crop, held_out: bool) -> dict:
     if spec.starts_from_mask:
         if held_out:
             reason = "check units are labelled without the model's help"
-        elif model_crop is None:
+        elif not has_model:
             reason = "no model trained yet"
         elif draft["current"]:
             reason = "chosen before the object's first interaction"
@@ -227,7 +227,6 @@ def _method_controls(draft: dict, classes, model_crop, held_out: bool) -> dict:
         )
         if from_model != draft["from_model"] and reason is None:
             draft["from_model"] = from_model
-    return draft
 
 
 def _image_input(
@@ -334,17 +333,15 @@ def annotate_page(project: Project) -> None:
     if queued.held_out:
         st.info("Check unit: held out, it scores the model and never trains it.")
 
-    model_crop = None
-    spec = drafts.BY_METHOD.get(draft["method"])
-    if (spec is not None and spec.starts_from_mask) or draft["from_model"]:
-        model_crop = model_masks(str(project.project_dir)).crop(project, unit)
     before = json.dumps(draft, sort_keys=True)
-    _method_controls(draft, classes, model_crop, queued.held_out)
+    # the model's mask is predicted only once an object starts from it (a forward pass)
+    _method_controls(draft, classes, project.latest_checkpoint() is not None, queued.held_out)
     if json.dumps(draft, sort_keys=True) != before:
         draft["events"].append(time.time())  # choosing is work on the unit too
         _save(project, queued.id, draft)
         st.rerun()  # render every widget under the draft's new action count
-    if any(obj.get("from_model") for obj in drafts.all_objects(draft)) and model_crop is None:
+    model_crop = None
+    if any(obj.get("from_model") for obj in drafts.all_objects(draft)):
         model_crop = model_masks(str(project.project_dir)).crop(project, unit)
 
     masks = _object_masks(queued.id, crop, draft, model_crop)

@@ -35,19 +35,20 @@ import cv2
 import numpy as np
 import yaml
 
-from al_loop.build import build_segmenter
+from al_loop.build import build_budget, build_segmenter
 from al_loop.config import ExperimentConfig, parse_config
 from al_loop.data import load_dataset, write_folder
 from al_loop.data.base import IGNORE, DatasetSplits, SegmentationData
 from al_loop.data.folder import IMAGE_SUFFIXES
+from al_loop.data.run import PROJECT_CONFIG
 from al_loop.errors import DataError, StoreError
-from al_loop.experiment import Budget, Loop
+from al_loop.experiment import Loop
 from al_loop.protocols import UnitAnnotation
 from al_loop.store import STORE_FILE, LabelStore, QueuedUnit, RoundRecord
 from al_loop.units import Unit, UnitSpace, make_unit_space
 from strategies import make_strategy
 
-PROJECT_FILE = "project.yaml"
+PROJECT_FILE = PROJECT_CONFIG  # the run dataset reads projects too
 DATA_DIR = "data"
 JOB_FILE = "job.json"
 IDLE_CAP_SECONDS = 30.0  # a gap longer than this between two actions counts as this much
@@ -65,15 +66,15 @@ DEFAULT_CONFIG = {
 }
 
 
-def _write_draft(path: Path, draft: dict) -> None:
+def _write_json(path: Path, data: dict) -> None:
     path.parent.mkdir(exist_ok=True)
     partial = path.with_suffix(".tmp")
-    partial.write_text(json.dumps(draft))
-    os.replace(partial, path)  # atomic: a kill leaves the old draft or the new one
+    partial.write_text(json.dumps(data))
+    os.replace(partial, path)  # atomic: a kill leaves the old file or the new one
 
 
 def _read_draft(path: Path) -> dict | None:
-    """The draft at ``path``, or None (none saved, or unreadable: the page starts afresh)."""
+    """The JSON at ``path``, or None (none saved, or unreadable: the page starts afresh)."""
     try:
         return json.loads(path.read_text()) if path.is_file() else None
     except (OSError, ValueError):
@@ -272,7 +273,6 @@ class Project:
             self.check_set,
             self.has_ground_truth,
         )
-        b = self.config.budget
         extra = {} if progress is None else {"progress": progress}
         return Loop(
             pool=self.pool,
@@ -284,7 +284,7 @@ class Project:
             annotator=_Person(),
             store=self.store,
             checkpoint_dir=inside(self.project_dir, "checkpoints"),
-            budget=Budget(b.initial_seconds, b.round_seconds, b.total_seconds),
+            budget=build_budget(self.config),
             seed=self.config.seed,
             log=log,
             **extra,
@@ -355,7 +355,7 @@ class Project:
         return inside(self.project_dir, "drafts", f"unit_{int(unit_id)}.json")
 
     def save_draft(self, unit_id: int, draft: dict) -> None:
-        _write_draft(self._draft_path(unit_id), draft)
+        _write_json(self._draft_path(unit_id), draft)
 
     def load_draft(self, unit_id: int) -> dict | None:
         """The saved draft, or None (none saved, or unreadable: the page starts afresh)."""
@@ -371,7 +371,7 @@ class Project:
         return inside(self.project_dir, "drafts", f"view_{digest}.json")
 
     def save_view_draft(self, owner: str, draft: dict) -> None:
-        _write_draft(self._view_draft_path(owner), draft)
+        _write_json(self._view_draft_path(owner), draft)
 
     def load_view_draft(self, owner: str) -> dict | None:
         return _read_draft(self._view_draft_path(owner))
@@ -540,10 +540,7 @@ class ModelMasks:
 
 
 def write_job(project_dir: Path, status: dict) -> None:
-    path = inside(project_dir, JOB_FILE)
-    partial = path.with_suffix(".tmp")
-    partial.write_text(json.dumps({**status, "updated": time.time()}))
-    os.replace(partial, path)
+    _write_json(inside(project_dir, JOB_FILE), {**status, "updated": time.time()})
 
 
 def _alive(pid) -> bool:

@@ -22,8 +22,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import yaml
 
+from al_loop.cli import parse_method_params
 from al_loop.errors import ConfigError
 from al_loop.interactive import METHODS, make_method
 from al_loop.noc import load_noc_samples
@@ -61,15 +61,6 @@ def time_method(method, image: np.ndarray, gt: np.ndarray, interactions: int) ->
     return {"start": start, "adds": adds}
 
 
-def parse_params(items: list[str]) -> dict[str, dict]:
-    params: dict[str, dict] = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        name, _, param = key.partition(".")
-        params.setdefault(name, {})[param] = yaml.safe_load(value)
-    return params
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=5, help="first N GrabCut images")
@@ -80,7 +71,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    params = parse_params(args.param)
+    params = parse_method_params(args.param, args.methods)
     samples = [at_size(s.image, s.mask) for s in load_noc_samples(GRABCUT, args.images)]
 
     methods, skipped = {}, {}

@@ -16,7 +16,7 @@ import numpy as np
 from skimage.morphology import skeletonize
 
 from al_loop.interactions import Box, ExtremePoints, InsideOutside, Scribble
-from simulators.clicker import NocClicker, split_gt
+from simulators.clicker import NocClicker, error_distance, split_gt
 
 
 def object_of(gt: np.ndarray) -> np.ndarray:
@@ -53,8 +53,7 @@ def bounding_box(obj: np.ndarray) -> tuple[int, int, int, int]:
 
 def interior_point(obj: np.ndarray) -> tuple[int, int]:
     """The object pixel farthest from its boundary (first in raster order among ties)."""
-    padded = np.pad(object_of(obj).astype(np.uint8), 1)
-    dist = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+    dist = error_distance(object_of(obj))
     y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
     return int(y), int(x)
 

@@ -7,17 +7,17 @@ the check set's labels left out); ``val`` and ``test`` are the run's own splits.
 a learned interactive model retrains on a run's annotations, as in a seed pipeline where the
 interactive model improves as annotated images accumulate:
 
-    al-loop train-interactive configs/interactive_synthetic.yaml \\
-        --set dataset.name=run --set dataset.params.root=runs/demo/entropy
+    al-loop train-interactive configs/interactive_run.yaml --set dataset.params.root=runs/NAME
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from al_loop.data.base import IGNORE, DatasetSplits, SegmentationData
+from al_loop.data.base import IGNORE, DatasetSplits
 from al_loop.errors import DataError
 
 RUN_CONFIG = "config.yaml"  # written by al-loop run
@@ -53,11 +53,7 @@ def run_labels_splits(root: str | Path) -> DatasetSplits:
     labelled = np.flatnonzero((labels != IGNORE).any(axis=(1, 2)))
     if labelled.size == 0:
         raise DataError(f"{store_path}: no labelled pixel yet")
-    train = SegmentationData(
-        names=[pool.names[i] for i in labelled],
-        images=pool.images[labelled],
-        masks=labels[labelled],
-        classes=pool.classes,
-        source=f"{store_path} (labels so far)",
+    train = replace(
+        pool.subset(labelled), masks=labels[labelled], source=f"{store_path} (labels so far)"
     )
     return DatasetSplits(train, splits.val, splits.test)

@@ -24,6 +24,12 @@ from al_loop.interactive.seeded import (
 from al_loop.interactive.watershed import WatershedClicks
 from al_loop.protocols import InteractiveMethod
 
+# al-loop train-interactive writes their weights; param ``weights``: the file
+LEARNED: dict[str, Callable[..., InteractiveMethod]] = {
+    "ritm_clicks": ritm_clicks,
+    "dextr": dextr,
+    "iog": iog,
+}
 METHODS: dict[str, Callable[..., InteractiveMethod]] = {
     "grabcut_clicks": GrabCutClicks,
     "watershed_clicks": WatershedClicks,
@@ -34,12 +40,9 @@ METHODS: dict[str, Callable[..., InteractiveMethod]] = {
     "iog_grabcut": iog_grabcut,
     "scribbles": ScribbleGrabCut,
     "watershed_markers": WatershedMarkers,
-    # learned (al-loop train-interactive writes their weights; param ``weights``: the file)
-    "ritm_clicks": ritm_clicks,
-    "dextr": dextr,
-    "iog": iog,
+    **LEARNED,
 }
-LEARNED_METHODS = frozenset({"ritm_clicks", "dextr", "iog"})  # need trained weights to start
+LEARNED_METHODS = frozenset(LEARNED)  # need trained weights to start
 
 
 def make_method(name: str, **params) -> InteractiveMethod:

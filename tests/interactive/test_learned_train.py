@@ -7,7 +7,6 @@ import torch
 
 from al_loop.cli import main
 from al_loop.errors import ConfigError
-from al_loop.interactive.learned.encodings import contains
 from al_loop.interactive.learned.network import build_network, load_weights
 from al_loop.interactive.learned.train import (
     Sample,
@@ -104,13 +103,6 @@ def test_click_samples_can_start_from_a_wrong_external_mask(tmp_path):
     sample = make_sample(images[0], masks[0] > 0, masks[0] < 255, cfg, np.random.default_rng(0))
     assert sample.previous is not None and not np.array_equal(sample.previous, sample.gt)
     assert len(sample.positives) + len(sample.negatives) == 1  # one click on its errors
-
-
-def test_a_crop_contains_its_opening():
-    from al_loop.interactive.learned.encodings import crop_frame
-
-    frame = crop_frame([(3, 4), (40, 50)], 64, 0.1, 2)
-    assert contains(frame, (3, 4)) and contains(frame, (40, 50))
 
 
 def test_error_clicks_land_on_each_samples_errors():

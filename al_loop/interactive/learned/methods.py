@@ -34,11 +34,11 @@ from al_loop.interactive.learned.encodings import (
     warp_to_frame,
     whole_frame,
 )
+from al_loop.noc import PROB_THRESHOLD as THRESHOLD
 
 if TYPE_CHECKING:  # torch is imported on first use: listing METHODS stays light
     from al_loop.interactive.learned.network import GuidedUnet
 
-THRESHOLD = 0.49
 WEIGHTS_DIR = Path("models/interactive")  # where `al-loop train-interactive` writes by default
 STYLES = {"click": "disk", "extreme_points": "gaussian", "inside_outside": "gaussian"}
 OPENINGS = {"extreme_points": ExtremePoints, "inside_outside": InsideOutside}

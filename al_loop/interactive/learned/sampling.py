@@ -17,13 +17,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+# the simulated users' geometry: the same clicks a person simulates at test time
+from simulators.clicker import error_distance as boundary_distance
+from simulators.seeded import extreme_points, interior_point
+
 Point = tuple[int, int]
-
-
-def boundary_distance(region: np.ndarray) -> np.ndarray:
-    """Distance of each ``region`` pixel to the nearest pixel outside it or the image border."""
-    padded = np.pad(region.astype(np.uint8), 1)
-    return cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
 
 
 def error_click(
@@ -73,29 +71,6 @@ def _random_pixel(region: np.ndarray, rng: np.random.Generator) -> Point:
         return 0, 0
     k = int(rng.integers(len(ys)))
     return int(ys[k]), int(xs[k])
-
-
-def extreme_points(obj: np.ndarray) -> list[Point]:
-    """Top, bottom, left, right object pixels (the median among ties)."""
-    ys, xs = np.nonzero(obj)
-
-    def middle(sel: np.ndarray) -> Point:
-        order = np.lexsort((xs[sel], ys[sel]))
-        k = order[(len(order) - 1) // 2]
-        return int(ys[sel][k]), int(xs[sel][k])
-
-    return [
-        middle(ys == ys.min()),
-        middle(ys == ys.max()),
-        middle(xs == xs.min()),
-        middle(xs == xs.max()),
-    ]
-
-
-def interior_point(obj: np.ndarray) -> Point:
-    """The object pixel farthest from its boundary (first in raster order among ties)."""
-    y, x = np.unravel_index(int(np.argmax(boundary_distance(obj))), obj.shape)
-    return int(y), int(x)
 
 
 def _jitter(point: Point, shape: tuple[int, ...], rng: np.random.Generator, sd: float) -> Point:

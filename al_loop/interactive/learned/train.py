@@ -116,10 +116,9 @@ class TrainConfig(BaseModel):
 
     def geometry(self) -> dict[str, Any]:
         keys = ("interaction", "long_side", "crop_size", "margin_fraction", "min_margin")
+        keys += ("radius", "sigma")
         return {
             **{k: getattr(self, k) for k in keys},
-            "radius": self.radius,
-            "sigma": self.sigma,
             "decoder_channels": list(self.decoder_channels),
         }
 
