@@ -62,6 +62,7 @@ def sample_triplets(labels: np.ndarray, count: int, rng: np.random.Generator) ->
     if len(classes) < 2 or counts.max() < 2:
         return np.zeros((0, 3), np.int64)
     members = {int(c): labelled[labels[labelled] == c] for c in classes}
+    others = {int(c): labelled[labels[labelled] != c] for c in classes}  # once, not per triplet
     anchors_pool = labelled[np.isin(labels[labelled], classes[counts >= 2])]
     anchors = rng.choice(anchors_pool, size=count)
     triplets = np.empty((count, 3), np.int64)
@@ -70,7 +71,7 @@ def sample_triplets(labels: np.ndarray, count: int, rng: np.random.Generator) ->
         positive = same[rng.integers(len(same) - 1)]
         if positive == anchor:  # draw from the class without the anchor itself
             positive = same[-1]
-        negatives = labelled[labels[labelled] != labels[anchor]]
+        negatives = others[int(labels[anchor])]
         triplets[k] = anchor, positive, negatives[rng.integers(len(negatives))]
     return triplets
 

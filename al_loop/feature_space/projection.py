@@ -200,18 +200,6 @@ class Projection:
         return (centred @ self._basis).astype(np.float32)
 
 
-def project(
-    features: np.ndarray,
-    labels: np.ndarray | None = None,
-    params: UmapParams = MAIN_VIEW,
-    seed: int = 0,
-    method: str = "umap",
-) -> tuple[np.ndarray, Projection]:
-    """(coords float32 [S,2], the fitted projection, for ``transform`` of new segments)."""
-    projection = Projection(params, seed, method)
-    return projection.fit(features, labels), projection
-
-
 def local_projection(
     features: np.ndarray, labels: np.ndarray | None = None, seed: int = 0, method: str = "umap"
 ) -> np.ndarray:
