@@ -20,9 +20,9 @@ from al_loop.data import load_dataset
 from al_loop.data.base import DatasetSplits
 from al_loop.errors import AlLoopError, ConfigError
 from al_loop.experiment import Budget, Loop
-from al_loop.interactive import METHODS
+from al_loop.interactive import LEARNED_METHODS, METHODS
 from al_loop.progress import ProgressFactory, no_progress, step_callback
-from al_loop.protocols import Annotator
+from al_loop.protocols import AnnotationModelTrainer, Annotator
 from al_loop.segmenter import make_segmenter
 from al_loop.store import STORE_FILE, LabelStore, RoundRecord
 from al_loop.units import make_unit_space
@@ -103,6 +103,33 @@ def build_annotator(config: ExperimentConfig, pool_masks: np.ndarray) -> Annotat
     )
 
 
+def build_annotation_trainer(
+    config: ExperimentConfig, annotator: Annotator, run_dir: Path
+) -> AnnotationModelTrainer | None:
+    """The retrainer of a learned interactive method when ``annotation.retrain.steps`` > 0."""
+    r = config.annotation.retrain
+    if r.steps == 0:
+        return None
+    if config.annotation.method not in LEARNED_METHODS:
+        raise ConfigError(
+            f"annotation.retrain.steps: method '{config.annotation.method}' has no learned "
+            f"model to retrain; learned methods: {', '.join(sorted(LEARNED_METHODS))}"
+        )
+    from al_loop.interactive.learned.retrain import InteractiveRetrainer
+
+    return InteractiveRetrainer(
+        annotator.method,
+        run_dir / "interactive",
+        r.steps,
+        seed=config.seed,
+        device=config.device,
+        run_dir=run_dir,
+        batch_size=r.batch_size,
+        lr=r.lr,
+        min_object_pixels=r.min_object_pixels,
+    )
+
+
 def load_splits(config: ExperimentConfig) -> DatasetSplits:
     # The data has its own seed (dataset.params.seed): a seed sweep varies the loop, not the data.
     splits = load_dataset(config.dataset.name, **config.dataset.params)
@@ -167,6 +194,10 @@ def run_experiment(
         )
     set_determinism(config.seed, config.threads)
     splits = splits or load_splits(config)
+    pool = splits.train
+    # built before anything is written or trained: a bad method setting fails at once
+    annotator = build_annotator(config, pool.masks)
+    annotation_trainer = build_annotation_trainer(config, annotator, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     with LabelStore(store_path) as store:
@@ -175,7 +206,6 @@ def run_experiment(
         if config.full_supervision.enabled and store.get_meta("full_supervision") is None:
             reference = reference or full_supervision_reference(config, splits, progress)
             store.set_meta("full_supervision", json.dumps(reference))
-        pool = splits.train
         loop = Loop(
             pool=pool,
             val=splits.val,
@@ -185,13 +215,14 @@ def run_experiment(
             segmenter=build_segmenter(config, pool.num_classes),
             seed_strategy=make_strategy("random"),
             strategy=make_strategy(config.strategy.name, **config.strategy.params),
-            annotator=build_annotator(config, pool.masks),
+            annotator=annotator,
             store=store,
             checkpoint_dir=run_dir / "checkpoints",
             budget=build_budget(config),
             seed=config.seed,
             offer_model_mask=config.annotation.use_model_mask,
             cost_predictor=FeatureCostPredictor(),
+            annotation_trainer=annotation_trainer,
             progress=progress,
             log=log,
         )

@@ -59,6 +59,16 @@ class StrategyConfig(_Section):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class RetrainConfig(_Section):
+    """Retrain a learned interactive method on the labels acquired so far, after every round
+    (al_loop/interactive/learned/retrain.py)."""
+
+    steps: int = Field(0, ge=0)  # optimiser steps per round; 0: the method is never retrained
+    batch_size: int = Field(8, gt=0)
+    lr: float = Field(1e-4, gt=0)  # fine-tuning: a tenth of training from ImageNet
+    min_object_pixels: int = Field(32, ge=1)  # smaller labelled components are not trained on
+
+
 class AnnotationConfig(_Section):
     method: str = "watershed_clicks"  # a key of al_loop.interactive.METHODS
     max_interactions: int = Field(20, gt=0)
@@ -69,6 +79,7 @@ class AnnotationConfig(_Section):
     # method-specific settings: an interactive method's constructor arguments, or for
     # feature_space the box-labeller's (simulators/feature_space_annotator.py)
     params: dict[str, Any] = Field(default_factory=dict)
+    retrain: RetrainConfig = RetrainConfig()
 
 
 class BudgetConfig(_Section):

@@ -19,6 +19,7 @@ import numpy as np
 from al_loop.data.base import IGNORE, SegmentationData
 from al_loop.progress import ProgressFactory, no_progress, step_callback
 from al_loop.protocols import (
+    AnnotationModelTrainer,
     AnnotationRequest,
     Annotator,
     CostPredictor,
@@ -67,6 +68,7 @@ class Loop:
     seed: int = 0
     offer_model_mask: bool = False
     cost_predictor: CostPredictor | None = None  # for strategies that pay per expected second
+    annotation_trainer: AnnotationModelTrainer | None = None  # retrains the annotation model
     progress: ProgressFactory = no_progress
     log: Callable[[str], None] = lambda message: None
     _model_round: int | None = field(default=None, init=False)  # rounds the weights have seen
@@ -147,6 +149,7 @@ class Loop:
             labelled_fraction=float((labels != IGNORE).mean()),
             labelled_images=len(labelled),
         )
+        metrics.update(self._update_annotation_model(round_index))
         self._save_checkpoint(round_index)
         self.store.finish_round(round_index, metrics)
         self._model_round = round_index
@@ -158,6 +161,17 @@ class Loop:
         )
 
     # -- helpers ----------------------------------------------------------------------------
+    def _update_annotation_model(self, round_index: int) -> dict[str, float]:
+        """Retrain the annotation model (if any) on the labels of rounds up to this one."""
+        if self.annotation_trainer is None:
+            return {}
+        labels = self.store.label_maps(len(self.pool), self.pool.hw, max_round=round_index)
+        labelled = np.flatnonzero((labels != IGNORE).any(axis=(1, 2)))
+        with self.progress(f"round {round_index} train annotation model", None) as bar:
+            return self.annotation_trainer.update(
+                round_index, self.pool.images[labelled], labels[labelled], step_callback(bar)
+            )
+
     def _strategy_for(self, round_index: int) -> Strategy:
         return self.seed_strategy if round_index == 0 else self.strategy
 
@@ -237,6 +251,7 @@ class Loop:
         if done >= 0:
             self.segmenter.load(str(self._checkpoint(done)))
             self._model_round = done
+            self._update_annotation_model(done)  # reloads what that round wrote
         else:
             self.segmenter.reset(self.seed)
         self.log(f"resuming at round {done + 1} ({self.store.seconds_spent():.0f} s spent)")

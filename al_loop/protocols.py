@@ -194,6 +194,18 @@ class Annotator(Protocol):
         ``initial_labels`` is the segmenter's class map [H,W] offered as a starting point."""
 
 
+class AnnotationModelTrainer(Protocol):
+    """Improves the model behind the annotation tool from the labels acquired so far: a
+    learned interactive method retrained each cycle, as annotated images accumulate."""
+
+    def update(
+        self, round_index: int, images: np.ndarray, labels: np.ndarray, progress: Progress | None
+    ) -> dict[str, float]:
+        """Train on uint8 ``images`` [N,H,W,3] and ``labels`` [N,H,W] (IGNORE: unlabelled), the
+        labels of rounds up to ``round_index``, and annotate with the result from then on.
+        Idempotent per round: a resumed run gets the same model without training twice."""
+
+
 @dataclass(frozen=True)
 class AnnotationRequest:
     """One unit to annotate: the arguments of ``Annotator.annotate``."""

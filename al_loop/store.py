@@ -449,16 +449,25 @@ class LabelStore:
         ]
 
     def label_maps(
-        self, num_images: int, hw: tuple[int, int], held_out: bool = False
+        self,
+        num_images: int,
+        hw: tuple[int, int],
+        held_out: bool = False,
+        max_round: int | None = None,
     ) -> np.ndarray:
         """uint8 [N,H,W] training labels (the check set's, ``held_out``): IGNORE except where
-        an annotation labelled a pixel."""
+        an annotation labelled a pixel; only annotations of rounds up to ``max_round``, if
+        given (what a round's models saw, even after later rounds started)."""
         labels = np.full((num_images, *hw), IGNORE, dtype=np.uint8)
-        rows = self._conn.execute(
+        query = (
             "SELECT u.image, a.y0, a.x0, a.y1, a.x1, a.mask FROM annotations a "
-            "JOIN units u ON u.id = a.unit_id WHERE u.held_out = ? ORDER BY a.id",
-            (int(held_out),),
+            "JOIN units u ON u.id = a.unit_id WHERE u.held_out = ?"
         )
+        params: list[int] = [int(held_out)]
+        if max_round is not None:
+            query += " AND a.round <= ?"
+            params.append(max_round)
+        rows = self._conn.execute(query + " ORDER BY a.id", params)
         for row in rows:
             mask = decode_mask(row["mask"])
             view = labels[row["image"], row["y0"] : row["y1"], row["x0"] : row["x1"]]

@@ -186,3 +186,31 @@ def test_the_model_mask_is_offered_and_predicted_once_per_image_and_model(tmp_pa
     assert offered and all(m is not None and m.shape == loop.pool.hw for m in offered)
     # random ranking needs no predictions, evaluation predicts the val set (3 images) per round
     assert loop.segmenter.predicted_images == len({c[1] for c in round1}) + 3 * 2
+
+
+class RecordingModelTrainer:
+    """An annotation-model trainer that remembers what each update saw."""
+
+    def __init__(self):
+        self.updates: list[tuple[int, int]] = []  # (round, labelled pixels)
+
+    def update(self, round_index, images, labels, progress=None):
+        assert len(images) == len(labels)
+        self.updates.append((round_index, int((labels != 255).sum())))
+        return {"annotation_model_round": float(round_index)}
+
+
+def test_the_annotation_model_retrains_on_each_rounds_labels_and_reloads_on_resume(tmp_path):
+    loop = make_loop(tmp_path)
+    loop.annotation_trainer = RecordingModelTrainer()
+    rounds = loop.run()
+    pixels_by_round = [r.metrics["labelled_pixels"] for r in rounds]
+    assert loop.annotation_trainer.updates == list(enumerate(pixels_by_round))
+    assert [r.metrics["annotation_model_round"] for r in rounds] == [0, 1, 2, 3]
+    loop.store.close()
+
+    resumed = make_loop(tmp_path)
+    resumed.annotation_trainer = RecordingModelTrainer()
+    resumed.run()
+    # the finished run only reloads the last round's model, on the labels that round saw
+    assert resumed.annotation_trainer.updates == [(3, pixels_by_round[3])]

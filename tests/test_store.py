@@ -38,6 +38,21 @@ def test_round_lifecycle_and_label_maps(tmp_path):
     assert (labels[0, 2:, :] == IGNORE).all() and (labels[1:] == IGNORE).all()
 
 
+def test_label_maps_up_to_a_round_leave_out_later_rounds(tmp_path):
+    with LabelStore(tmp_path / "s.sqlite") as store:
+        store.start_round(0, "random", 3.0, [Unit(0, 0)], NAMES)
+        store.add_annotation(store.queued(0)[0].id, 0, _annotation(Unit(0, 0), (0, 0, 2, 2), 1))
+        store.close_round(0)
+        store.finish_round(0, {"miou": 0.5})
+        store.start_round(1, "entropy", 6.0, [Unit(1, 0)], NAMES)
+        store.add_annotation(store.queued(1)[0].id, 1, _annotation(Unit(1, 0), (0, 0, 2, 2), 2))
+        up_to_0 = store.label_maps(3, (4, 4), max_round=0)
+        everything = store.label_maps(3, (4, 4))
+    assert (up_to_0[0, :2, :2] == 1).all() and (up_to_0[1] == IGNORE).all()
+    assert (everything[1, :2, :2] == 2).all()
+    assert np.array_equal(everything[0], up_to_0[0])
+
+
 def test_dropped_units_can_be_chosen_again_but_live_ones_cannot(tmp_path):
     with LabelStore(tmp_path / "s.sqlite") as store:
         store.start_round(0, "random", 10.0, [Unit(0, 0), Unit(1, 0)], NAMES)

@@ -16,6 +16,7 @@ from al_loop.interactive.learned.train import (
     draw_batch,
     learning_rate_factor,
     load_train_config,
+    load_training_set,
     make_optimizer,
     make_sample,
     train,
@@ -195,6 +196,35 @@ def test_training_is_deterministic_and_a_resumed_run_continues_exactly(tmp_path)
     assert meta["interaction"] == "click" and meta["training"]["steps"] == 4
     with pytest.raises(ConfigError, match="another config"):
         train(config(tmp_path / "c", steps=4, lr=0.1), data, resume=True)
+
+
+def test_fine_tuning_starts_from_init_weights_of_the_same_geometry(tmp_path):
+    images, masks = discs()
+    base = train(config(tmp_path / "base", steps=2), training_set(images, masks, config(tmp_path)))
+    tuned_cfg = config(tmp_path / "tuned", steps=1, lr=1e-9, init_weights=str(base.weights))
+    tuned = train(tuned_cfg, training_set(images, masks, tuned_cfg))
+    a, b = weights_of(base.weights), weights_of(tuned.weights)
+    # a step of lr 1e-9 away from the base, nowhere near a fresh network
+    fresh = build_network(TINY_DECODER, pretrained=False, seed=0).state_dict()
+    key = "unet.decoder.blocks.0.conv1.0.weight"
+    assert torch.allclose(a[key], b[key], atol=1e-6) and not torch.allclose(a[key], fresh[key])
+    assert load_weights(tuned.weights)[1]["training"]["init_weights"] == str(base.weights)
+    other = config(tmp_path / "other", steps=1, radius=7.0, init_weights=str(base.weights))
+    with pytest.raises(ConfigError, match="radius=3.0"):
+        train(other, training_set(images, masks, other))
+
+
+def test_extra_datasets_are_mixed_in(tmp_path):
+    cfg = config(
+        tmp_path,
+        dataset={"name": "synthetic", "params": {"num_images": 8, "hw": [64, 64], "seed": 1}},
+        extra_datasets=[{"name": "synthetic", "params": {"num_images": 8, "hw": [96, 64]}}],
+        objects="component",
+    )
+    data = load_training_set(cfg)
+    assert {image.shape[:2] for image in data.images} == {(64, 64), (96, 64)}
+    assert all(data.valid[i].shape == obj.shape for i, obj in data.objects)
+    assert {data.images[i].shape[0] for i, _ in data.objects} == {64, 96}
 
 
 def test_cli_trains_on_the_synthetic_set(tmp_path, capsys):

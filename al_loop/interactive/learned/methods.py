@@ -113,6 +113,10 @@ class LearnedMethod:
         self.weights = Path(weights) if weights is not None else WEIGHTS_DIR / f"{name}.pt"
         self._loaded: tuple[GuidedUnet, dict[str, Any]] | None = None
 
+    def use_weights(self, weights: str | Path) -> None:
+        """Switch to other weights (e.g. retrained on a run's labels); read on the next start."""
+        self.weights, self._loaded = Path(weights), None
+
     def load(self) -> tuple[GuidedUnet, dict[str, Any]]:
         """(network, metadata), read once; ConfigError when missing or trained for another
         interaction."""

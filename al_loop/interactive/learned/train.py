@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -45,6 +45,7 @@ from al_loop.interactive.learned.network import (
     DEFAULT_DECODER_CHANNELS,
     GuidedUnet,
     build_network,
+    load_weights,
     save_weights,
 )
 from al_loop.interactive.learned.sampling import (
@@ -56,6 +57,9 @@ from al_loop.interactive.learned.sampling import (
 from al_loop.progress import ProgressFactory, no_progress
 
 Interaction = Literal["click", "extreme_points", "inside_outside"]
+# what inference must repeat of training: stored with the weights
+GEOMETRY_KEYS = ("interaction", "long_side", "crop_size", "margin_fraction", "min_margin")
+GEOMETRY_KEYS += ("radius", "sigma", "decoder_channels")
 
 
 class TrainConfig(BaseModel):
@@ -66,8 +70,13 @@ class TrainConfig(BaseModel):
     name: str = "ritm_clicks"  # the method the weights are for (default file name)
     interaction: Interaction = "click"
     dataset: DatasetConfig = DatasetConfig()
+    # more sets mixed in (same splits and object rule), e.g. the synthetic set beside DAVIS: its
+    # images hold several objects, so the network must read the clicks to know which is meant
+    extra_datasets: list[DatasetConfig] = []
     splits: list[Literal["train", "val", "test"]] = ["train", "val", "test"]
     out: str | None = None  # weights file; default models/interactive/<name>.pt
+    # fine-tune these weights (their geometry must match) instead of starting from ImageNet
+    init_weights: str | None = None
     seed: int = Field(0, ge=0)
     device: str = "cpu"
     threads: int | None = Field(1, ge=1)
@@ -115,11 +124,8 @@ class TrainConfig(BaseModel):
         return Path(self.out) if self.out else WEIGHTS_DIR / f"{self.name}.pt"
 
     def geometry(self) -> dict[str, Any]:
-        keys = ("interaction", "long_side", "crop_size", "margin_fraction", "min_margin")
-        keys += ("radius", "sigma")
-        return {
-            **{k: getattr(self, k) for k in keys},
-            "decoder_channels": list(self.decoder_channels),
+        return {k: getattr(self, k) for k in GEOMETRY_KEYS} | {
+            "decoder_channels": list(self.decoder_channels)
         }
 
 
@@ -136,13 +142,13 @@ def load_train_config(path: str | Path, overrides: dict[str, Any] | None = None)
 
 @dataclass
 class TrainingSet:
-    images: np.ndarray  # uint8 [N,H,W,3]
-    valid: np.ndarray  # bool [N,H,W]: not IGNORE
+    images: Sequence[np.ndarray]  # uint8 [H,W,3] each (sizes may differ between datasets)
+    valid: Sequence[np.ndarray]  # bool [H,W] each: not IGNORE
     objects: list[tuple[int, np.ndarray]]  # (image index, bool mask)
 
 
 def collect_objects(
-    masks: np.ndarray, objects: str, min_pixels: int
+    masks: Sequence[np.ndarray], objects: str, min_pixels: int
 ) -> list[tuple[int, np.ndarray]]:
     """(image index, bool mask) of every object: each non-background class of an image
     (``objects="class"``) or each 8-connected component of one; smaller ones are skipped."""
@@ -161,25 +167,32 @@ def collect_objects(
     return found
 
 
-def training_set(images: np.ndarray, masks: np.ndarray, config: TrainConfig) -> TrainingSet:
+def training_set(
+    images: Sequence[np.ndarray], masks: Sequence[np.ndarray], config: TrainConfig
+) -> TrainingSet:
     objects = collect_objects(masks, config.objects, config.min_object_pixels)
     if not objects:
         raise DataError(f"no object of at least {config.min_object_pixels} pixels to train on")
-    return TrainingSet(images, masks != IGNORE, objects)
+    return TrainingSet(list(images), [m != IGNORE for m in masks], objects)
 
 
 def load_training_set(config: TrainConfig) -> TrainingSet:
+    """The images and masks of ``config.splits`` of the dataset and every extra dataset."""
     from al_loop.data import load_dataset
 
-    splits = load_dataset(config.dataset.name, **config.dataset.params)
-    parts = [getattr(splits, name) for name in config.splits]
-    parts = [p for p in parts if p is not None and len(p)]
-    if any(p.masks is None for p in parts):
-        raise DataError(f"dataset {config.dataset.name}: training needs masks")
-    if not parts:
-        raise DataError(f"dataset {config.dataset.name}: splits {config.splits} are empty")
-    images = np.concatenate([p.images for p in parts])
-    masks = np.concatenate([p.masks for p in parts])
+    images: list[np.ndarray] = []
+    masks: list[np.ndarray] = []
+    for dataset in [config.dataset, *config.extra_datasets]:
+        splits = load_dataset(dataset.name, **dataset.params)
+        parts = [getattr(splits, name) for name in config.splits]
+        parts = [p for p in parts if p is not None and len(p)]
+        if any(p.masks is None for p in parts):
+            raise DataError(f"dataset {dataset.name}: training needs masks")
+        if not parts:
+            raise DataError(f"dataset {dataset.name}: splits {config.splits} are empty")
+        for part in parts:
+            images.extend(part.images)
+            masks.extend(part.masks)
     return training_set(images, masks, config)
 
 
@@ -387,6 +400,23 @@ class TrainResult:
     finished: bool  # False when stopped by the time limit before ``steps``
 
 
+def initial_network(config: TrainConfig) -> GuidedUnet:
+    """The network training starts from: ``init_weights`` (fine-tuning; their geometry must be
+    the config's, or inference would not repeat training) or a fresh one."""
+    if config.init_weights is None:
+        return build_network(
+            tuple(config.decoder_channels), pretrained=config.pretrained_encoder, seed=config.seed
+        )
+    network, meta = load_weights(config.init_weights)
+    for key, value in config.geometry().items():
+        if meta.get(key) != value:
+            raise ConfigError(
+                f"{config.init_weights}: trained with {key}={meta.get(key)!r}, "
+                f"the config says {value!r}"
+            )
+    return network
+
+
 def train(
     config: TrainConfig,
     data: TrainingSet,
@@ -399,9 +429,7 @@ def train(
     device = torch.device(config.device)
     weights = config.weights_path
     ckpt_file = checkpoint_path(weights)
-    network = build_network(
-        tuple(config.decoder_channels), pretrained=config.pretrained_encoder, seed=config.seed
-    )
+    network = initial_network(config)
     network.to(device)
     optimizer = make_optimizer(network, config)
     start_step, seconds_before = 0, 0.0
@@ -465,7 +493,9 @@ def train(
         "method": config.name,
         "encoder": "timm-tf_efficientnet_lite0 (lite0-imagenet)",
         "training": {
+            "init_weights": config.init_weights,
             "dataset": config.dataset.model_dump(mode="json"),
+            "extra_datasets": [d.model_dump(mode="json") for d in config.extra_datasets],
             "splits": list(config.splits),
             "objects": len(data.objects),
             "steps": step,

@@ -1,0 +1,105 @@
+"""Retrain a learned interactive method on the labels a run has acquired, after every round.
+
+The seed pipeline's cycle: the interactive model that helps label round r+1 was fine-tuned on
+everything labelled up to round r, so it improves as annotated images accumulate. Round r
+fine-tunes round r-1's weights (at round 0 the method's own) for ``steps`` optimiser steps with
+the geometry those weights were trained with; the result is written to
+``<out_dir>/<method>_round_<r>.pt`` and the method switches to it. A round whose file exists is
+loaded, not retrained, so a resumed run continues with the very same model; training is seeded
+from the run's seed and the round, so a run gives the same curve twice.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from pydantic import ValidationError
+
+from al_loop.config import DatasetConfig, describe_validation_error
+from al_loop.errors import ConfigError, DataError
+from al_loop.interactive.learned.methods import LearnedMethod
+from al_loop.interactive.learned.network import read_metadata
+from al_loop.interactive.learned.train import (
+    GEOMETRY_KEYS,
+    TrainConfig,
+    checkpoint_path,
+    train,
+    training_set,
+)
+from al_loop.progress import callback_progress
+
+
+class InteractiveRetrainer:
+    """``AnnotationModelTrainer`` for a :class:`LearnedMethod`; ``settings`` are
+    train-interactive options (batch_size, lr, ...) used for every round."""
+
+    def __init__(
+        self,
+        method: LearnedMethod,
+        out_dir: str | Path,
+        steps: int,
+        seed: int = 0,
+        device: str = "cpu",
+        run_dir: str | Path | None = None,
+        **settings,
+    ):
+        self.method, self.out_dir, self.steps = method, Path(out_dir), steps
+        self.seed, self.device, self.settings = seed, device, settings
+        self.run_dir = str(run_dir or self.out_dir.parent)
+        self.initial_weights = method.weights
+        self._config(round_index=0, init=self.initial_weights)  # bad settings fail before round 0
+
+    def weights_for(self, round_index: int) -> Path:
+        return self.out_dir / f"{self.method.name}_round_{round_index:03d}.pt"
+
+    def _config(self, round_index: int, init: Path) -> TrainConfig:
+        meta = read_metadata(init)  # one-line ConfigError naming the file when missing
+        try:
+            return self._validate(round_index, init, meta)
+        except ValidationError as err:
+            raise ConfigError(describe_validation_error(err, "annotation.retrain")) from None
+
+    def _validate(self, round_index: int, init: Path, meta: dict) -> TrainConfig:
+        return TrainConfig(
+            name=self.method.name,
+            dataset=DatasetConfig(name="run", params={"root": self.run_dir}),
+            splits=["train"],
+            out=str(self.weights_for(round_index)),
+            init_weights=str(init),
+            seed=self.seed * 1000 + round_index,
+            device=self.device,
+            threads=None,  # the run's
+            steps=self.steps,
+            warmup_steps=0,
+            checkpoint_every=max(1, self.steps),
+            **{key: meta[key] for key in GEOMETRY_KEYS},
+            **{"objects": "component", "min_object_pixels": 32, **self.settings},
+        )
+
+    def latest_weights(self, before: int) -> Path:
+        """The newest round's weights written before round ``before``, else the initial ones
+        (a round with nothing to train on writes none)."""
+        for round_index in range(before - 1, -1, -1):
+            if self.weights_for(round_index).exists():
+                return self.weights_for(round_index)
+        return self.initial_weights
+
+    def update(self, round_index: int, images: np.ndarray, labels: np.ndarray, progress=None):
+        out = self.weights_for(round_index)
+        stats = {"annotation_model_round": float(round_index)}
+        if not out.exists():
+            init = self.latest_weights(before=round_index)
+            config = self._config(round_index, init)
+            try:
+                data = training_set(images, labels, config)
+            except DataError:  # nothing big enough labelled yet: keep the current model
+                self.method.use_weights(init)
+                return {**stats, "annotation_model_steps": 0.0}
+            result = train(config, data, resume=True, progress=callback_progress(progress))
+            checkpoint_path(out).unlink(missing_ok=True)  # the weights are final
+            stats.update(
+                annotation_model_steps=float(result.steps), annotation_model_loss=result.loss
+            )
+        self.method.use_weights(out)
+        return stats
