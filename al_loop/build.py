@@ -22,7 +22,7 @@ from al_loop.errors import AlLoopError, ConfigError
 from al_loop.experiment import Budget, Loop
 from al_loop.interactive import LEARNED_METHODS, METHODS
 from al_loop.progress import ProgressFactory, no_progress, step_callback
-from al_loop.protocols import AnnotationModelTrainer, Annotator
+from al_loop.protocols import AnnotationModelTrainer, Annotator, InteractiveMethod
 from al_loop.segmenter import make_segmenter
 from al_loop.store import STORE_FILE, LabelStore, RoundRecord
 from al_loop.units import make_unit_space
@@ -104,9 +104,10 @@ def build_annotator(config: ExperimentConfig, pool_masks: np.ndarray) -> Annotat
 
 
 def build_annotation_trainer(
-    config: ExperimentConfig, annotator: Annotator, run_dir: Path
+    config: ExperimentConfig, method: Callable[[], InteractiveMethod], run_dir: Path
 ) -> AnnotationModelTrainer | None:
-    """The retrainer of a learned interactive method when ``annotation.retrain.steps`` > 0."""
+    """The retrainer of the learned interactive method ``method()`` (called only when one is
+    needed) when ``annotation.retrain.steps`` > 0; its weights go to ``run_dir/interactive``."""
     r = config.annotation.retrain
     if r.steps == 0:
         return None
@@ -115,11 +116,11 @@ def build_annotation_trainer(
             f"annotation.retrain.steps: method '{config.annotation.method}' has no learned "
             f"model to retrain; learned methods: {', '.join(sorted(LEARNED_METHODS))}"
         )
-    from al_loop.interactive.learned.retrain import InteractiveRetrainer
+    from al_loop.interactive.learned.retrain import RETRAINED_DIR, InteractiveRetrainer
 
     return InteractiveRetrainer(
-        annotator.method,
-        run_dir / "interactive",
+        method(),
+        run_dir / RETRAINED_DIR,
         r.steps,
         seed=config.seed,
         device=config.device,
@@ -197,7 +198,7 @@ def run_experiment(
     pool = splits.train
     # built before anything is written or trained: a bad method setting fails at once
     annotator = build_annotator(config, pool.masks)
-    annotation_trainer = build_annotation_trainer(config, annotator, run_dir)
+    annotation_trainer = build_annotation_trainer(config, lambda: annotator.method, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     with LabelStore(store_path) as store:

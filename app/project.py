@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 import yaml
 
-from al_loop.build import build_budget, build_segmenter
+from al_loop.build import build_annotation_trainer, build_budget, build_segmenter
 from al_loop.config import ExperimentConfig, parse_config
 from al_loop.data import load_dataset, write_folder
 from al_loop.data.base import IGNORE, DatasetSplits, SegmentationData
@@ -43,6 +43,7 @@ from al_loop.data.folder import IMAGE_SUFFIXES
 from al_loop.data.run import PROJECT_CONFIG
 from al_loop.errors import DataError, StoreError
 from al_loop.experiment import Loop
+from al_loop.interactive import make_method
 from al_loop.protocols import UnitAnnotation
 from al_loop.store import STORE_FILE, LabelStore, QueuedUnit, RoundRecord
 from al_loop.units import Unit, UnitSpace, make_unit_space
@@ -286,6 +287,11 @@ class Project:
             checkpoint_dir=inside(self.project_dir, "checkpoints"),
             budget=build_budget(self.config),
             seed=self.config.seed,
+            annotation_trainer=build_annotation_trainer(
+                self.config,
+                lambda: make_method(self.config.annotation.method, **self.config.annotation.params),
+                self.project_dir,
+            ),
             log=log,
             **extra,
         )

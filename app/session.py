@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -143,6 +144,17 @@ def method_ready(name: str) -> bool:
     except (AlLoopError, OSError, ImportError, ValueError):
         return False
     return True
+
+
+def use_retrained(project_dir: str | Path, name: str) -> None:
+    """Point this process's ``name`` at the project's newest weights retrained on its labels
+    (``annotation.retrain``: the round job writes one file per round), if there are any."""
+    from al_loop.interactive.learned.retrain import RETRAINED_DIR, latest_round_weights
+
+    latest = latest_round_weights(Path(project_dir) / RETRAINED_DIR, name)
+    method = built_method(name)
+    if latest is not None and getattr(method, "weights", None) != latest:
+        method.use_weights(latest)
 
 
 def available_methods(

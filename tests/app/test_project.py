@@ -5,7 +5,7 @@ import sqlite3
 import numpy as np
 import pytest
 
-from al_loop.data import load_folder
+from al_loop.data import load_folder, make_synthetic, write_folder
 from al_loop.data.base import IGNORE, ClassInfo, SegmentationData
 from al_loop.errors import DataError, StoreError
 from al_loop.protocols import UnitAnnotation
@@ -23,7 +23,7 @@ from app.project import (
     unit_labels,
 )
 from app.round_job import run_round_job
-from tests.app.helpers import make_project
+from tests.app.helpers import TINY_CONFIG, make_project
 
 
 def test_active_seconds_caps_idle_gaps():
@@ -259,3 +259,40 @@ def test_the_view_draft_is_per_tab_and_its_path_never_comes_from_the_url(tmp_pat
         assert "etc" not in path.name and not list(tmp_path.rglob("x"))
         project.drop_view_draft("../../../etc/x")
         assert project.load_view_draft("../../../etc/x") is None
+
+
+def test_the_round_job_retrains_the_learned_method_and_the_app_annotates_with_it(tmp_path):
+    from app import session as drafts
+    from tests.interactive.learned_fakes import tiny_weights
+
+    weights = tiny_weights(tmp_path, "click")
+    source = write_folder(make_synthetic(10, (64, 64), seed=0), tmp_path / "source")
+    config = {
+        **TINY_CONFIG,
+        "annotation": {
+            "method": "ritm_clicks",
+            "params": {"weights": str(weights)},
+            "retrain": {"steps": 1, "batch_size": 2, "min_object_pixels": 8},
+        },
+    }
+    project_dir = create_project(
+        tmp_path / "project", source / "images", source / "masks", config, source / "classes.yaml"
+    )
+    mask = np.zeros((64, 64), bool)
+    mask[20:40, 20:40] = True
+    with Project(project_dir) as project:
+        queued = project.lease("tab")
+        project.accept(queued, [(1, mask)], 3.0, [], "ritm_clicks", "person:t")
+        project.store.close_round(0)
+    status = run_round_job(project_dir)
+    assert status["state"] == "done", status.get("trace")
+    retrained = project_dir / "interactive" / "ritm_clicks_round_000.pt"
+    with Project(project_dir) as project:
+        assert project.store.rounds()[0].metrics["annotation_model_steps"] == 1
+    assert retrained.is_file()
+    try:
+        drafts.use_retrained(project_dir, "ritm_clicks")
+        assert drafts.built_method("ritm_clicks").weights == retrained
+    finally:
+        drafts.built_method.cache_clear()  # other tests get the method as registered
+        drafts.method_ready.cache_clear()

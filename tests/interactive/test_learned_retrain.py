@@ -12,7 +12,7 @@ from al_loop.errors import ConfigError
 from al_loop.interactions import Click
 from al_loop.interactive import make_method
 from al_loop.interactive.learned.network import read_metadata
-from al_loop.interactive.learned.retrain import InteractiveRetrainer
+from al_loop.interactive.learned.retrain import InteractiveRetrainer, latest_round_weights
 from al_loop.store import LabelStore
 from tests.interactive.learned_fakes import tiny_weights
 from tests.interactive.test_learned_train import discs
@@ -142,3 +142,13 @@ def test_retraining_a_method_without_a_model_is_a_config_error(tmp_path, capsys)
     missing = ["--set", "annotation.method=ritm_clicks", "--set", "annotation.params.weights=no.pt"]
     assert main(["run", str(config), *missing, *out]) == 2
     assert "no.pt: interactive model weights not found" in capsys.readouterr().err
+
+
+def test_latest_round_weights_reads_the_round_numbers(tmp_path):
+    for name in ("ritm_clicks_round_000.pt", "ritm_clicks_round_012.pt", "dextr_round_099.pt"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "ritm_clicks_round_x.pt").write_bytes(b"")
+    assert latest_round_weights(tmp_path, "ritm_clicks") == tmp_path / "ritm_clicks_round_012.pt"
+    assert latest_round_weights(tmp_path, "ritm_clicks", before=12).name.endswith("000.pt")
+    assert latest_round_weights(tmp_path, "ritm_clicks", before=0) is None
+    assert latest_round_weights(tmp_path / "none", "iog") is None

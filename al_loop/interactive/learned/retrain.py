@@ -4,7 +4,8 @@ The seed pipeline's cycle: the interactive model that helps label round r+1 was 
 everything labelled up to round r, so it improves as annotated images accumulate. Round r
 fine-tunes round r-1's weights (at round 0 the method's own) for ``steps`` optimiser steps with
 the geometry those weights were trained with; the result is written to
-``<out_dir>/<method>_round_<r>.pt`` and the method switches to it. A round whose file exists is
+``<out_dir>/<method>_round_<r>.pt`` and the method switches to it (the app's Annotate page
+picks up a project's newest file the same way). A round whose file exists is
 loaded, not retrained, so a resumed run continues with the very same model; training is seeded
 from the run's seed and the round, so a run gives the same curve twice.
 """
@@ -29,6 +30,25 @@ from al_loop.interactive.learned.train import (
 )
 from al_loop.progress import callback_progress
 
+RETRAINED_DIR = "interactive"  # inside a run directory or app project
+
+
+def round_weights(out_dir: str | Path, method: str, round_index: int) -> Path:
+    return Path(out_dir) / f"{method}_round_{round_index:03d}.pt"
+
+
+def latest_round_weights(
+    out_dir: str | Path, method: str, before: int | None = None
+) -> Path | None:
+    """The newest round's weights of ``method`` in ``out_dir`` (of a round before ``before``,
+    if given), or None."""
+    rounds = []
+    for path in Path(out_dir).glob(f"{method}_round_*.pt"):
+        suffix = path.stem.removeprefix(f"{method}_round_")
+        if suffix.isdigit() and (before is None or int(suffix) < before):
+            rounds.append((int(suffix), path))
+    return max(rounds)[1] if rounds else None
+
 
 class InteractiveRetrainer:
     """``AnnotationModelTrainer`` for a :class:`LearnedMethod`; ``settings`` are
@@ -51,7 +71,7 @@ class InteractiveRetrainer:
         self._config(round_index=0, init=self.initial_weights)  # bad settings fail before round 0
 
     def weights_for(self, round_index: int) -> Path:
-        return self.out_dir / f"{self.method.name}_round_{round_index:03d}.pt"
+        return round_weights(self.out_dir, self.method.name, round_index)
 
     def _config(self, round_index: int, init: Path) -> TrainConfig:
         meta = read_metadata(init)  # one-line ConfigError naming the file when missing
@@ -80,10 +100,8 @@ class InteractiveRetrainer:
     def latest_weights(self, before: int) -> Path:
         """The newest round's weights written before round ``before``, else the initial ones
         (a round with nothing to train on writes none)."""
-        for round_index in range(before - 1, -1, -1):
-            if self.weights_for(round_index).exists():
-                return self.weights_for(round_index)
-        return self.initial_weights
+        latest = latest_round_weights(self.out_dir, self.method.name, before)
+        return self.initial_weights if latest is None else latest
 
     def update(self, round_index: int, images: np.ndarray, labels: np.ndarray, progress=None):
         out = self.weights_for(round_index)
