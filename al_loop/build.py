@@ -128,7 +128,16 @@ def build_annotation_trainer(
         batch_size=r.batch_size,
         lr=r.lr,
         min_object_pixels=r.min_object_pixels,
+        view_size=unit_view_size(config) if r.unit_scale else None,
     )
+
+
+def unit_view_size(config: ExperimentConfig) -> int | None:
+    """The long side (pixels) of the crop a method is shown for a unit: a grid cell with its
+    context on both sides; None (the whole image, at most) for other units."""
+    if config.units.kind != "grid":
+        return None
+    return config.units.cell + 2 * config.annotation.context_margin
 
 
 def load_splits(config: ExperimentConfig) -> DatasetSplits:

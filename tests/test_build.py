@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from al_loop.build import build_annotator, build_budget, reference_min_steps
+from al_loop.build import build_annotator, build_budget, reference_min_steps, unit_view_size
 from al_loop.config import parse_config
 from al_loop.errors import ConfigError
 from al_loop.protocols import units_per_call
@@ -90,3 +90,11 @@ def test_budget_rounds_count_the_targets_up_to_the_total(initial, per_round, tot
     assert budget.rounds == rounds
     assert budget.target(rounds - 1) == total
     assert rounds == 1 or budget.target(rounds - 2) < total
+
+
+def test_a_retrained_method_trains_at_the_size_of_a_grid_units_crop():
+    grid = parse_config(
+        {"units": {"kind": "grid", "cell": 32}, "annotation": {"context_margin": 8}}
+    )
+    assert unit_view_size(grid) == 48
+    assert unit_view_size(parse_config({"units": {"kind": "image"}})) is None

@@ -12,6 +12,7 @@ from al_loop.interactive.learned.train import (
     Sample,
     TrainConfig,
     add_error_clicks,
+    click_window,
     collect_objects,
     draw_batch,
     learning_rate_factor,
@@ -96,6 +97,18 @@ def test_samples_hold_the_object_and_their_points_in_the_frame(tmp_path, interac
             assert len(sample.positives) == 1 and len(sample.negatives) == 2
             y, x = np.round(sample.positives[0]).astype(int)
             assert sample.gt[y, x]  # the inside click is on the object
+
+
+def test_click_windows_see_objects_at_the_scale_inference_does(tmp_path):
+    obj = np.zeros((64, 128), bool)
+    obj[20:30, 40:50] = True
+    rng = np.random.default_rng(0)
+    whole = click_window(obj, config(tmp_path, scale_jitter=(1.0, 1.0)), rng)
+    y0, x0, y1, x1 = whole.box
+    assert (y1 - y0, x1 - x0) == pytest.approx((128, 128))  # 64 px of a 128-px long image at 64
+    unit = click_window(obj, config(tmp_path, scale_jitter=(1.0, 1.0), view_size=32), rng)
+    y0, x0, y1, x1 = unit.box
+    assert (y1 - y0, x1 - x0) == pytest.approx((32, 32)) and unit.size == (64, 64)
 
 
 def test_click_samples_can_start_from_a_wrong_external_mask(tmp_path):
@@ -240,3 +253,5 @@ def test_cli_trains_on_the_synthetic_set(tmp_path, capsys):
     assert out.is_file() and out.with_suffix(".json").is_file()
     assert main(["train-interactive", str(cfg), "--set", "bogus=1"]) == 2
     assert "bogus: unknown key" in capsys.readouterr().err
+    assert main(["train-interactive", str(cfg), "--out", str(out)]) == 2
+    assert "iog.ckpt: a checkpoint exists; pass --resume" in capsys.readouterr().err

@@ -94,6 +94,10 @@ class TrainConfig(BaseModel):
     pretrained_encoder: bool = True  # ImageNet Lite0 weights (False: random init, for tests)
     # frames and guidance (stored with the weights; inference repeats them)
     long_side: int = Field(448, ge=STRIDE)  # clicks: the whole image at this long side
+    # clicks: the long side (image pixels) of what the method is shown at inference, when not
+    # the whole image: the loop shows a unit's crop (e.g. a 32-pixel cell and its 16-pixel
+    # context: 64), magnified to long_side, and training must see objects at that scale
+    view_size: int | None = Field(None, ge=1)
     crop_size: int = Field(256, ge=STRIDE)  # training windows and DEXTR / IOG crops
     margin_fraction: float = Field(0.1, ge=0)  # crop margin, fraction of the points' box
     min_margin: float = Field(10.0, ge=0)  # crop margin at least (image pixels)
@@ -106,6 +110,9 @@ class TrainConfig(BaseModel):
     max_negative: int = Field(3, ge=0)
     point_jitter: float = Field(3.0, ge=0)  # opening points' noise (pixels)
     external_mask_prob: float = Field(0.2, ge=0, le=1)  # clicks start from a wrong mask
+    # fine-tuning on few labels: batch norm keeps its running statistics (small batches of a
+    # new domain would replace them within a few dozen steps)
+    freeze_batchnorm: bool = False
     objects: Literal["class", "component"] = "class"
     min_object_pixels: int = Field(64, ge=1)
 
@@ -212,10 +219,12 @@ class Sample:
 
 
 def click_window(obj: np.ndarray, config: TrainConfig, rng: np.random.Generator) -> Frame:
-    """A square window, as many image pixels as the network sees at ``long_side`` times a
-    random scale, centred on a random pixel of the object's box."""
+    """A square window at the scale inference sees (the whole image, or ``view_size`` image
+    pixels, at ``long_side``) times a random factor, centred on a random pixel of the object's
+    box."""
     ys, xs = np.nonzero(obj)
-    scale = config.long_side / max(obj.shape) * rng.uniform(*config.scale_jitter)
+    view = config.view_size or max(obj.shape)
+    scale = config.long_side / view * rng.uniform(*config.scale_jitter)
     side = config.crop_size / scale
     cy, cx = rng.uniform(ys.min(), ys.max() + 1), rng.uniform(xs.min(), xs.max() + 1)
     box = (cy - side / 2, cx - side / 2, cy + side / 2, cx + side / 2)
@@ -336,6 +345,10 @@ def train_step(
             prob = torch.sigmoid(network(x, guidance))[:, 0].cpu().numpy()
         add_error_clicks(batch, prob > THRESHOLD, rng)
     network.train()
+    if config.freeze_batchnorm:  # keep the statistics the weights were trained with
+        for module in network.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.eval()
     guidance = batch_tensors(batch, config)[1].to(device)
     loss = normalized_focal_loss(network(x, guidance), gt.to(device), valid.to(device))
     optimizer.zero_grad(set_to_none=True)
@@ -400,6 +413,15 @@ class TrainResult:
     finished: bool  # False when stopped by the time limit before ``steps``
 
 
+def refuse_unasked_resume(config: TrainConfig, resume: bool) -> None:
+    """A checkpoint of these weights exists but ``resume`` was not asked for: ConfigError."""
+    ckpt_file = checkpoint_path(config.weights_path)
+    if ckpt_file.exists() and not resume:
+        raise ConfigError(
+            f"{ckpt_file}: a checkpoint exists; pass --resume to continue it or delete it"
+        )
+
+
 def initial_network(config: TrainConfig) -> GuidedUnet:
     """The network training starts from: ``init_weights`` (fine-tuning; their geometry must be
     the config's, or inference would not repeat training) or a fresh one."""
@@ -434,10 +456,7 @@ def train(
     optimizer = make_optimizer(network, config)
     start_step, seconds_before = 0, 0.0
     if ckpt_file.exists():
-        if not resume:
-            raise ConfigError(
-                f"{ckpt_file}: a checkpoint exists; pass --resume to continue it or delete it"
-            )
+        refuse_unasked_resume(config, resume)
         ckpt = torch.load(ckpt_file, weights_only=True, map_location=device)
         if ckpt["fingerprint"] != config_fingerprint(config):
             raise ConfigError(f"{ckpt_file}: was trained with another config; cannot resume")
@@ -517,6 +536,7 @@ def train_from_config(
     log: Callable[[str], None] = lambda _: None,
 ) -> TrainResult:
     """The CLI's entry: set threads, load the data, train."""
+    refuse_unasked_resume(config, resume)  # before minutes of loading data
     if config.threads:
         torch.set_num_threads(config.threads)
     data = load_training_set(config)
