@@ -124,7 +124,6 @@ def build_annotation_trainer(
         r.steps,
         seed=config.seed,
         device=config.device,
-        run_dir=run_dir,
         batch_size=r.batch_size,
         lr=r.lr,
         min_object_pixels=r.min_object_pixels,

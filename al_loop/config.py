@@ -65,11 +65,11 @@ class RetrainConfig(_Section):
 
     steps: int = Field(0, ge=0)  # optimiser steps per round; 0: the method is never retrained
     batch_size: int = Field(8, gt=0)
-    lr: float = Field(1e-5, gt=0)  # measured on the demo data: 1e-4 forgets, 1e-5 improves
+    lr: float = Field(1e-5, gt=0)  # measured on the demo data: 1e-4 got worse round by round
     min_object_pixels: int = Field(32, ge=1)  # smaller labelled components are not trained on
     # Train at the scale of what the method is shown: a grid unit's cell plus its context
     # (measured: trained at the whole image's scale, the retrained click model made grid units
-    # dearer, 9.5 s instead of 7.5 s). False: the whole image's scale.
+    # dearer, 9.2-9.8 s instead of 7.5 s). False: the whole image's scale.
     unit_scale: bool = True
 
 

@@ -149,7 +149,7 @@ class Loop:
             labelled_fraction=float((labels != IGNORE).mean()),
             labelled_images=len(labelled),
         )
-        metrics.update(self._update_annotation_model(round_index))
+        metrics.update(self._update_annotation_model(round_index, labels))
         self._save_checkpoint(round_index)
         self.store.finish_round(round_index, metrics)
         self._model_round = round_index
@@ -161,11 +161,15 @@ class Loop:
         )
 
     # -- helpers ----------------------------------------------------------------------------
-    def _update_annotation_model(self, round_index: int) -> dict[str, float]:
-        """Retrain the annotation model (if any) on the labels of rounds up to this one."""
+    def _update_annotation_model(
+        self, round_index: int, labels: np.ndarray | None = None
+    ) -> dict[str, float]:
+        """Retrain the annotation model (if any) on ``labels``, those of rounds up to this one
+        (read from the store when not given)."""
         if self.annotation_trainer is None:
             return {}
-        labels = self.store.label_maps(len(self.pool), self.pool.hw, max_round=round_index)
+        if labels is None:
+            labels = self.store.label_maps(len(self.pool), self.pool.hw, max_round=round_index)
         labelled = np.flatnonzero((labels != IGNORE).any(axis=(1, 2)))
         with self.progress(f"round {round_index} train annotation model", None) as bar:
             return self.annotation_trainer.update(

@@ -309,8 +309,8 @@ def annotate_page(project: Project) -> None:
     if project.job_running():
         st.info("The next round is being trained; Overview shows its progress.")
         return
-    for offered in offered_methods():  # learned ones annotate with the project's retrained
-        drafts.use_retrained(project.project_dir, offered.method)
+    if project.config.annotation.retrain.steps:  # the round job retrains this method
+        drafts.use_retrained(project.project_dir, project.config.annotation.method)
     queued = project.lease(owner_id())
     if queued is None:
         round_index = project.open_round()

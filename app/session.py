@@ -152,9 +152,8 @@ def use_retrained(project_dir: str | Path, name: str) -> None:
     from al_loop.interactive.learned.retrain import RETRAINED_DIR, latest_round_weights
 
     latest = latest_round_weights(Path(project_dir) / RETRAINED_DIR, name)
-    method = built_method(name)
-    if latest is not None and getattr(method, "weights", None) != latest:
-        method.use_weights(latest)
+    if latest is not None and built_method(name).weights != latest:
+        built_method(name).use_weights(latest)
 
 
 def available_methods(

@@ -52,7 +52,8 @@ def latest_round_weights(out_dir: str | Path, method: str) -> Path | None:
 
 class InteractiveRetrainer:
     """``AnnotationModelTrainer`` for a :class:`LearnedMethod`; ``settings`` are
-    train-interactive options (batch_size, lr, ...) used for every round."""
+    train-interactive options (batch_size, lr, ...) used for every round. ``out_dir`` lies in
+    the run directory (or app project) whose labels are trained on."""
 
     def __init__(
         self,
@@ -61,48 +62,44 @@ class InteractiveRetrainer:
         steps: int,
         seed: int = 0,
         device: str = "cpu",
-        run_dir: str | Path | None = None,
         **settings,
     ):
         self.method, self.out_dir, self.steps = method, Path(out_dir), steps
         self.seed, self.device, self.settings = seed, device, settings
-        self.run_dir = str(run_dir or self.out_dir.parent)
         self.initial_weights = method.weights
-        self._config(round_index=0, init=self.initial_weights)  # bad settings fail before round 0
+        self._geometry = {k: read_metadata(self.initial_weights)[k] for k in GEOMETRY_KEYS}
+        self._config(round_index=0)  # bad settings fail before round 0
 
     def weights_for(self, round_index: int) -> Path:
         return round_weights(self.out_dir, self.method.name, round_index)
 
-    def _config(self, round_index: int, init: Path) -> TrainConfig:
-        meta = read_metadata(init)  # one-line ConfigError naming the file when missing
+    def _config(self, round_index: int) -> TrainConfig:
+        """Round ``round_index``'s fine-tuning of the initial weights, in their geometry."""
         try:
-            return self._validate(round_index, init, meta)
+            return TrainConfig(
+                name=self.method.name,
+                dataset=DatasetConfig(name="run", params={"root": str(self.out_dir.parent)}),
+                splits=["train"],
+                out=str(self.weights_for(round_index)),
+                init_weights=str(self.initial_weights),
+                seed=self.seed * 1000 + round_index,
+                device=self.device,
+                threads=None,  # the run's
+                steps=self.steps,
+                warmup_steps=0,
+                freeze_batchnorm=True,
+                checkpoint_every=max(1, self.steps),
+                **self._geometry,
+                **{"objects": "component", **self.settings},
+            )
         except ValidationError as err:
             raise ConfigError(describe_validation_error(err, "annotation.retrain")) from None
-
-    def _validate(self, round_index: int, init: Path, meta: dict) -> TrainConfig:
-        return TrainConfig(
-            name=self.method.name,
-            dataset=DatasetConfig(name="run", params={"root": self.run_dir}),
-            splits=["train"],
-            out=str(self.weights_for(round_index)),
-            init_weights=str(init),
-            seed=self.seed * 1000 + round_index,
-            device=self.device,
-            threads=None,  # the run's
-            steps=self.steps,
-            warmup_steps=0,
-            freeze_batchnorm=True,
-            checkpoint_every=max(1, self.steps),
-            **{key: meta[key] for key in GEOMETRY_KEYS},
-            **{"objects": "component", "min_object_pixels": 32, **self.settings},
-        )
 
     def update(self, round_index: int, images: np.ndarray, labels: np.ndarray, progress=None):
         out = self.weights_for(round_index)
         stats = {"annotation_model_round": float(round_index)}
         if not out.exists():
-            config = self._config(round_index, self.initial_weights)
+            config = self._config(round_index)
             try:
                 data = training_set(images, labels, config)
             except DataError:  # nothing big enough labelled yet: keep the method's own
