@@ -8,10 +8,10 @@ as errors (GrabCut's boundary band, pixels outside a unit); see ``encode_gt``.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from al_loop.data.base import IGNORE
+from al_loop.distance import distance_to_zero
 from al_loop.interactions import Click
 
 
@@ -38,8 +38,7 @@ def error_distance(error: np.ndarray) -> np.ndarray:
     Padding with a zero frame makes the border count as a boundary, as in RITM.
     """
     padded = np.pad(error.astype(np.uint8), 1)
-    dist = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    return dist[1:-1, 1:-1]
+    return distance_to_zero(padded)[1:-1, 1:-1]
 
 
 def farthest_error_click(

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import cv2
 import numpy as np
 
+from al_loop.distance import distance_to_zero
 from al_loop.interactions import Click
 
 BGD, FGD, PR_BGD, PR_FGD = cv2.GC_BGD, cv2.GC_FGD, cv2.GC_PR_BGD, cv2.GC_PR_FGD
@@ -48,8 +49,7 @@ def local_radius(prior: np.ndarray, click: Click, cap: float, reach: float = 1.0
     disagree = (prior != click.positive).astype(np.uint8)
     if disagree.all():
         return float(cap)
-    dist = cv2.distanceTransform(disagree, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    return float(min(reach * dist[click.y, click.x], cap))
+    return float(min(reach * distance_to_zero(disagree)[click.y, click.x], cap))
 
 
 def keep_anchored(

@@ -20,6 +20,7 @@ import cv2
 import higra as hg
 import numpy as np
 
+from al_loop.distance import distance_to_zero
 from al_loop.interactions import Box, Click, ExtremePoints, InsideOutside, Scribble
 from al_loop.interactive.grabcut import (
     BGD,
@@ -302,7 +303,7 @@ class MarkerSession:
         disagree = (self.initial != stroke.positive).astype(np.uint8)
         if not disagree.any():
             return
-        dist = cv2.distanceTransform(disagree, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        dist = distance_to_zero(disagree)
         cap = self.method.prior_radius * min(self.shape)
         radius = min(cap, self.method.reach * max(float(dist[y, x]) for y, x in stroke.points))
         if radius > 0:
