@@ -6,6 +6,7 @@ from al_loop.interactive.learned.encodings import (
     contains,
     crop_frame,
     disk_map,
+    distance_map,
     frame_region,
     gaussian_map,
     guidance_maps,
@@ -38,6 +39,19 @@ def test_gaussian_peaks_at_each_point_and_falls_off_with_sigma():
     assert heat.max() <= 1.0 and heat.min() >= 0.0
 
 
+def test_distance_map_is_one_at_the_points_and_falls_with_the_nearest_distance():
+    dist = distance_map((20, 40), [(10, 5), (10, 35)], radius=10.0)
+    assert dist[10, 5] == pytest.approx(1.0) and dist[10, 35] == pytest.approx(1.0)
+    # 3-4-5 from the first point: 1 - tanh(2 * 5 / 10)
+    assert dist[13, 9] == pytest.approx(1.0 - np.tanh(1.0), rel=1e-5)
+    assert dist[10, 20] == pytest.approx(1.0 - np.tanh(3.0), rel=1e-5)  # 15 from both
+    assert dist[10, 20] < dist[10, 30] < dist[10, 34]  # the nearer point decides
+    assert not distance_map((4, 4), [], radius=10.0).any()
+    # the radius scales the fall-off: twice the radius, half the slope
+    wide = distance_map((20, 40), [(10, 5)], radius=20.0)
+    assert wide[10, 15] == pytest.approx(dist[10, 10], rel=1e-5)
+
+
 def test_guidance_stacks_positive_negative_previous():
     previous = np.zeros((32, 32), bool)
     previous[:4] = True
@@ -47,6 +61,9 @@ def test_guidance_stacks_positive_negative_previous():
     assert maps[1, 20, 20] == 1 and maps[1, 8, 8] == 0
     assert np.array_equal(maps[2], previous.astype(np.float32))
     assert not guidance_maps((32, 32), [], [], None, "gaussian", 5, 5).any()
+    # "distance" scales by the radius (not sigma)
+    far = guidance_maps((32, 32), [(8, 8)], [], None, "distance", 20, 1)
+    assert far[0, 8, 18] == pytest.approx(1.0 - np.tanh(1.0), rel=1e-5) and not far[1].any()
     with pytest.raises(ValueError, match="style"):
         guidance_maps((32, 32), [], [], None, "square", 5, 5)
     with pytest.raises(ValueError, match="does not match"):

@@ -227,6 +227,42 @@ def test_fine_tuning_starts_from_init_weights_of_the_same_geometry(tmp_path):
         train(other, training_set(images, masks, other))
 
 
+def test_the_encoding_is_stored_with_the_weights_and_used_by_the_method(tmp_path, monkeypatch):
+    from al_loop.interactions import Click
+    from al_loop.interactive.learned import methods as learned
+
+    images, masks = discs()
+    cfg = config(tmp_path, steps=1, encoding="distance", radius=20.0)
+    result = train(cfg, training_set(images, masks, cfg))
+    assert load_weights(result.weights)[1]["encoding"] == "distance"
+    styles = []
+    real = learned.guidance_maps
+
+    def spy(size, positive, negative, previous, style, radius, sigma):
+        styles.append((style, radius))
+        return real(size, positive, negative, previous, style, radius, sigma)
+
+    monkeypatch.setattr(learned, "guidance_maps", spy)
+    learned.ritm_clicks(weights=result.weights).start(images[0]).add(Click(32, 32, True))
+    assert styles == [("distance", 20.0)]
+
+
+def test_weights_that_do_not_name_their_encoding_use_the_interaction_default(tmp_path):
+    import json
+
+    images, masks = discs()
+    base = train(config(tmp_path / "base", steps=1), training_set(images, masks, config(tmp_path)))
+    meta_file = base.weights.with_suffix(".json")
+    meta = json.loads(meta_file.read_text())
+    assert meta.pop("encoding") == "disk"
+    meta_file.write_text(json.dumps(meta))  # as written before encodings were configurable
+    tuned = config(tmp_path / "tuned", steps=1, init_weights=str(base.weights))
+    train(tuned, training_set(images, masks, tuned))  # same geometry: "disk" is the default
+    other = config(tmp_path / "other", steps=1, encoding="distance", init_weights=str(base.weights))
+    with pytest.raises(ConfigError, match="encoding='disk'"):
+        train(other, training_set(images, masks, other))
+
+
 def test_extra_datasets_are_mixed_in(tmp_path):
     cfg = config(
         tmp_path,

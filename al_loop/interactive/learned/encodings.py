@@ -6,8 +6,9 @@ real-valued boxes ``(y0, x0, y1, x1)`` (end exclusive) that may reach outside th
 lies outside is zero-padded, as in DEXTR. Points are ``(y, x)`` pixel centres.
 
 Guidance is three channels in frame coordinates: positive points, negative points, and the
-previous mask. Clicks are disks of radius 5 (RITM); the points of DEXTR and IOG are Gaussian
-heat maps (sigma 10 at DEXTR's 512-pixel crop, scaled with the crop here).
+previous mask. Clicks are disks of radius 5 (RITM) or distance maps (RITM's DistMaps without
+disks: 1 - tanh(2 d / radius), a signal that reaches the whole object); the points of DEXTR and
+IOG are Gaussian heat maps (sigma 10 at DEXTR's 512-pixel crop, scaled with the crop here).
 """
 
 from __future__ import annotations
@@ -123,6 +124,18 @@ def gaussian_map(size: tuple[int, int], points: Sequence[Point], sigma: float) -
     return np.exp(-nearest / (2.0 * sigma**2)).astype(np.float32)
 
 
+def distance_map(size: tuple[int, int], points: Sequence[Point], radius: float) -> np.ndarray:
+    """float32 [h,w]: 1 - tanh(2 d / radius), d the distance to the nearest point (RITM's
+    DistMaps, turned so that 0 means no point); 1 at each point, 0.04 at ``radius``."""
+    if not points:
+        return np.zeros(size, np.float32)
+    nearest = np.sqrt(_squared_distances(size, points).min(axis=0))
+    return (1.0 - np.tanh(2.0 * nearest / radius)).astype(np.float32)
+
+
+ENCODINGS = {"disk": disk_map, "gaussian": gaussian_map, "distance": distance_map}
+
+
 def guidance_maps(
     size: tuple[int, int],
     positive: Sequence[Point],
@@ -134,14 +147,13 @@ def guidance_maps(
 ) -> np.ndarray:
     """float32 [3,h,w]: positive map, negative map, previous mask (zeros when None).
 
-    ``style`` "disk" draws disks of ``radius``, "gaussian" heat maps of ``sigma``.
+    ``style`` "disk" draws disks of ``radius``, "distance" distance maps scaled by ``radius``,
+    "gaussian" heat maps of ``sigma``.
     """
-    if style == "disk":
-        pos, neg = disk_map(size, positive, radius), disk_map(size, negative, radius)
-    elif style == "gaussian":
-        pos, neg = gaussian_map(size, positive, sigma), gaussian_map(size, negative, sigma)
-    else:
-        raise ValueError(f"guidance style must be 'disk' or 'gaussian', got {style!r}")
+    if style not in ENCODINGS:
+        raise ValueError(f"guidance style must be one of {sorted(ENCODINGS)}, got {style!r}")
+    width = sigma if style == "gaussian" else radius
+    pos, neg = (ENCODINGS[style](size, points, width) for points in (positive, negative))
     prev = np.zeros(size, np.float32) if previous is None else previous.astype(np.float32)
     if prev.shape != tuple(size):
         raise ValueError(f"previous mask {prev.shape} does not match the frame {tuple(size)}")

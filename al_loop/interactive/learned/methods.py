@@ -40,7 +40,15 @@ if TYPE_CHECKING:  # torch is imported on first use: listing METHODS stays light
     from al_loop.interactive.learned.network import GuidedUnet
 
 WEIGHTS_DIR = Path("models/interactive")  # where `al-loop train-interactive` writes by default
+# each interaction's default guidance encoding (weights may name another: "encoding")
 STYLES = {"click": "disk", "extreme_points": "gaussian", "inside_outside": "gaussian"}
+
+
+def encoding_of(geometry: dict[str, Any]) -> str:
+    """The guidance encoding weights were trained with (older weights: the default)."""
+    return geometry.get("encoding") or STYLES[geometry["interaction"]]
+
+
 OPENINGS = {"extreme_points": ExtremePoints, "inside_outside": InsideOutside}
 
 
@@ -74,7 +82,7 @@ def predict_frame(
         to_frame(positives, frame),
         to_frame(negatives, frame),
         frame_previous,
-        STYLES[geometry["interaction"]],
+        encoding_of(geometry),
         geometry["radius"],
         geometry["sigma"],
     )

@@ -40,7 +40,7 @@ from al_loop.interactive.learned.encodings import (
     warp_to_frame,
 )
 from al_loop.interactive.learned.loss import normalized_focal_loss
-from al_loop.interactive.learned.methods import STYLES, THRESHOLD, WEIGHTS_DIR
+from al_loop.interactive.learned.methods import STYLES, THRESHOLD, WEIGHTS_DIR, encoding_of
 from al_loop.interactive.learned.network import (
     DEFAULT_DECODER_CHANNELS,
     GuidedUnet,
@@ -59,7 +59,7 @@ from al_loop.progress import ProgressFactory, no_progress
 Interaction = Literal["click", "extreme_points", "inside_outside"]
 # what inference must repeat of training: stored with the weights
 GEOMETRY_KEYS = ("interaction", "long_side", "crop_size", "margin_fraction", "min_margin")
-GEOMETRY_KEYS += ("radius", "sigma", "decoder_channels")
+GEOMETRY_KEYS += ("encoding", "radius", "sigma", "decoder_channels")
 
 
 class TrainConfig(BaseModel):
@@ -101,7 +101,10 @@ class TrainConfig(BaseModel):
     crop_size: int = Field(256, ge=STRIDE)  # training windows and DEXTR / IOG crops
     margin_fraction: float = Field(0.1, ge=0)  # crop margin, fraction of the points' box
     min_margin: float = Field(10.0, ge=0)  # crop margin at least (image pixels)
-    radius: float = Field(5.0, gt=0)  # click disks (network pixels)
+    # how points become guidance maps: default the interaction's (clicks "disk", DEXTR / IOG
+    # "gaussian"); "distance" (clicks) reaches the whole object, not only the click's disk
+    encoding: Literal["disk", "gaussian", "distance"] | None = None
+    radius: float = Field(5.0, gt=0)  # click disks, or the distance maps' scale (network pixels)
     sigma: float = Field(5.0, gt=0)  # heat maps (network pixels; DEXTR: 10 at 512)
     # sampling
     scale_jitter: tuple[float, float] = (0.75, 1.33)
@@ -132,7 +135,8 @@ class TrainConfig(BaseModel):
 
     def geometry(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in GEOMETRY_KEYS} | {
-            "decoder_channels": list(self.decoder_channels)
+            "decoder_channels": list(self.decoder_channels),
+            "encoding": self.encoding or STYLES[self.interaction],
         }
 
 
@@ -294,7 +298,7 @@ def batch_tensors(
     batch: list[Sample], config: TrainConfig
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(images float [B,3,h,w] 0..255, guidance [B,3,h,w], gt [B,1,h,w], valid [B,1,h,w])."""
-    style = STYLES[config.interaction]
+    style = config.geometry()["encoding"]
     images = np.stack([s.image.transpose(2, 0, 1) for s in batch]).astype(np.float32)
     guidance = np.stack(
         [
@@ -430,10 +434,11 @@ def initial_network(config: TrainConfig) -> GuidedUnet:
             tuple(config.decoder_channels), pretrained=config.pretrained_encoder, seed=config.seed
         )
     network, meta = load_weights(config.init_weights)
+    trained = meta | {"encoding": encoding_of(meta)}
     for key, value in config.geometry().items():
-        if meta.get(key) != value:
+        if trained.get(key) != value:
             raise ConfigError(
-                f"{config.init_weights}: trained with {key}={meta.get(key)!r}, "
+                f"{config.init_weights}: trained with {key}={trained.get(key)!r}, "
                 f"the config says {value!r}"
             )
     return network
