@@ -45,6 +45,27 @@ def test_guidance_reaches_the_output_through_conv1s(network):
     assert network.guidance.scale.item() == pytest.approx(0.05)  # starts near the pretrained net
 
 
+@pytest.mark.parametrize("deep", [False, True])
+def test_deep_guidance_carries_clicks_when_conv1s_is_silent(deep):
+    network = build_network(TINY_DECODER, pretrained=False, seed=0, deep_guidance=deep).eval()
+    with torch.no_grad():
+        network.guidance.scale.zero_()  # only the stride-32 path can carry the click
+    image, guidance = inputs()
+    clicked = guidance.clone()
+    clicked[:, 0, 20:30, 40:50] = 1.0
+    with torch.no_grad():
+        x = network.normalise(image)
+        moved = not torch.equal(network(x, guidance), network(x, clicked))
+    assert moved == deep
+
+
+def test_deep_guidance_adds_parameters_and_keeps_the_rest_of_the_network():
+    plain = build_network(TINY_DECODER, pretrained=False, seed=0).state_dict()
+    deep = build_network(TINY_DECODER, pretrained=False, seed=0, deep_guidance=True).state_dict()
+    assert {k.split(".")[0] for k in set(deep) - set(plain)} == {"deep_guidance"}
+    assert all(torch.equal(plain[k], deep[k]) for k in plain)  # same seed, same other weights
+
+
 def test_the_same_seed_builds_the_same_network():
     a = build_network(TINY_DECODER, pretrained=False, seed=3).state_dict()
     b = build_network(TINY_DECODER, pretrained=False, seed=3).state_dict()

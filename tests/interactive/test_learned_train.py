@@ -247,6 +247,22 @@ def test_the_encoding_is_stored_with_the_weights_and_used_by_the_method(tmp_path
     assert styles == [("distance", 20.0)]
 
 
+def test_deep_guidance_weights_round_trip_and_fine_tune(tmp_path):
+    images, masks = discs()
+    cfg = config(tmp_path / "deep", steps=2, deep_guidance=True)
+    result = train(cfg, training_set(images, masks, cfg))
+    network, meta = load_weights(result.weights)
+    assert meta["deep_guidance"] is True and network.deep_guidance is not None
+    assert network.deep_guidance.scale.item() != pytest.approx(0.05)  # it was trained
+    tuned = config(
+        tmp_path / "tuned", steps=1, deep_guidance=True, init_weights=str(result.weights)
+    )
+    train(tuned, training_set(images, masks, tuned))
+    plain = config(tmp_path / "plain", steps=1, init_weights=str(result.weights))
+    with pytest.raises(ConfigError, match="deep_guidance=True"):
+        train(plain, training_set(images, masks, plain))
+
+
 def test_weights_that_do_not_name_their_encoding_use_the_interaction_default(tmp_path):
     import json
 
@@ -254,7 +270,7 @@ def test_weights_that_do_not_name_their_encoding_use_the_interaction_default(tmp
     base = train(config(tmp_path / "base", steps=1), training_set(images, masks, config(tmp_path)))
     meta_file = base.weights.with_suffix(".json")
     meta = json.loads(meta_file.read_text())
-    assert meta.pop("encoding") == "disk"
+    assert meta.pop("encoding") == "disk" and meta.pop("deep_guidance") is False
     meta_file.write_text(json.dumps(meta))  # as written before encodings were configurable
     tuned = config(tmp_path / "tuned", steps=1, init_weights=str(base.weights))
     train(tuned, training_set(images, masks, tuned))  # same geometry: "disk" is the default

@@ -68,7 +68,8 @@ class InteractiveRetrainer:
         self.seed, self.device, self.settings = seed, device, settings
         self.initial_weights = method.weights
         meta = read_metadata(self.initial_weights)
-        meta["encoding"] = encoding_of(meta)  # older weights do not name it
+        meta["encoding"] = encoding_of(meta)  # older weights name neither
+        meta.setdefault("deep_guidance", False)
         self._geometry = {k: meta[k] for k in GEOMETRY_KEYS}
         self._config(round_index=0)  # bad settings fail before round 0
 

@@ -59,7 +59,7 @@ from al_loop.progress import ProgressFactory, no_progress
 Interaction = Literal["click", "extreme_points", "inside_outside"]
 # what inference must repeat of training: stored with the weights
 GEOMETRY_KEYS = ("interaction", "long_side", "crop_size", "margin_fraction", "min_margin")
-GEOMETRY_KEYS += ("encoding", "radius", "sigma", "decoder_channels")
+GEOMETRY_KEYS += ("encoding", "radius", "sigma", "decoder_channels", "deep_guidance")
 
 
 class TrainConfig(BaseModel):
@@ -86,11 +86,14 @@ class TrainConfig(BaseModel):
     batch_size: int = Field(8, ge=1)
     lr: float = Field(5e-4, gt=0)
     encoder_lr_mult: float = Field(0.1, ge=0)  # RITM: the pretrained backbone learns slower
-    guidance_lr_mult: float = Field(1.0, gt=0)  # Conv1S: faster lets short runs use clicks
+    guidance_lr_mult: float = Field(
+        1.0, gt=0
+    )  # Conv1S (and DeepGuidance): faster lets short runs use clicks
     weight_decay: float = Field(1e-4, ge=0)
     warmup_steps: int = Field(50, ge=0)
     checkpoint_every: int = Field(50, ge=1)
     decoder_channels: list[int] = list(DEFAULT_DECODER_CHANNELS)
+    deep_guidance: bool = False  # guidance also added at the encoder's last stage (stride 32)
     pretrained_encoder: bool = True  # ImageNet Lite0 weights (False: random init, for tests)
     # frames and guidance (stored with the weights; inference repeats them)
     long_side: int = Field(448, ge=STRIDE)  # clicks: the whole image at this long side
@@ -376,6 +379,8 @@ def group_learning_rates(config: TrainConfig) -> tuple[float, float, float]:
 def make_optimizer(network: GuidedUnet, config: TrainConfig) -> torch.optim.Optimizer:
     encoder = list(network.unet.encoder.parameters())
     guidance = list(network.guidance.parameters())
+    if network.deep_guidance is not None:
+        guidance += list(network.deep_guidance.parameters())
     taken = {id(p) for p in encoder + guidance}
     rest = [p for p in network.parameters() if id(p) not in taken]
     return torch.optim.AdamW(
@@ -431,10 +436,16 @@ def initial_network(config: TrainConfig) -> GuidedUnet:
     the config's, or inference would not repeat training) or a fresh one."""
     if config.init_weights is None:
         return build_network(
-            tuple(config.decoder_channels), pretrained=config.pretrained_encoder, seed=config.seed
+            tuple(config.decoder_channels),
+            pretrained=config.pretrained_encoder,
+            seed=config.seed,
+            deep_guidance=config.deep_guidance,
         )
     network, meta = load_weights(config.init_weights)
-    trained = meta | {"encoding": encoding_of(meta)}
+    trained = meta | {
+        "encoding": encoding_of(meta),
+        "deep_guidance": meta.get("deep_guidance", False),
+    }
     for key, value in config.geometry().items():
         if trained.get(key) != value:
             raise ConfigError(
