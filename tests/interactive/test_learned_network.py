@@ -82,6 +82,22 @@ def test_pretrained_encoder_holds_the_mapped_imagenet_weights():
     assert torch.equal(encoder["conv_stem.weight"], expected["conv_stem.weight"])
 
 
+@pytest.mark.parametrize(
+    "interaction, encoding",
+    [("click", "disk"), ("extreme_points", "gaussian"), ("inside_outside", "gaussian")],
+)
+def test_metadata_without_newer_keys_reads_as_what_it_was_trained_with(
+    tmp_path, network, interaction, encoding
+):
+    path = save_weights(network, tmp_path / "net.pt", tiny_geometry(interaction))  # no such keys
+    meta = read_metadata(path)
+    assert meta["encoding"] == encoding and meta["deep_guidance"] is False
+    named = save_weights(
+        network, tmp_path / "named.pt", {**tiny_geometry(interaction), "encoding": "distance"}
+    )
+    assert read_metadata(named)["encoding"] == "distance"
+
+
 def test_save_load_round_trip_gives_the_same_outputs_and_metadata(tmp_path, network):
     path = save_weights(network, tmp_path / "net.pt", tiny_geometry("click"))
     assert metadata_path(path).is_file() and not list(tmp_path.glob("*.tmp"))

@@ -21,6 +21,8 @@ import numpy as np
 
 Point = tuple[float, float]
 STRIDE = 32  # smp encoders downsample 32x: network inputs are multiples of this
+# each interaction's guidance encoding unless its weights name another ("encoding")
+DEFAULT_ENCODINGS = {"click": "disk", "extreme_points": "gaussian", "inside_outside": "gaussian"}
 
 
 class Frame(NamedTuple):

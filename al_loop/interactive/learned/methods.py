@@ -24,6 +24,7 @@ import numpy as np
 from al_loop.errors import ConfigError, DataError
 from al_loop.interactions import Click, ExtremePoints, InsideOutside
 from al_loop.interactive.learned.encodings import (
+    DEFAULT_ENCODINGS,
     Frame,
     contains,
     crop_frame,
@@ -40,15 +41,6 @@ if TYPE_CHECKING:  # torch is imported on first use: listing METHODS stays light
     from al_loop.interactive.learned.network import GuidedUnet
 
 WEIGHTS_DIR = Path("models/interactive")  # where `al-loop train-interactive` writes by default
-# each interaction's default guidance encoding (weights may name another: "encoding")
-STYLES = {"click": "disk", "extreme_points": "gaussian", "inside_outside": "gaussian"}
-
-
-def encoding_of(geometry: dict[str, Any]) -> str:
-    """The guidance encoding weights were trained with (older weights: the default)."""
-    return geometry.get("encoding") or STYLES[geometry["interaction"]]
-
-
 OPENINGS = {"extreme_points": ExtremePoints, "inside_outside": InsideOutside}
 
 
@@ -82,7 +74,7 @@ def predict_frame(
         to_frame(positives, frame),
         to_frame(negatives, frame),
         frame_previous,
-        encoding_of(geometry),
+        geometry["encoding"],
         geometry["radius"],
         geometry["sigma"],
     )
@@ -108,8 +100,8 @@ class LearnedMethod:
         device: str = "cpu",
         threshold: float = THRESHOLD,
     ):
-        if interaction not in STYLES:
-            raise ValueError(f"{name}: interaction must be one of {sorted(STYLES)}")
+        if interaction not in DEFAULT_ENCODINGS:
+            raise ValueError(f"{name}: interaction must be one of {sorted(DEFAULT_ENCODINGS)}")
         if not 0.0 < threshold < 1.0:
             raise ValueError(f"{name}: threshold must be in (0, 1)")
         self.name, self.interaction, self.device, self.threshold = (

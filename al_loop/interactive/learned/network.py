@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from al_loop.errors import ConfigError
+from al_loop.interactive.learned.encodings import DEFAULT_ENCODINGS
 from al_loop.pretrained import LITE0_ENCODER, LITE0_MEAN, LITE0_STD, load_lite0_into_encoder
 
 GUIDANCE_CHANNELS = 3  # positive, negative, previous mask
@@ -172,6 +173,10 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{meta_file}: missing or unreadable weights metadata ({err})") from err
     if meta.get("format") != WEIGHTS_FORMAT:
         raise ConfigError(f"{meta_file}: format {meta.get('format')!r}, expected {WEIGHTS_FORMAT}")
+    # keys that weights written before they existed do not hold: what those were trained with
+    if meta.get("interaction") in DEFAULT_ENCODINGS:
+        meta.setdefault("encoding", DEFAULT_ENCODINGS[meta["interaction"]])
+    meta.setdefault("deep_guidance", False)
     return meta
 
 
@@ -181,7 +186,7 @@ def load_weights(path: str | Path, device: str = "cpu") -> tuple[GuidedUnet, dic
     network = build_network(
         tuple(meta["decoder_channels"]),
         pretrained=False,
-        deep_guidance=bool(meta.get("deep_guidance", False)),  # older weights: absent
+        deep_guidance=bool(meta["deep_guidance"]),
     )
     try:
         state = torch.load(path, weights_only=True, map_location=device)

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from al_loop.config import DatasetConfig, describe_validation_error
 from al_loop.errors import ConfigError, DataError
-from al_loop.interactive.learned.methods import LearnedMethod, encoding_of
+from al_loop.interactive.learned.methods import LearnedMethod
 from al_loop.interactive.learned.network import read_metadata
 from al_loop.interactive.learned.train import (
     GEOMETRY_KEYS,
@@ -67,10 +67,7 @@ class InteractiveRetrainer:
         self.method, self.out_dir, self.steps = method, Path(out_dir), steps
         self.seed, self.device, self.settings = seed, device, settings
         self.initial_weights = method.weights
-        meta = read_metadata(self.initial_weights)
-        meta["encoding"] = encoding_of(meta)  # older weights name neither
-        meta.setdefault("deep_guidance", False)
-        self._geometry = {k: meta[k] for k in GEOMETRY_KEYS}
+        self._geometry = {k: read_metadata(self.initial_weights)[k] for k in GEOMETRY_KEYS}
         self._config(round_index=0)  # bad settings fail before round 0
 
     def weights_for(self, round_index: int) -> Path:

@@ -32,6 +32,7 @@ from al_loop.config import DatasetConfig, describe_validation_error, merge, read
 from al_loop.data.base import IGNORE
 from al_loop.errors import ConfigError, DataError
 from al_loop.interactive.learned.encodings import (
+    DEFAULT_ENCODINGS,
     STRIDE,
     Frame,
     crop_frame,
@@ -40,7 +41,7 @@ from al_loop.interactive.learned.encodings import (
     warp_to_frame,
 )
 from al_loop.interactive.learned.loss import normalized_focal_loss
-from al_loop.interactive.learned.methods import STYLES, THRESHOLD, WEIGHTS_DIR, encoding_of
+from al_loop.interactive.learned.methods import THRESHOLD, WEIGHTS_DIR
 from al_loop.interactive.learned.network import (
     DEFAULT_DECODER_CHANNELS,
     GuidedUnet,
@@ -136,10 +137,14 @@ class TrainConfig(BaseModel):
     def weights_path(self) -> Path:
         return Path(self.out) if self.out else WEIGHTS_DIR / f"{self.name}.pt"
 
+    @property
+    def guidance_encoding(self) -> str:
+        return self.encoding or DEFAULT_ENCODINGS[self.interaction]
+
     def geometry(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in GEOMETRY_KEYS} | {
             "decoder_channels": list(self.decoder_channels),
-            "encoding": self.encoding or STYLES[self.interaction],
+            "encoding": self.guidance_encoding,
         }
 
 
@@ -301,7 +306,7 @@ def batch_tensors(
     batch: list[Sample], config: TrainConfig
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(images float [B,3,h,w] 0..255, guidance [B,3,h,w], gt [B,1,h,w], valid [B,1,h,w])."""
-    style = config.geometry()["encoding"]
+    style = config.guidance_encoding
     images = np.stack([s.image.transpose(2, 0, 1) for s in batch]).astype(np.float32)
     guidance = np.stack(
         [
@@ -442,14 +447,10 @@ def initial_network(config: TrainConfig) -> GuidedUnet:
             deep_guidance=config.deep_guidance,
         )
     network, meta = load_weights(config.init_weights)
-    trained = meta | {
-        "encoding": encoding_of(meta),
-        "deep_guidance": meta.get("deep_guidance", False),
-    }
     for key, value in config.geometry().items():
-        if trained.get(key) != value:
+        if meta.get(key) != value:
             raise ConfigError(
-                f"{config.init_weights}: trained with {key}={trained.get(key)!r}, "
+                f"{config.init_weights}: trained with {key}={meta.get(key)!r}, "
                 f"the config says {value!r}"
             )
     return network
