@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from al_loop.core.interactions import SegmentLabel, to_json
 from al_loop.data.base import IGNORE
 from al_loop.feature_space import propagate_labels
-from al_loop.interactions import SegmentLabel, to_json
 
 
 def label_selection(selected: np.ndarray, class_id: int) -> dict:

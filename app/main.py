@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from al_loop.core.errors import AlLoopError
 from al_loop.data.base import IGNORE
-from al_loop.errors import AlLoopError
 from al_loop.interactive import METHODS
 from app import session as drafts
 from app.project import IDLE_CAP_SECONDS, ModelMasks, Project, active_seconds, metric_curve

@@ -4,7 +4,7 @@ Layout of PROJECT_DIR::
 
     project.yaml      the experiment config; its dataset is the folder ``data`` below
     data/images/      copied in at creation (masks/ and classes.yaml optional)
-    store.sqlite      rounds, queued units with leases, annotations (al_loop.store)
+    store.sqlite      rounds, queued units with leases, annotations (al_loop.core.store)
     checkpoints/      the latest evaluated model (its predictions: optional starting masks)
     drafts/           the current unit's interactions (and each tab's feature-space view), so a
                       browser refresh loses nothing
@@ -35,18 +35,18 @@ import cv2
 import numpy as np
 import yaml
 
-from al_loop.build import build_annotation_trainer, build_budget, build_segmenter
-from al_loop.config import ExperimentConfig, parse_config
+from al_loop.core.errors import DataError, StoreError
+from al_loop.core.experiment import Loop
+from al_loop.core.protocols import UnitAnnotation
+from al_loop.core.store import STORE_FILE, LabelStore, QueuedUnit, RoundRecord
+from al_loop.core.units import Unit, UnitSpace, make_unit_space
 from al_loop.data import load_dataset, write_folder
 from al_loop.data.base import IGNORE, DatasetSplits, SegmentationData
 from al_loop.data.folder import IMAGE_SUFFIXES
 from al_loop.data.run import PROJECT_CONFIG
-from al_loop.errors import DataError, StoreError
-from al_loop.experiment import Loop
 from al_loop.interactive import make_method
-from al_loop.protocols import UnitAnnotation
-from al_loop.store import STORE_FILE, LabelStore, QueuedUnit, RoundRecord
-from al_loop.units import Unit, UnitSpace, make_unit_space
+from al_loop.wiring.build import build_annotation_trainer, build_budget, build_segmenter
+from al_loop.wiring.config import ExperimentConfig, parse_config
 from strategies import make_strategy
 
 PROJECT_FILE = PROJECT_CONFIG  # the run dataset reads projects too

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from al_loop.build import set_determinism
+from al_loop.wiring.build import set_determinism
 from app.project import Project, write_job
 
 

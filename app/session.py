@@ -8,7 +8,7 @@ or a restart replays it::
      "from_model": false,       # the current object starts from the model's mask of its class
      "objects": [{"class_id": 1, "method": "...", "from_model": false,
                   "interactions": [...]}],          # finished objects
-     "current": [...],          # interactions (al_loop.interactions.to_json) of the object
+     "current": [...],          # interactions (al_loop.core.interactions.to_json) of the object
      "pending": [[y, x], ...],  # points of a gesture not yet complete (a box's first corner,
                                 # an open polygon or stroke)
      "events": [t0, t1, ...]}   # wall-clock time of every action: the measured seconds
@@ -30,8 +30,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from al_loop.errors import AlLoopError
-from al_loop.interactions import (
+from al_loop.core.errors import AlLoopError
+from al_loop.core.interactions import (
     Box,
     Click,
     ExtremePoints,

@@ -101,7 +101,7 @@ def server_side(image: np.ndarray, spec: drafts.AppMethod) -> dict:
 
 def model_start_mask(image: np.ndarray) -> float:
     """One forward pass of the default segmenter (random weights: the time is the same)."""
-    from al_loop.segmenter import make_segmenter
+    from al_loop.models.segmenter import make_segmenter
 
     segmenter = make_segmenter(num_classes=4, encoder_weights=None)
     segmenter.predict(image[None])  # build and warm up
@@ -116,7 +116,7 @@ def browser_round_trip(image_path: Path, clicks: int = 5) -> dict:
 
     sys.path.insert(0, str(ROOT))  # the browser test's helpers (tests/ is not installed)
 
-    from al_loop.cli import app_command
+    from al_loop.wiring.cli import app_command
     from app.project import create_project
     from tests.app.test_browser import (
         CHROMIUM,

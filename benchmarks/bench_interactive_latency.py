@@ -23,10 +23,10 @@ import cv2
 import numpy as np
 import torch
 
-from al_loop.cli import parse_method_params
-from al_loop.errors import ConfigError
+from al_loop.core.errors import ConfigError
 from al_loop.interactive import METHODS, make_method
-from al_loop.noc import load_noc_samples
+from al_loop.interactive.noc import load_noc_samples
+from al_loop.wiring.cli import parse_method_params
 from simulators import make_user
 
 ROOT = Path(__file__).resolve().parents[1]

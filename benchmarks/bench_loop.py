@@ -31,8 +31,8 @@ from torch.utils.data import DataLoader, TensorDataset
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from al_loop.data.base import IGNORE  # noqa: E402
-from al_loop.pretrained import LITE0_ENCODER, LITE0_MEAN, LITE0_STD, load_lite0_into_encoder  # noqa: E402
-from al_loop.segmenter import SmpSegmenter  # noqa: E402
+from al_loop.models.pretrained import LITE0_ENCODER, LITE0_MEAN, LITE0_STD, load_lite0_into_encoder  # noqa: E402
+from al_loop.models.segmenter import SmpSegmenter  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_loop.json"
 

@@ -1,5 +1,5 @@
 """NoC@85 / NoC@90 (max 20 clicks) of the classic click methods on the GrabCut set,
-with per-interaction latency. The protocol lives in ``al_loop/noc.py`` (``al-loop noc`` gives
+with per-interaction latency. The protocol lives in ``al_loop/interactive/noc.py`` (``al-loop noc`` gives
 the full table with seconds and IoU curves); this script adds timings and parameter sweeps.
 
 Standard protocol (RITM's evaluation): the NocClicker puts each click at the error pixel
@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from al_loop.cost import CostTable
+from al_loop.core.cost import CostTable
+from al_loop.core.metrics import clicks_to_iou
 from al_loop.interactive import make_method
-from al_loop.metrics import clicks_to_iou
-from al_loop.noc import MAX_INTERACTIONS, evaluate_image, load_noc_samples
+from al_loop.interactive.noc import MAX_INTERACTIONS, evaluate_image, load_noc_samples
 from simulators import make_user
 
 GRABCUT = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "GrabCut"

@@ -30,10 +30,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from al_loop.core.protocols import SelectionContext  # noqa: E402
+from al_loop.core.units import GridUnits, SuperpixelUnits  # noqa: E402
 from al_loop.data.synthetic import make_synthetic  # noqa: E402
-from al_loop.protocols import SelectionContext  # noqa: E402
-from al_loop.segmenter import SmpSegmenter  # noqa: E402
-from al_loop.units import GridUnits, SuperpixelUnits  # noqa: E402
+from al_loop.models.segmenter import SmpSegmenter  # noqa: E402
 from strategies import make_strategy  # noqa: E402
 from strategies.cost_aware import FeatureCostPredictor  # noqa: E402
 from strategies.ralis.dqn import save_policy  # noqa: E402

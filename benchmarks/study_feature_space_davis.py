@@ -33,7 +33,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from al_loop.cost import CostTable  # noqa: E402
+from al_loop.core.cost import CostTable  # noqa: E402
+from al_loop.core.metrics import binary_iou  # noqa: E402
 from al_loop.data.base import IGNORE  # noqa: E402
 from al_loop.data.benchmarks import DAVIS_ROOT, load_davis  # noqa: E402
 from al_loop.feature_space import (  # noqa: E402
@@ -47,7 +48,6 @@ from al_loop.feature_space import (  # noqa: E402
 )
 from al_loop.feature_space.metric import embed  # noqa: E402
 from al_loop.feature_space.projection import UNLABELLED, Projection  # noqa: E402
-from al_loop.metrics import binary_iou  # noqa: E402
 from simulators.box_labeller import BoxLabeller  # noqa: E402
 
 LABELLERS = [  # box-labeller settings compared in (b); the third is used in (c)

@@ -19,8 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from al_loop.core.store import STORE_FILE  # noqa: E402
 from al_loop.data.benchmarks import davis_video_ids  # noqa: E402
-from al_loop.store import STORE_FILE  # noqa: E402
 
 
 def picks(store_path: Path) -> list[str]:

@@ -15,13 +15,13 @@ from typing import Any
 import cv2
 import numpy as np
 
+from al_loop.core.errors import ConfigError
+from al_loop.core.interactions import ConfirmBackground, to_json
+from al_loop.core.metrics import binary_iou
+from al_loop.core.protocols import CostModel, InteractiveMethod, SimulatedUser, UnitAnnotation
+from al_loop.core.units import Unit
 from al_loop.data.base import IGNORE
-from al_loop.errors import ConfigError
-from al_loop.interactions import ConfirmBackground, to_json
 from al_loop.interactive import make_method
-from al_loop.metrics import binary_iou
-from al_loop.protocols import CostModel, InteractiveMethod, SimulatedUser, UnitAnnotation
-from al_loop.units import Unit
 from simulators import make_user
 from simulators.clicker import encode_gt
 

@@ -22,15 +22,15 @@ from typing import Protocol
 import numpy as np
 from scipy import ndimage
 
+from al_loop.core.errors import ConfigError
 from al_loop.data.base import IGNORE
-from al_loop.errors import ConfigError
 from al_loop.feature_space.labelling import select_in_box, split_segment
 
 COST_ENTRIES = ("feature_space_box", "feature_space_segment", "feature_space_click", "region_label")
 
 
 class Prices(Protocol):
-    """Seconds of a named cost entry (``al_loop.cost.CostTable`` or a plain dict)."""
+    """Seconds of a named cost entry (``al_loop.core.cost.CostTable`` or a plain dict)."""
 
     def __getitem__(self, name: str) -> float: ...
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from al_loop.core.distance import distance_to_zero
+from al_loop.core.interactions import Click
 from al_loop.data.base import IGNORE
-from al_loop.distance import distance_to_zero
-from al_loop.interactions import Click
 
 
 def encode_gt(gt: np.ndarray, ignore: np.ndarray | None = None) -> np.ndarray:

@@ -21,6 +21,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from al_loop.core.interactions import Click, SegmentLabel, to_json
+from al_loop.core.protocols import AnnotationRequest, UnitAnnotation
+from al_loop.core.units import Unit
 from al_loop.data.base import IGNORE
 from al_loop.feature_space.features import (
     CROP_MARGIN,
@@ -32,9 +35,6 @@ from al_loop.feature_space.features import (
 from al_loop.feature_space.metric import embed, train_head
 from al_loop.feature_space.projection import MAIN_VIEW, UNLABELLED, Projection
 from al_loop.feature_space.segments import majority_and_purity
-from al_loop.interactions import Click, SegmentLabel, to_json
-from al_loop.protocols import AnnotationRequest, UnitAnnotation
-from al_loop.units import Unit
 from simulators.box_labeller import BoxLabeller, Prices, click_split
 
 METHOD = "feature_space"

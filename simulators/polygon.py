@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from al_loop.interactions import Polygon
+from al_loop.core.interactions import Polygon
 from al_loop.interactive.polygon import fill_polygon
 from simulators.clicker import split_gt
 

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from skimage.morphology import skeletonize
 
-from al_loop.interactions import Box, ExtremePoints, InsideOutside, Scribble
+from al_loop.core.interactions import Box, ExtremePoints, InsideOutside, Scribble
 from simulators.clicker import NocClicker, error_distance, split_gt
 
 

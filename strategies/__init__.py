@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from al_loop.errors import ConfigError
+from al_loop.core.errors import ConfigError
 from strategies.bald import BaldStrategy
 from strategies.cost_aware import CostAwareStrategy
 from strategies.diversity import CoresetStrategy, HybridStrategy

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from al_loop.errors import ConfigError
-from al_loop.protocols import Ranked, SelectionContext
+from al_loop.core.errors import ConfigError
+from al_loop.core.protocols import Ranked, SelectionContext
 from strategies.reduce import REDUCTIONS
 from strategies.scores import bald
 from strategies.uncertainty import check_choice, rank_by_score, unit_scores

@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from skimage.measure import label as connected_regions
 
-from al_loop.errors import ConfigError
-from al_loop.protocols import Ranked, SelectionContext
-from al_loop.units import Unit
+from al_loop.core.errors import ConfigError
+from al_loop.core.protocols import Ranked, SelectionContext
+from al_loop.core.units import Unit
 from strategies.uncertainty import rank_by_score
 
 BACKGROUND = 0  # class 0 is background in every dataset here; objects are the other classes

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from al_loop.errors import ConfigError
-from al_loop.protocols import Ranked, SelectionContext
+from al_loop.core.errors import ConfigError
+from al_loop.core.protocols import Ranked, SelectionContext
 from strategies.reduce import REDUCTIONS
 from strategies.scores import PIXEL_SCORES
 from strategies.uncertainty import available_mask, check_choice, unit_scores

@@ -15,9 +15,9 @@ import math
 
 import numpy as np
 
-from al_loop.errors import ConfigError
+from al_loop.core.errors import ConfigError
+from al_loop.core.protocols import Ranked, SelectionContext
 from al_loop.feature_space.projection import MAIN_VIEW, Projection
-from al_loop.protocols import Ranked, SelectionContext
 from strategies.diversity import kmeans
 from strategies.reduce import reduce_to_units
 from strategies.scores import PIXEL_SCORES

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from al_loop.protocols import Ranked, SelectionContext
+from al_loop.core.protocols import Ranked, SelectionContext
 
 
 class RandomStrategy:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from al_loop.errors import ConfigError
+from al_loop.core.errors import ConfigError
 
 
 def _mean(scores: np.ndarray, index: np.ndarray, num_units: int) -> np.ndarray:

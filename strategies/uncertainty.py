@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from al_loop.errors import ConfigError
-from al_loop.protocols import Ranked, SelectionContext
+from al_loop.core.errors import ConfigError
+from al_loop.core.protocols import Ranked, SelectionContext
 from strategies.class_balance import rare_class_weights
 from strategies.reduce import REDUCTIONS, reduce_to_units, top_units
 from strategies.scores import PIXEL_SCORES

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from al_loop.core.protocols import UnitAnnotation
 from al_loop.data.base import IGNORE, ClassInfo, SegmentationData
-from al_loop.protocols import UnitAnnotation
 
 
 def make_toy_data(n: int = 8, hw=(32, 32), seed: int = 0) -> SegmentationData:

@@ -3,9 +3,9 @@ import copy
 import pytest
 import yaml
 
-from al_loop.cost import DEFAULT_COSTS_PATH, REQUIRED_ENTRIES, CostTable
-from al_loop.errors import ConfigError
-from al_loop.interactions import (
+from al_loop.core.cost import DEFAULT_COSTS_PATH, REQUIRED_ENTRIES, CostTable
+from al_loop.core.errors import ConfigError
+from al_loop.core.interactions import (
     Box,
     Click,
     ConfirmBackground,

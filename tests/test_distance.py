@@ -1,7 +1,7 @@
 import numpy as np
 from scipy import ndimage
 
-from al_loop.distance import distance_to_zero
+from al_loop.core.distance import distance_to_zero
 
 
 def test_distances_are_the_exact_euclidean_ones():

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from al_loop.experiment import Budget, Loop
-from al_loop.store import LabelStore
-from al_loop.units import GridUnits
+from al_loop.core.experiment import Budget, Loop
+from al_loop.core.store import LabelStore
+from al_loop.core.units import GridUnits
 from strategies import make_strategy
 from tests.fakes import CentroidSegmenter, OracleAnnotator, make_toy_data
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from al_loop.metrics import (
+from al_loop.core.metrics import (
     binary_iou,
     clicks_to_iou,
     confusion_matrix,

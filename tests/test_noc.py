@@ -4,12 +4,11 @@ import cv2
 import numpy as np
 import pytest
 
-from al_loop.cli import main
-from al_loop.cost import CostTable
+from al_loop.core.cost import CostTable
+from al_loop.core.errors import DataError
 from al_loop.data.base import IGNORE
-from al_loop.errors import DataError
 from al_loop.interactive import make_method
-from al_loop.noc import (
+from al_loop.interactive.noc import (
     ImageRecord,
     Thresholded,
     binarize,
@@ -20,6 +19,7 @@ from al_loop.noc import (
     seconds_to,
     summarize,
 )
+from al_loop.wiring.cli import main
 from simulators import make_user
 from tests.interactive.test_methods import disc_scene
 

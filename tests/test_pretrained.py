@@ -6,8 +6,8 @@ import pytest
 import torch
 from skimage import data
 
-from al_loop.errors import ConfigError
-from al_loop.pretrained import (
+from al_loop.core.errors import ConfigError
+from al_loop.models.pretrained import (
     classifier_input,
     lite0_classifier,
     lite0_state_dict,

@@ -1,4 +1,4 @@
-from al_loop.progress import callback_progress, no_progress
+from al_loop.core.progress import callback_progress, no_progress
 
 
 def test_callback_progress_reports_done_and_total():

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from al_loop.experiment import Budget, Loop
-from al_loop.protocols import AnnotationRequest, annotate_units, units_per_call
-from al_loop.store import LabelStore
-from al_loop.units import GridUnits
+from al_loop.core.experiment import Budget, Loop
+from al_loop.core.protocols import AnnotationRequest, annotate_units, units_per_call
+from al_loop.core.store import LabelStore
+from al_loop.core.units import GridUnits
 from strategies import make_strategy
 from tests.fakes import CentroidSegmenter, OracleAnnotator, make_toy_data
 

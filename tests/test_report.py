@@ -6,9 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from al_loop.cli import main
-from al_loop.errors import AlLoopError, ConfigError
-from al_loop.report import (
+from al_loop.core.errors import AlLoopError, ConfigError
+from al_loop.core.store import LabelStore
+from al_loop.core.units import Unit
+from al_loop.reports.report import (
     area_under_curve,
     find_runs,
     format_group_rows,
@@ -22,8 +23,7 @@ from al_loop.report import (
     summary_rows,
     write_report,
 )
-from al_loop.store import LabelStore
-from al_loop.units import Unit
+from al_loop.wiring.cli import main
 from tests.test_store import _annotation
 
 
@@ -234,7 +234,7 @@ def test_the_report_command(sweep_runs, tmp_path, capsys):
 
 def test_runs_logged_to_mlflow_once(sweep_runs, tmp_path):
     mlflow = pytest.importorskip("mlflow")
-    from al_loop.tracking import log_runs
+    from al_loop.reports.tracking import log_runs
 
     uri = f"file:{tmp_path / 'mlruns'}"
     log_runs(sweep_runs, uri, "t")

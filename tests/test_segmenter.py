@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from al_loop.core.errors import ConfigError, DataError
 from al_loop.data.base import IGNORE
-from al_loop.errors import ConfigError, DataError
-from al_loop.segmenter import (
+from al_loop.models.segmenter import (
     SmpSegmenter,
     make_segmenter,
     masked_cross_entropy,

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from al_loop.errors import ConfigError
-from al_loop.segments import (
+from al_loop.core.errors import ConfigError
+from al_loop.core.segments import (
     HIERARCHIES,
     hierarchical_segments,
     majority_labels,

@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
+from al_loop.core.errors import StoreError
+from al_loop.core.protocols import UnitAnnotation
+from al_loop.core.store import LabelStore, decode_mask, encode_mask
+from al_loop.core.units import Unit
 from al_loop.data.base import IGNORE
-from al_loop.errors import StoreError
-from al_loop.protocols import UnitAnnotation
-from al_loop.store import LabelStore, decode_mask, encode_mask
-from al_loop.units import Unit
 
 NAMES = ["a", "b", "c"]
 

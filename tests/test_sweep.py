@@ -2,7 +2,7 @@
 sweep run equal to the same config run alone.
 
 This module doubles as a fast fake backend (``BACKEND``): the loop with the fake parts of
-tests/fakes.py, wired from the run's config the way al_loop.build wires the real ones.
+tests/fakes.py, wired from the run's config the way al_loop.wiring.build wires the real ones.
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ import pytest
 import yaml
 from filelock import FileLock
 
-from al_loop.errors import ConfigError
-from al_loop.experiment import Budget, Loop
-from al_loop.paths import CONFIG_DIR, REPO_ROOT
-from al_loop.store import LabelStore
-from al_loop.sweep import (
+from al_loop.core.errors import ConfigError
+from al_loop.core.experiment import Budget, Loop
+from al_loop.core.paths import CONFIG_DIR, REPO_ROOT
+from al_loop.core.store import LabelStore
+from al_loop.core.units import GridUnits
+from al_loop.sweeps.sweep import (
     LOCK_FILE,
     SweepSpec,
     execute_run,
@@ -40,7 +41,6 @@ from al_loop.sweep import (
     run_sweep,
     short_keys,
 )
-from al_loop.units import GridUnits
 from strategies import make_strategy
 from tests.fakes import CentroidSegmenter, OracleAnnotator, make_toy_data
 
@@ -54,7 +54,7 @@ BASE = {
 }
 
 
-# -- the fake backend (al_loop.sweep.Backend) -------------------------------------------------
+# -- the fake backend (al_loop.sweeps.sweep.Backend) -------------------------------------------------
 def load_splits(config):
     return SimpleNamespace(train=make_toy_data(6), val=make_toy_data(3, seed=99))
 
@@ -328,7 +328,7 @@ KILLED_SWEEP = textwrap.dedent(
     """
     import sys
     sys.path.insert(0, {root!r})
-    from al_loop.sweep import load_sweep, run_sweep
+    from al_loop.sweeps.sweep import load_sweep, run_sweep
     run_sweep(load_sweep({sweep!r}), {out!r}, backend="tests.test_sweep")
     """
 )
@@ -392,8 +392,8 @@ TINY = {
 @pytest.mark.slow
 def test_a_sweep_run_equals_the_same_config_run_alone(tmp_path):
     pytest.importorskip("simulators.annotate", exc_type=ImportError)
-    from al_loop.cli import main
     from al_loop.interactive import METHODS
+    from al_loop.wiring.cli import main
 
     method = "oracle_polygon" if "oracle_polygon" in METHODS else sorted(METHODS)[0]
     path = tmp_path / "s.yaml"
@@ -408,7 +408,7 @@ def test_a_sweep_run_equals_the_same_config_run_alone(tmp_path):
 
 
 def test_the_cli_lists_a_sweep_without_running_it(tmp_path, capsys):
-    from al_loop.cli import main
+    from al_loop.wiring.cli import main
 
     assert (
         main(["sweep", str(write_sweep(tmp_path, GRID)), "--out", str(tmp_path / "o"), "--dry-run"])
@@ -420,7 +420,7 @@ def test_the_cli_lists_a_sweep_without_running_it(tmp_path, capsys):
 
 
 def test_the_cli_reports_a_bad_sweep_in_one_line(tmp_path, capsys):
-    from al_loop.cli import main
+    from al_loop.wiring.cli import main
 
     assert main(["sweep", str(tmp_path / "missing.yaml")]) == 2
     assert "sweep file not found" in capsys.readouterr().err

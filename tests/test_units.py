@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from al_loop.errors import ConfigError
-from al_loop.units import UNIT_SPACES, GridUnits, ImageUnits, Unit, make_unit_space
+from al_loop.core.errors import ConfigError
+from al_loop.core.units import UNIT_SPACES, GridUnits, ImageUnits, Unit, make_unit_space
 
 
 def test_grid_boxes_cover_the_image_once_with_smaller_border_cells():

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from al_loop.core.errors import ConfigError
 from al_loop.data.base import IGNORE, ClassInfo, DatasetSplits, SegmentationData
 from al_loop.data.benchmarks import (
     BINARY_CLASSES,
@@ -35,7 +36,6 @@ from al_loop.data.folder import Sample, as_hw, load_folder, read_classes, write_
 from al_loop.data.run import run_labels_splits
 from al_loop.data.splits import DEFAULT_FRACTIONS, check_fractions, split_data
 from al_loop.data.synthetic import SYNTHETIC_CLASSES, SYNTHETIC_RARE_CLASS, make_synthetic
-from al_loop.errors import ConfigError
 
 DAVIS_GROUP_SIZE = 7  # fallback for a DAVIS folder whose frames are not the known 345
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from al_loop.errors import DataError
+from al_loop.core.errors import DataError
 
 IGNORE = 255  # mask value for "unlabelled / do not score"
 

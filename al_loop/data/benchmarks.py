@@ -29,9 +29,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from al_loop.core.errors import ConfigError, DataError
 from al_loop.data.base import IGNORE, ClassInfo, SegmentationData
 from al_loop.data.folder import Sample, read_image, stack_samples
-from al_loop.errors import ConfigError, DataError
 
 GRABCUT_ROOT = "../shared/datasets/GrabCut"
 DAVIS_ROOT = "../shared/datasets/DAVIS"

@@ -45,8 +45,8 @@ import numpy as np
 import yaml
 from PIL import Image
 
+from al_loop.core.errors import ConfigError, DataError
 from al_loop.data.base import IGNORE, ClassInfo, SegmentationData
-from al_loop.errors import ConfigError, DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 MASK_SUFFIX = ".png"  # lossless only: JPEG artefacts would invent class ids

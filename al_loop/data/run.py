@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from al_loop.core.errors import DataError
 from al_loop.data.base import IGNORE, DatasetSplits
-from al_loop.errors import DataError
 
 RUN_CONFIG = "config.yaml"  # written by al-loop run
 PROJECT_CONFIG = "project.yaml"  # written by al-loop app (its dataset root is inside the project)
@@ -26,9 +26,9 @@ PROJECT_CONFIG = "project.yaml"  # written by al-loop app (its dataset root is i
 
 def run_labels_splits(root: str | Path) -> DatasetSplits:
     # the config, the registry and the store all import this package
-    from al_loop.config import parse_config, read_yaml_mapping
+    from al_loop.core.store import STORE_FILE, LabelStore
     from al_loop.data import load_dataset
-    from al_loop.store import STORE_FILE, LabelStore
+    from al_loop.wiring.config import parse_config, read_yaml_mapping
 
     root = Path(root)
     store_path = root / STORE_FILE

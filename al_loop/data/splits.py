@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from al_loop.core.errors import ConfigError, DataError
 from al_loop.data.base import DatasetSplits, SegmentationData
-from al_loop.errors import ConfigError, DataError
 
 SPLIT_NAMES = ("train", "val", "test")
 DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)

@@ -25,9 +25,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from al_loop.core.errors import ConfigError
 from al_loop.data.base import ClassInfo, SegmentationData
 from al_loop.data.folder import as_hw
-from al_loop.errors import ConfigError
 
 SYNTHETIC_CLASSES = [
     ClassInfo("background", (40, 40, 40)),

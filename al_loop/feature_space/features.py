@@ -98,14 +98,19 @@ def segment_features(
 
 
 class Lite0Encoder:
-    """EfficientNet-Lite0 with the shipped ImageNet weights (al_loop.pretrained), deepest map
+    """EfficientNet-Lite0 with the shipped ImageNet weights (al_loop.models.pretrained), deepest map
     globally averaged: ``uint8 [B,h,w,3] -> float32 [B,320]``. Frozen, eval mode."""
 
     def __init__(self, threads: int | None = None):
         import torch
         from segmentation_models_pytorch.encoders import get_encoder
 
-        from al_loop.pretrained import LITE0_ENCODER, LITE0_MEAN, LITE0_STD, load_lite0_into_encoder
+        from al_loop.models.pretrained import (
+            LITE0_ENCODER,
+            LITE0_MEAN,
+            LITE0_STD,
+            load_lite0_into_encoder,
+        )
 
         if threads:
             torch.set_num_threads(threads)

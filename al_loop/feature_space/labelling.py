@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import higra as hg
 import numpy as np
 
+from al_loop.core.errors import DataError
 from al_loop.data.base import IGNORE
-from al_loop.errors import DataError
 
 Seed = tuple[int, int, int]  # (y, x, class) of a click inside a segment
 

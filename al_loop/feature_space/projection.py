@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from al_loop.errors import ConfigError
+from al_loop.core.errors import ConfigError
 
 CACHE_ENV = "AL_LOOP_CACHE_DIR"  # overrides the cache root (default: the user's cache dir)
 UNLABELLED = -1  # umap's marker for a segment without a label in semi-supervised fitting

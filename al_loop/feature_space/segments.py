@@ -1,6 +1,6 @@
 """Segments of a pool of images with ids unique across the pool, and their ground-truth purity.
 
-Each image is cut by ``al_loop.segments.hierarchical_segments`` (a higra watershed hierarchy);
+Each image is cut by ``al_loop.core.segments.hierarchical_segments`` (a higra watershed hierarchy);
 the per-image ids 0..K-1 are offset so that one int32 map [N,H,W] names every segment of the
 pool, which is what the projection, the box selection and the label propagation index.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from al_loop.core.errors import DataError
+from al_loop.core.segments import hierarchical_segments
 from al_loop.data.base import IGNORE
-from al_loop.errors import DataError
-from al_loop.segments import hierarchical_segments
 
 DEFAULT_CRITERION = "volume"
 # ``volume`` on the L2 colour distance of neighbours (0-255 images): on DAVIS frames at 256x448,

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from al_loop.errors import ConfigError
+from al_loop.core.errors import ConfigError
+from al_loop.core.protocols import InteractiveMethod
 from al_loop.interactive.grabcut import GrabCutClicks
 from al_loop.interactive.learned import dextr, iog, ritm_clicks
 from al_loop.interactive.polygon import PolygonMethod, oracle_polygon
@@ -22,7 +23,6 @@ from al_loop.interactive.seeded import (
     iog_grabcut,
 )
 from al_loop.interactive.watershed import WatershedClicks
-from al_loop.protocols import InteractiveMethod
 
 # al-loop train-interactive writes their weights; param ``weights``: the file
 LEARNED: dict[str, Callable[..., InteractiveMethod]] = {

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 import cv2
 import numpy as np
 
-from al_loop.distance import distance_to_zero
-from al_loop.interactions import Click
+from al_loop.core.distance import distance_to_zero
+from al_loop.core.interactions import Click
 
 BGD, FGD, PR_BGD, PR_FGD = cv2.GC_BGD, cv2.GC_FGD, cv2.GC_PR_BGD, cv2.GC_PR_FGD
 MIN_GMM_SAMPLES = 10  # GrabCut fits 5-component GMMs by k-means on each side

@@ -14,7 +14,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from al_loop.interactions import Polygon
+from al_loop.core.interactions import Polygon
 
 
 def fill_polygon(shape: tuple[int, int], vertices) -> np.ndarray:

@@ -20,8 +20,8 @@ import cv2
 import higra as hg
 import numpy as np
 
-from al_loop.distance import distance_to_zero
-from al_loop.interactions import Box, Click, ExtremePoints, InsideOutside, Scribble
+from al_loop.core.distance import distance_to_zero
+from al_loop.core.interactions import Box, Click, ExtremePoints, InsideOutside, Scribble
 from al_loop.interactive.grabcut import (
     BGD,
     FGD,

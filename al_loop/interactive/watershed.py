@@ -14,7 +14,7 @@ import cv2
 import higra as hg
 import numpy as np
 
-from al_loop.interactions import Click
+from al_loop.core.interactions import Click
 from al_loop.interactive.grabcut import check_click, local_radius, paint_clicks
 
 NONE, OBJECT, BACKGROUND = 0, 1, 2  # marker labels; 0 = no marker

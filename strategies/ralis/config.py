@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from al_loop.errors import ConfigError
+from al_loop.core.errors import ConfigError
 
 
 class _Section(BaseModel):

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from al_loop.errors import ConfigError
+from al_loop.core.errors import ConfigError
 from strategies.ralis.network import QNetwork
 
 POLICY_FORMAT = 1

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from al_loop.core.errors import ConfigError
+from al_loop.core.protocols import Segmenter
+from al_loop.core.units import UnitSpace
 from al_loop.data.base import IGNORE, SegmentationData
-from al_loop.errors import ConfigError
-from al_loop.protocols import Segmenter
-from al_loop.units import UnitSpace
 from strategies.class_balance import enet_class_weights
 from strategies.ralis.features import action_features, region_descriptors
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from al_loop.errors import ConfigError
-from al_loop.protocols import Ranked, SelectionContext
+from al_loop.core.errors import ConfigError
+from al_loop.core.protocols import Ranked, SelectionContext
 from strategies.ralis.config import parse_ralis_params
 from strategies.ralis.dqn import load_policy
 from strategies.ralis.env import unit_boxes

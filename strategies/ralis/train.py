@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from al_loop.core.errors import AlLoopError, ConfigError
+from al_loop.core.units import make_unit_space
 from al_loop.data import load_dataset
 from al_loop.data.base import SegmentationData
-from al_loop.errors import AlLoopError, ConfigError
-from al_loop.units import make_unit_space
 from strategies.ralis.config import RalisParams, RalisTraining, parse_ralis_params
 from strategies.ralis.dqn import AgentSettings, DQNAgent, Transition, atomic_save, save_policy
 from strategies.ralis.env import EpisodeSettings, RegionEnv
@@ -186,7 +186,7 @@ def policy_meta(params: RalisParams, num_classes: int, unit_kind: str) -> dict:
 def build_environment(config, training: RalisTraining) -> RegionEnv:
     """The simulated episodes of ``config``: D_S, D_R, D_T drawn from the policy data, the run's
     unit kind, and the run's segmenter, fine-tuned warm for ``segmenter_epochs`` per fit."""
-    from al_loop.build import build_segmenter  # the entry point's wiring
+    from al_loop.wiring.build import build_segmenter  # the entry point's wiring
 
     splits = load_dataset(config.dataset.name, **{**config.dataset.params, **training.data.params})
     source = getattr(splits, training.data.split)
@@ -228,7 +228,7 @@ def greedy_versus_random(env, agent: DQNAgent, episodes: int) -> dict:
 def train_policy_from_config(config, resume: bool = False, log: Callable[[str], None] = print):
     """``al-loop train-policy CONFIG``: learn the policy named by ``strategy.params.policy``,
     then (``evaluation_episodes`` > 0) compare it with random picks on held-out episodes."""
-    from al_loop.build import set_determinism
+    from al_loop.wiring.build import set_determinism
 
     if config.strategy.name != "ralis":
         raise ConfigError(

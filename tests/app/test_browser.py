@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from al_loop.cli import app_command
+from al_loop.wiring.cli import app_command
 from app.project import Project
 from tests.app.helpers import make_project
 

@@ -2,7 +2,7 @@ import argparse
 
 import pytest
 
-from al_loop.cli import app_command, build_parser, main
+from al_loop.wiring.cli import app_command, build_parser, main
 
 
 def test_app_binds_localhost_unless_told_otherwise(tmp_path):

@@ -5,12 +5,12 @@ import sqlite3
 import numpy as np
 import pytest
 
+from al_loop.core.errors import DataError, StoreError
+from al_loop.core.protocols import UnitAnnotation
+from al_loop.core.store import SCHEMA, LabelStore
+from al_loop.core.units import Unit
 from al_loop.data import load_folder, make_synthetic, write_folder
 from al_loop.data.base import IGNORE, ClassInfo, SegmentationData
-from al_loop.errors import DataError, StoreError
-from al_loop.protocols import UnitAnnotation
-from al_loop.store import SCHEMA, LabelStore
-from al_loop.units import Unit
 from app.project import (
     ModelMasks,
     Project,

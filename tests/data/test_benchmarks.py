@@ -4,6 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
+from al_loop.core.errors import ConfigError, DataError
 from al_loop.data import DAVIS_ROOT, DAVIS_VIDEOS, GRABCUT_ROOT, IGNORE, load_dataset
 from al_loop.data.benchmarks import (
     davis_files,
@@ -16,7 +17,6 @@ from al_loop.data.benchmarks import (
     load_grabcut,
     load_grabcut_samples,
 )
-from al_loop.errors import ConfigError, DataError
 
 # The benchmark folders live next to the repository (../shared/datasets), read in place.
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"

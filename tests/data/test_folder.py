@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from al_loop.core.errors import DataError
 from al_loop.data import IGNORE, load_folder, make_synthetic, read_classes, write_folder
-from al_loop.errors import DataError
 
 
 def write_image(root: Path, name: str, hw=(8, 10), bgr=(0, 0, 255)) -> Path:

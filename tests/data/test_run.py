@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 import yaml
 
+from al_loop.core.errors import DataError
+from al_loop.core.protocols import UnitAnnotation
+from al_loop.core.store import STORE_FILE, LabelStore
+from al_loop.core.units import Unit
 from al_loop.data import load_dataset
 from al_loop.data.base import IGNORE
-from al_loop.errors import DataError
-from al_loop.protocols import UnitAnnotation
-from al_loop.store import STORE_FILE, LabelStore
-from al_loop.units import Unit
 
 DATASET = {"name": "synthetic", "params": {"num_images": 10, "hw": [32, 32], "seed": 3}}
 

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from al_loop.core.errors import ConfigError, DataError
 from al_loop.data import (
     DATASETS,
     ClassInfo,
@@ -10,7 +11,6 @@ from al_loop.data import (
     split_data,
     write_folder,
 )
-from al_loop.errors import ConfigError, DataError
 
 
 def tiny(n: int, with_masks: bool = True) -> SegmentationData:

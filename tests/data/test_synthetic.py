@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from al_loop.core.errors import ConfigError
 from al_loop.data import SYNTHETIC_CLASSES, SYNTHETIC_RARE_CLASS, make_synthetic
-from al_loop.errors import ConfigError
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from al_loop.core.errors import DataError
 from al_loop.data.base import IGNORE
-from al_loop.errors import DataError
 from al_loop.feature_space.labelling import propagate_labels, select_in_box, split_segment
 
 COORDS = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 0.5], [1.0, 3.0], [-1.0, 1.0]])

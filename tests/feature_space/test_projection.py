@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from al_loop.errors import ConfigError
+from al_loop.core.errors import ConfigError
 from al_loop.feature_space.projection import (
     LOCAL_VIEW,
     MAIN_VIEW,

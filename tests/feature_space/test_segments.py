@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from al_loop.core.errors import DataError
 from al_loop.data.base import IGNORE
-from al_loop.errors import DataError
 from al_loop.feature_space.segments import (
     majority_and_purity,
     pool_segments,

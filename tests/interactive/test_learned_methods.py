@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from al_loop.cost import CostTable
-from al_loop.errors import ConfigError, DataError
-from al_loop.interactions import Box, Click, ExtremePoints, InsideOutside
+from al_loop.core.cost import CostTable
+from al_loop.core.errors import ConfigError, DataError
+from al_loop.core.interactions import Box, Click, ExtremePoints, InsideOutside
 from al_loop.interactive import LEARNED_METHODS, METHODS, make_method
 from simulators import USERS, make_user
 from simulators.annotate import annotate_object
@@ -135,8 +135,8 @@ def test_missing_or_mismatched_weights_are_config_errors(weights, tmp_path):
 
 
 def test_noc_cli_takes_the_weights_as_a_method_param(weights, tmp_path, capsys):
-    from al_loop.cli import main
     from al_loop.data import BINARY_CLASSES, SegmentationData, write_folder
+    from al_loop.wiring.cli import main
 
     image, gt = disc_scene()
     data = SegmentationData(
@@ -155,7 +155,7 @@ def test_noc_cli_takes_the_weights_as_a_method_param(weights, tmp_path, capsys):
 
 
 def test_the_loop_annotator_uses_the_default_weights_and_the_model_mask(tmp_path, monkeypatch):
-    from al_loop.units import Unit
+    from al_loop.core.units import Unit
     from simulators.annotate import SimulatedAnnotator
 
     monkeypatch.chdir(tmp_path)  # the default weights path is relative: models/interactive/

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from al_loop.errors import ConfigError
+from al_loop.core.errors import ConfigError
 from al_loop.interactive.learned.network import (
     GUIDANCE_CHANNELS,
     build_network,
@@ -75,7 +75,7 @@ def test_the_same_seed_builds_the_same_network():
 
 
 def test_pretrained_encoder_holds_the_mapped_imagenet_weights():
-    from al_loop.pretrained import lite0_state_dict
+    from al_loop.models.pretrained import lite0_state_dict
 
     encoder = build_network(TINY_DECODER, pretrained=True).unet.encoder.state_dict()
     expected, _, _ = lite0_state_dict()

@@ -7,13 +7,13 @@ import pytest
 import torch
 import yaml
 
-from al_loop.cli import main
-from al_loop.errors import ConfigError
-from al_loop.interactions import Click
+from al_loop.core.errors import ConfigError
+from al_loop.core.interactions import Click
+from al_loop.core.store import LabelStore
 from al_loop.interactive import make_method
 from al_loop.interactive.learned.network import read_metadata
 from al_loop.interactive.learned.retrain import InteractiveRetrainer, latest_round_weights
-from al_loop.store import LabelStore
+from al_loop.wiring.cli import main
 from tests.interactive.learned_fakes import tiny_weights
 from tests.interactive.test_learned_train import discs
 

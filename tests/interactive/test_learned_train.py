@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from al_loop.cli import main
-from al_loop.errors import ConfigError
+from al_loop.core.errors import ConfigError
 from al_loop.interactive.learned.network import build_network, load_weights
 from al_loop.interactive.learned.train import (
     Sample,
@@ -24,6 +23,7 @@ from al_loop.interactive.learned.train import (
     train_step,
     training_set,
 )
+from al_loop.wiring.cli import main
 from tests.interactive.learned_fakes import TINY_DECODER
 
 TINY = {
@@ -228,7 +228,7 @@ def test_fine_tuning_starts_from_init_weights_of_the_same_geometry(tmp_path):
 
 
 def test_the_encoding_is_stored_with_the_weights_and_used_by_the_method(tmp_path, monkeypatch):
-    from al_loop.interactions import Click
+    from al_loop.core.interactions import Click
     from al_loop.interactive.learned import methods as learned
 
     images, masks = discs()

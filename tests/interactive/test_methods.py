@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from al_loop.cost import CostTable
-from al_loop.errors import ConfigError
-from al_loop.interactions import Box, Click, Polygon
+from al_loop.core.cost import CostTable
+from al_loop.core.errors import ConfigError
+from al_loop.core.interactions import Box, Click, Polygon
+from al_loop.core.metrics import binary_iou
 from al_loop.interactive import LEARNED_METHODS, METHODS, make_method
-from al_loop.metrics import binary_iou
 from simulators import make_user
 from simulators.annotate import annotate_object
 

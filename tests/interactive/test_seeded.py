@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from al_loop.errors import ConfigError
-from al_loop.interactions import Box, Click, ExtremePoints, InsideOutside, Scribble
+from al_loop.core.errors import ConfigError
+from al_loop.core.interactions import Box, Click, ExtremePoints, InsideOutside, Scribble
+from al_loop.core.metrics import binary_iou
 from al_loop.interactive import make_method
 from al_loop.interactive.seeded import box_of, outside_box, paint_strokes
-from al_loop.metrics import binary_iou
 from tests.interactive.test_methods import disc_scene
 
 BOX_METHODS = {

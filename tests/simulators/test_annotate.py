@@ -2,11 +2,11 @@ import cv2
 import numpy as np
 import pytest
 
-from al_loop.cost import CostTable
+from al_loop.core.cost import CostTable
+from al_loop.core.errors import ConfigError
+from al_loop.core.interactions import from_json
+from al_loop.core.units import Unit
 from al_loop.data.base import IGNORE
-from al_loop.errors import ConfigError
-from al_loop.interactions import from_json
-from al_loop.units import Unit
 from simulators import NocClicker
 from simulators.annotate import SimulatedAnnotator, annotate_object, shift_interaction
 
@@ -206,7 +206,7 @@ def test_constructor_errors_are_config_errors(cost):
 
 
 def test_shift_interaction_moves_every_coordinate():
-    from al_loop.interactions import Box, Click, InsideOutside, Polygon
+    from al_loop.core.interactions import Box, Click, InsideOutside, Polygon
 
     assert shift_interaction(Click(1, 2, False), 10, 20) == Click(11, 22, False)
     assert shift_interaction(Box(0, 1, 2, 3), 10, 20) == Box(10, 21, 12, 23)

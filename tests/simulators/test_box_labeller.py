@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from al_loop.core.errors import ConfigError
 from al_loop.data.base import IGNORE
-from al_loop.errors import ConfigError
 from simulators.box_labeller import BoxLabeller, best_box, click_split, interior_point
 
 PRICES = {

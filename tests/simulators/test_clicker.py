@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from al_loop.core.interactions import Click
 from al_loop.data.base import IGNORE
-from al_loop.interactions import Click
 from simulators.clicker import NocClicker, encode_gt, error_distance, farthest_error_click
 
 

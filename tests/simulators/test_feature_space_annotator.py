@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from al_loop.cost import CostTable
+from al_loop.core.cost import CostTable
+from al_loop.core.interactions import from_json
+from al_loop.core.protocols import AnnotationRequest, annotate_units, units_per_call
+from al_loop.core.units import GridUnits
 from al_loop.data.base import IGNORE
-from al_loop.interactions import from_json
-from al_loop.protocols import AnnotationRequest, annotate_units, units_per_call
-from al_loop.units import GridUnits
 from simulators.feature_space_annotator import FeatureSpaceAnnotator
 from tests.fakes import make_toy_data
 

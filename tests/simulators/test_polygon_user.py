@@ -2,9 +2,9 @@ import cv2
 import numpy as np
 import pytest
 
-from al_loop.interactions import Polygon
+from al_loop.core.interactions import Polygon
+from al_loop.core.metrics import binary_iou
 from al_loop.interactive import make_method
-from al_loop.metrics import binary_iou
 from simulators import make_user
 from simulators.polygon import PolygonUser, even_odd_contours
 

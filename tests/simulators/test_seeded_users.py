@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from al_loop.cost import CostTable
+from al_loop.core.cost import CostTable
+from al_loop.core.errors import ConfigError
+from al_loop.core.interactions import Box, Click, ExtremePoints, InsideOutside, Scribble
 from al_loop.data.base import IGNORE
-from al_loop.errors import ConfigError
-from al_loop.interactions import Box, Click, ExtremePoints, InsideOutside, Scribble
 from al_loop.interactive import LEARNED_METHODS, METHODS, make_method
 from simulators import USERS, make_user
 from simulators.annotate import annotate_object
@@ -232,7 +232,7 @@ OPENINGS = {
 
 @pytest.mark.parametrize("method", sorted(OPENINGS))
 def test_simulated_annotator_with_seeded_methods(method, cost):
-    from al_loop.units import Unit
+    from al_loop.core.units import Unit
     from simulators.annotate import SimulatedAnnotator
     from tests.simulators.test_annotate import scene
 

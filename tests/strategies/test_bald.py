@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from al_loop.errors import ConfigError
-from al_loop.protocols import SelectionContext
-from al_loop.segmenter import SmpSegmenter
-from al_loop.units import ImageUnits, Unit
+from al_loop.core.errors import ConfigError
+from al_loop.core.protocols import SelectionContext
+from al_loop.core.units import ImageUnits, Unit
+from al_loop.models.segmenter import SmpSegmenter
 from strategies import make_strategy
 from tests.fakes import make_toy_data
 from tests.strategies.fakes import McSegmenter

@@ -28,8 +28,8 @@ def test_pixels_predicted_as_the_rare_class_weigh_more():
 
 
 def test_class_balance_flips_the_choice_towards_the_rare_class():
-    from al_loop.protocols import SelectionContext
-    from al_loop.units import ImageUnits, Unit
+    from al_loop.core.protocols import SelectionContext
+    from al_loop.core.units import ImageUnits, Unit
     from strategies import make_strategy
     from tests.fakes import make_toy_data
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from al_loop.protocols import SelectionContext
-from al_loop.units import GridUnits, Unit
+from al_loop.core.protocols import SelectionContext
+from al_loop.core.units import GridUnits, Unit
 from strategies import make_strategy
 from strategies.cost_aware import FeatureCostPredictor, fit_ridge, unit_cost_features
 from tests.fakes import make_toy_data
@@ -94,7 +94,7 @@ def test_cost_aware_prefers_the_cheaper_of_two_equally_uncertain_units():
 
 
 def test_cost_aware_needs_a_scoring_base():
-    from al_loop.errors import ConfigError
+    from al_loop.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="strategy.base"):
         make_strategy("cost_aware", base="random")
@@ -114,8 +114,8 @@ class SpyStrategy:
 
 
 def test_the_loop_gives_the_context_what_labelling_cost_so_far(tmp_path):
-    from al_loop.experiment import Budget, Loop
-    from al_loop.store import LabelStore
+    from al_loop.core.experiment import Budget, Loop
+    from al_loop.core.store import LabelStore
     from tests.fakes import CentroidSegmenter, OracleAnnotator
 
     data = make_toy_data(6)

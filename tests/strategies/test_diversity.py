@@ -1,7 +1,7 @@
 import numpy as np
 
-from al_loop.protocols import SelectionContext
-from al_loop.units import ImageUnits, Unit
+from al_loop.core.protocols import SelectionContext
+from al_loop.core.units import ImageUnits, Unit
 from strategies import make_strategy
 from strategies.diversity import k_center_greedy, kmeans
 from tests.fakes import make_toy_data

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from al_loop.errors import ConfigError
-from al_loop.protocols import SelectionContext
-from al_loop.units import GridUnits, Unit
+from al_loop.core.errors import ConfigError
+from al_loop.core.protocols import SelectionContext
+from al_loop.core.units import GridUnits, Unit
 from strategies import make_strategy
 from strategies.feature_space import (
     FeatureSpaceStrategy,

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from al_loop.errors import ConfigError
+from al_loop.core.errors import ConfigError
 from strategies.reduce import REDUCTIONS, reduce_to_units, top_units
 
 SCORES = np.array([[[1.0, 3.0], [2.0, 10.0]]])  # one 2x2 image

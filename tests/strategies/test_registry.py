@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from al_loop.errors import ConfigError
-from al_loop.protocols import SelectionContext
-from al_loop.units import GridUnits, Unit
+from al_loop.core.errors import ConfigError
+from al_loop.core.protocols import SelectionContext
+from al_loop.core.units import GridUnits, Unit
 from strategies import STRATEGIES, make_strategy
 from strategies.cost_aware import FeatureCostPredictor
 from tests.fakes import make_toy_data

@@ -1,10 +1,10 @@
-"""Superpixel units (al_loop.units.SuperpixelUnits) on images whose segments are known."""
+"""Superpixel units (al_loop.core.units.SuperpixelUnits) on images whose segments are known."""
 
 import numpy as np
 import pytest
 
-from al_loop.errors import ConfigError
-from al_loop.units import SuperpixelUnits, Unit, make_unit_space
+from al_loop.core.errors import ConfigError
+from al_loop.core.units import SuperpixelUnits, Unit, make_unit_space
 from strategies.reduce import reduce_to_units
 
 

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from al_loop.errors import ConfigError, DataError
-from al_loop.interactions import Click, ExtremePoints, InsideOutside
+from al_loop.core.errors import ConfigError, DataError
+from al_loop.core.interactions import Click, ExtremePoints, InsideOutside
 from al_loop.interactive.learned.encodings import (
     DEFAULT_ENCODINGS,
     Frame,
@@ -35,7 +35,7 @@ from al_loop.interactive.learned.encodings import (
     warp_to_frame,
     whole_frame,
 )
-from al_loop.noc import PROB_THRESHOLD as THRESHOLD
+from al_loop.interactive.noc import PROB_THRESHOLD as THRESHOLD
 
 if TYPE_CHECKING:  # torch is imported on first use: listing METHODS stays light
     from al_loop.interactive.learned.network import GuidedUnet

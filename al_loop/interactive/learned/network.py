@@ -1,6 +1,6 @@
 """The guided segmentation network shared by the learned methods, and its weights files.
 
-An smp Unet on the EfficientNet-Lite0 encoder (ImageNet weights mapped by al_loop/pretrained.py)
+An smp Unet on the EfficientNet-Lite0 encoder (ImageNet weights mapped by al_loop/models/pretrained.py)
 takes the RGB image as a pretrained encoder expects it; the three guidance maps (positive,
 negative, previous mask) enter through RITM's Conv1S: a small conv block whose output is added
 to the output of the encoder's first stage (stem conv + BN + activation, stride 2). Why Conv1S
@@ -24,9 +24,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from al_loop.errors import ConfigError
+from al_loop.core.errors import ConfigError
 from al_loop.interactive.learned.encodings import DEFAULT_ENCODINGS
-from al_loop.pretrained import LITE0_ENCODER, LITE0_MEAN, LITE0_STD, load_lite0_into_encoder
+from al_loop.models.pretrained import LITE0_ENCODER, LITE0_MEAN, LITE0_STD, load_lite0_into_encoder
 
 GUIDANCE_CHANNELS = 3  # positive, negative, previous mask
 WEIGHTS_FORMAT = 1
@@ -102,7 +102,7 @@ class GuidedUnet(nn.Module):
         if pretrained:
             load_lite0_into_encoder(self.unet.encoder)
         else:  # TF "SAME" padding is part of the architecture the weights were trained with
-            from al_loop.pretrained import make_tf_compatible
+            from al_loop.models.pretrained import make_tf_compatible
 
             make_tf_compatible(self.unet.encoder)
         self.register_buffer("mean", torch.tensor(LITE0_MEAN).view(1, 3, 1, 1), persistent=False)

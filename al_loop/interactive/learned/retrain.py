@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
-from al_loop.config import DatasetConfig, describe_validation_error
-from al_loop.errors import ConfigError, DataError
+from al_loop.core.errors import ConfigError, DataError
+from al_loop.core.progress import callback_progress
 from al_loop.interactive.learned.methods import LearnedMethod
 from al_loop.interactive.learned.network import read_metadata
 from al_loop.interactive.learned.train import (
@@ -31,7 +31,7 @@ from al_loop.interactive.learned.train import (
     train,
     training_set,
 )
-from al_loop.progress import callback_progress
+from al_loop.wiring.config import DatasetConfig, describe_validation_error
 
 RETRAINED_DIR = "interactive"  # inside a run directory or app project
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import yaml
 
-from al_loop.cli import main
-from al_loop.errors import ConfigError
+from al_loop.core.errors import ConfigError
+from al_loop.wiring.cli import main
 from strategies.ralis.config import RalisTraining
 from strategies.ralis.train import policy_splits
 from tests.fakes import make_toy_data

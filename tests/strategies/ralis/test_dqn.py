@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from al_loop.errors import ConfigError
+from al_loop.core.errors import ConfigError
 from strategies.ralis.dqn import (
     AgentSettings,
     DQNAgent,

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
+from al_loop.core.errors import ConfigError
+from al_loop.core.units import GridUnits
 from al_loop.data.base import IGNORE
-from al_loop.errors import ConfigError
-from al_loop.units import GridUnits
 from strategies.ralis.env import EpisodeSettings, RegionEnv, weighted_iou
 from strategies.ralis.features import action_size, descriptor_size
 from tests.fakes import CentroidSegmenter, make_toy_data

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from al_loop.errors import ConfigError
-from al_loop.protocols import SelectionContext
-from al_loop.units import GridUnits, Unit
+from al_loop.core.errors import ConfigError
+from al_loop.core.protocols import SelectionContext
+from al_loop.core.units import GridUnits, Unit
 from strategies import make_strategy
 from tests.fakes import CentroidSegmenter, make_toy_data
 from tests.strategies.fakes import write_policy

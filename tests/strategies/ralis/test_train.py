@@ -55,7 +55,7 @@ def test_training_resumes_from_its_checkpoint_exactly(tmp_path):
 def test_a_checkpoint_of_another_configuration_is_refused(tmp_path):
     import pytest
 
-    from al_loop.errors import AlLoopError
+    from al_loop.core.errors import AlLoopError
 
     env = ValueInFeatureEnv()
     train_policy(env, DQNAgent(3, 5, SETTINGS, 0), 1, 1, 0, tmp_path / "c.ckpt", {"m": 1})

@@ -1,7 +1,7 @@
 """The entry point's wiring: concrete parts from a validated config, passed down as plain values.
 
 This is the only module that knows which dataset reader, segmenter, strategy and annotator a
-config names; the loop in ``al_loop.experiment`` sees protocols only.
+config names; the loop in ``al_loop.core.experiment`` sees protocols only.
 """
 
 from __future__ import annotations
@@ -14,18 +14,18 @@ import numpy as np
 import torch
 import yaml
 
-from al_loop.config import ExperimentConfig
-from al_loop.cost import CostTable
+from al_loop.core.cost import CostTable
+from al_loop.core.errors import AlLoopError, ConfigError
+from al_loop.core.experiment import Budget, Loop
+from al_loop.core.progress import ProgressFactory, no_progress, step_callback
+from al_loop.core.protocols import AnnotationModelTrainer, Annotator, InteractiveMethod
+from al_loop.core.store import STORE_FILE, LabelStore, RoundRecord
+from al_loop.core.units import make_unit_space
 from al_loop.data import load_dataset
 from al_loop.data.base import DatasetSplits
-from al_loop.errors import AlLoopError, ConfigError
-from al_loop.experiment import Budget, Loop
 from al_loop.interactive import LEARNED_METHODS, METHODS
-from al_loop.progress import ProgressFactory, no_progress, step_callback
-from al_loop.protocols import AnnotationModelTrainer, Annotator, InteractiveMethod
-from al_loop.segmenter import make_segmenter
-from al_loop.store import STORE_FILE, LabelStore, RoundRecord
-from al_loop.units import make_unit_space
+from al_loop.models.segmenter import make_segmenter
+from al_loop.wiring.config import ExperimentConfig
 from simulators.annotate import SimulatedAnnotator
 from strategies import make_strategy
 from strategies.cost_aware import FeatureCostPredictor

@@ -8,8 +8,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from al_loop.core.units import Unit, UnitSpace
 from al_loop.data.base import SegmentationData
-from al_loop.units import Unit, UnitSpace
 
 Progress = Callable[[int, int], None]  # (done, total) callback; the CLI maps it to a bar
 

@@ -24,10 +24,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from al_loop.core.errors import StoreError
+from al_loop.core.protocols import UnitAnnotation
+from al_loop.core.units import Unit
 from al_loop.data.base import IGNORE
-from al_loop.errors import StoreError
-from al_loop.protocols import UnitAnnotation
-from al_loop.units import Unit
 
 SCHEMA_VERSION = 2
 # schema version -> statements that bring a store of that version to the next one

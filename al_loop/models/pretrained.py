@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from al_loop.errors import ConfigError
+from al_loop.core.errors import ConfigError
 
 LITE0_ENCODER = "timm-tf_efficientnet_lite0"
 LITE0_MEAN = (0.5, 0.5, 0.5)  # EfficientNet-Lite: (x - 127) / 128, i.e. [0,1] -> [-1,1]

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from al_loop.core.errors import DataError
+from al_loop.core.interactions import to_json
+from al_loop.core.metrics import clicks_to_iou
+from al_loop.core.protocols import CostModel, InteractiveMethod
 from al_loop.data.base import IGNORE
-from al_loop.errors import DataError
-from al_loop.interactions import to_json
-from al_loop.metrics import clicks_to_iou
-from al_loop.protocols import CostModel, InteractiveMethod
 
 TARGETS = (0.85, 0.90)
 MAX_INTERACTIONS = 20

@@ -1,7 +1,7 @@
 """The loop: train -> score -> select -> annotate -> store -> evaluate, until the budget is spent.
 
 It depends only on the protocols (Segmenter, Strategy, Annotator, UnitSpace) and the store; the
-entry point (``al_loop.build``) wires concrete parts from the config. Every state change goes
+entry point (``al_loop.wiring.build``) wires concrete parts from the config. Every state change goes
 through the store first, so a run killed at any moment resumes with nothing lost and nothing
 labelled twice, and a resumed run draws the same curve as an uninterrupted one.
 """
@@ -16,9 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from al_loop.data.base import IGNORE, SegmentationData
-from al_loop.progress import ProgressFactory, no_progress, step_callback
-from al_loop.protocols import (
+from al_loop.core.progress import ProgressFactory, no_progress, step_callback
+from al_loop.core.protocols import (
     AnnotationModelTrainer,
     AnnotationRequest,
     Annotator,
@@ -30,8 +29,9 @@ from al_loop.protocols import (
     annotate_units,
     units_per_call,
 )
-from al_loop.store import LabelStore, RoundRecord
-from al_loop.units import UnitSpace
+from al_loop.core.store import LabelStore, RoundRecord
+from al_loop.core.units import UnitSpace
+from al_loop.data.base import IGNORE, SegmentationData
 
 PRIOR_SECONDS_PER_UNIT = 5.0  # queue sizing before any unit has a measured cost
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from al_loop.errors import AlLoopError, ConfigError
-from al_loop.paths import CONFIG_DIR
+from al_loop.core.errors import AlLoopError, ConfigError
+from al_loop.core.paths import CONFIG_DIR
 
 
 def _overrides(pairs: list[str]) -> dict:
@@ -30,9 +30,9 @@ def _log(message: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    from al_loop.build import run_experiment
-    from al_loop.config import load_config
-    from al_loop.progress import tqdm_progress
+    from al_loop.core.progress import tqdm_progress
+    from al_loop.wiring.build import run_experiment
+    from al_loop.wiring.config import load_config
 
     config = load_config(args.config, _overrides(args.set))
     out = Path(args.out or Path("runs") / config.name)
@@ -48,10 +48,10 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from al_loop.build import full_supervision_reference, load_splits, run_experiment
-    from al_loop.config import StrategyConfig, load_config
-    from al_loop.progress import tqdm_progress
-    from al_loop.report import load_run, write_report
+    from al_loop.core.progress import tqdm_progress
+    from al_loop.reports.report import load_run, write_report
+    from al_loop.wiring.build import full_supervision_reference, load_splits, run_experiment
+    from al_loop.wiring.config import StrategyConfig, load_config
 
     started = time.perf_counter()
     out = Path(args.out)
@@ -87,7 +87,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_train_policy(args: argparse.Namespace) -> None:
-    from al_loop.config import load_config
+    from al_loop.wiring.config import load_config
     from strategies.ralis.train import train_policy_from_config
 
     config = load_config(args.config, _overrides(args.set))
@@ -97,7 +97,7 @@ def cmd_train_policy(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from al_loop.report import find_runs, load_run, resolve_metric, write_report
+    from al_loop.reports.report import find_runs, load_run, resolve_metric, write_report
 
     run_dirs = find_runs(args.run_dirs)
     runs = [load_run(d) for d in run_dirs]
@@ -108,7 +108,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     )
     print("\n".join(str(p) for p in paths.values()))
     if args.mlflow is not None:
-        from al_loop.tracking import log_runs
+        from al_loop.reports.tracking import log_runs
 
         uri = log_runs(runs, args.mlflow or f"file:{out.resolve() / 'mlruns'}", args.experiment)
         print(f"logged {len(runs)} runs to MLflow at {uri} (experiment '{args.experiment}')")
@@ -120,7 +120,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
 
     from tqdm.auto import tqdm
 
-    from al_loop.sweep import describe, load_sweep, parse_duration, ray_available, run_sweep
+    from al_loop.sweeps.sweep import describe, load_sweep, parse_duration, ray_available, run_sweep
 
     sweep = load_sweep(args.sweep)
     deadline = None if args.deadline is None else parse_duration(args.deadline)
@@ -189,7 +189,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
 
 def app_command(args: argparse.Namespace) -> list[str]:
     """The ``streamlit run`` command line for ``al-loop app`` (bound to --address only)."""
-    main_file = Path(__file__).resolve().parent.parent / "app" / "main.py"
+    main_file = Path(__file__).resolve().parents[2] / "app" / "main.py"
     return [
         sys.executable, "-m", "streamlit", "run", str(main_file),
         "--server.address", args.address, "--server.port", str(args.port),
@@ -234,8 +234,8 @@ def parse_method_params(pairs: list[str], methods: list[str]) -> dict[str, dict]
 
 
 def cmd_train_interactive(args: argparse.Namespace) -> None:
+    from al_loop.core.progress import tqdm_progress
     from al_loop.interactive.learned.train import load_train_config, train_from_config
-    from al_loop.progress import tqdm_progress
 
     overrides = _overrides(args.set)
     for key in ("minutes", "device", "out"):
@@ -248,9 +248,9 @@ def cmd_train_interactive(args: argparse.Namespace) -> None:
 
 
 def cmd_noc(args: argparse.Namespace) -> None:
-    from al_loop import noc as bench
-    from al_loop.cost import CostTable
+    from al_loop.core.cost import CostTable
     from al_loop.interactive import make_method
+    from al_loop.interactive import noc as bench
 
     samples = bench.load_noc_samples(args.dataset, args.limit)
     cost = CostTable.load(args.costs)

@@ -15,10 +15,10 @@ from typing import Any
 
 import yaml
 
-from al_loop import interactions as ix
-from al_loop.errors import ConfigError
+from al_loop.core import interactions as ix
+from al_loop.core.errors import ConfigError
 
-DEFAULT_COSTS_PATH = Path(__file__).resolve().parents[1] / "configs" / "costs.yaml"
+DEFAULT_COSTS_PATH = Path(__file__).resolve().parents[2] / "configs" / "costs.yaml"
 
 TOP_KEYS = ("entries", "polygon_pricing")
 ENTRY_KEYS = ("seconds", "same_as", "source", "assumption", "reason", "note")

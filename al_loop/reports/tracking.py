@@ -18,8 +18,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from al_loop.errors import ConfigError
-from al_loop.report import RunResult
+from al_loop.core.errors import ConfigError
+from al_loop.reports.report import RunResult
 
 RUN_TAG = "al_loop.run_dir"
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from al_loop.errors import ConfigError
+from al_loop.core.errors import ConfigError
 
 
 class _Section(BaseModel):
@@ -27,7 +27,7 @@ class DatasetConfig(_Section):
 class UnitsConfig(_Section):
     kind: Literal["image", "grid", "superpixel"] = "grid"
     cell: int = Field(32, gt=0)  # grid cell side in pixels (working resolution)
-    # superpixel: a cut of a higra watershed hierarchy (al_loop.segments.hierarchical_segments)
+    # superpixel: a cut of a higra watershed hierarchy (al_loop.core.segments.hierarchical_segments)
     criterion: Literal["area", "volume", "dynamics"] = "area"
     threshold: float = Field(200.0, gt=0)  # area: segments smaller than this many pixels merge
     sigma: float = Field(1.0, ge=0)  # Gaussian smoothing before the colour gradient

@@ -12,7 +12,7 @@ import cv2
 import higra as hg
 import numpy as np
 
-from al_loop.errors import ConfigError
+from al_loop.core.errors import ConfigError
 
 HIERARCHIES: dict[str, Callable] = {
     "area": hg.watershed_hierarchy_by_area,

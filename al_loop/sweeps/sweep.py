@@ -51,18 +51,18 @@ import yaml
 from filelock import FileLock, Timeout
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from al_loop.config import (
+from al_loop.core.errors import ConfigError
+from al_loop.core.paths import CONFIG_DIR
+from al_loop.wiring.config import (
     ExperimentConfig,
     describe_validation_error,
     merge,
     parse_config,
     read_yaml_mapping,
 )
-from al_loop.errors import ConfigError
-from al_loop.paths import CONFIG_DIR
 
 DEFAULT_BACKEND = (
-    "al_loop.build"  # module with load_splits, full_supervision_reference, run_experiment
+    "al_loop.wiring.build"  # module with load_splits, full_supervision_reference, run_experiment
 )
 STATUS_FILE = "status.json"
 LOG_FILE = "log.txt"
@@ -71,7 +71,7 @@ MANIFEST_FILE = "sweep.json"
 REFERENCE_DIR = "references"
 MAX_NAME_LENGTH = 150
 # Config sections a full-supervision reference depends on (not strategy or annotation; the
-# budget sets its minimum steps, see al_loop.build.reference_min_steps).
+# budget sets its minimum steps, see al_loop.wiring.build.reference_min_steps).
 REFERENCE_KEYS = ("seed", "device", "threads", "dataset", "segmenter", "budget", "full_supervision")
 
 
@@ -227,7 +227,7 @@ def may_start(now: float, deadline_at: float | None, finished_walls: Sequence[fl
 
 # -- one run, in a worker or in-process -------------------------------------------------------
 class Backend(Protocol):
-    """What a sweep needs from the wiring (``al_loop.build``; tests pass fakes)."""
+    """What a sweep needs from the wiring (``al_loop.wiring.build``; tests pass fakes)."""
 
     def load_splits(self, config: ExperimentConfig): ...
     def full_supervision_reference(self, config: ExperimentConfig, splits) -> dict: ...

@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 from scipy import ndimage
 
-from al_loop.errors import ConfigError
+from al_loop.core.errors import ConfigError
 
 
 @dataclass(frozen=True, order=True)
@@ -124,7 +124,7 @@ class SuperpixelUnits:
         threshold: float = 200.0,
         sigma: float = 1.0,
     ):
-        from al_loop.segments import hierarchical_segments  # higra loads only when used
+        from al_loop.core.segments import hierarchical_segments  # higra loads only when used
 
         if len(images) != num_images or tuple(images.shape[1:3]) != tuple(hw):
             raise ConfigError(

@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from al_loop.data.base import IGNORE, SegmentationData
-from al_loop.errors import ConfigError, DataError
-from al_loop.metrics import (
+from al_loop.core.errors import ConfigError, DataError
+from al_loop.core.metrics import (
     confusion_matrix,
     dice_per_class,
     iou_per_class,
@@ -34,14 +34,14 @@ from al_loop.metrics import (
     mean_iou,
     pixel_accuracy,
 )
-from al_loop.pretrained import (
+from al_loop.models.pretrained import (
     LITE0_ENCODER,
     LITE0_MEAN,
     LITE0_STD,
     load_lite0_into_encoder,
     make_tf_compatible,
 )
-from al_loop.protocols import Progress
+from al_loop.core.protocols import Progress
 
 LITE0_WEIGHTS = "lite0-imagenet"
 ENCODER_WEIGHTS = (LITE0_WEIGHTS, "imagenet", None)

@@ -1,0 +1,1 @@
+"""Reports: load run directories, statistics, figures, writers, tracking."""

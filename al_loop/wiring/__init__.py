@@ -1,0 +1,1 @@
+"""Experiment wiring: typed config, the one builder, the CLI."""
