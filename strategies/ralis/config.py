@@ -32,20 +32,25 @@ class PolicyData(_Section):
 
 
 class RalisTraining(_Section):
-    """Sizes default to a CPU-feasible toy scale; the paper's scale is noted per key."""
+    """Sizes default to a CPU-feasible toy scale; the paper's scale is noted per key. The
+    episodes train a small head on frozen, cached Lite0 features (not the loop's segmenter)."""
 
     data: PolicyData = PolicyData()
     state_images: int = Field(10, gt=0)  # |D_S| (paper: 10 images for CamVid)
     reward_images: int = Field(10, gt=0)  # |D_R| (paper: 10)
-    train_images: int = Field(16, gt=0)  # |D_T| (paper: the rest of the training split)
+    train_images: int = Field(16, gt=0)  # |D_T| (paper: 100 for CamVid)
     episodes: int = Field(20, gt=0)  # paper: 50-100
     steps: int = Field(6, gt=0)  # actions per episode (paper: until a region budget)
     pools: int = Field(4, gt=0)  # K sub-pools per step, one region labelled from each
     pool_size: int = Field(10, gt=1)  # N candidates per sub-pool (paper: 50)
     initial_regions: int = Field(8, gt=0)
-    initial_fits: int = Field(2, gt=0)  # segmenter fits of `segmenter_epochs` at episode start
-    fits_per_step: int = Field(1, gt=0)
-    segmenter_epochs: int = Field(1, gt=0)  # epochs per fit (a few steps on CPU)
+    initial_head_steps: int = Field(60, gt=0)  # head gradient steps at episode start
+    head_steps: int = Field(15, gt=0)  # head gradient steps after each action
+    head_hidden: int = Field(64, gt=0)
+    head_lr: float = Field(0.01, gt=0)
+    head_pixels: int = Field(8192, gt=0)  # labelled pixels sampled per head step
+    feature_dims: int = Field(64, gt=0)  # PCA of the 496 Lite0 hypercolumn channels
+    cache: str = "runs/ralis_cache"  # encoder features, computed once per image
     reward: Literal["miou", "weighted_iou"] = "miou"
     grid: int = Field(2, gt=0)  # entropy pooling grid per region (state and action features)
     kl_bins: int = Field(8, gt=0)  # bins of each KL-divergence histogram

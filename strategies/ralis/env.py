@@ -1,10 +1,17 @@
-"""Simulated active-learning episodes on the policy-training set D_T (RALis, section 3.1).
+"""Simulated active-learning episodes on the policy-training set D_T (RALis, section 3.1), cheap
+enough on a CPU to learn from thousands of actions.
 
 Each step the agent sees the state (region descriptors of the state set D_S under the current
-segmenter) and K random sub-pools of N unlabelled D_T regions; it picks one region per sub-pool,
-their ground truth is added, the segmenter is fine-tuned for a few epochs, and the reward is the
-gain of the reward-set metric (mIoU, or the ENet-weighted IoU of Jodeiri Rad & Armenakis 2022)
-on D_R, in IoU points (x100, as in the RALis code).
+model) and K random sub-pools of N unlabelled D_T regions; it picks one region per sub-pool,
+their ground truth is added, the model is trained a few more gradient steps, and the reward is
+the gain of the reward-set metric (mIoU, or the ENet-weighted IoU of Jodeiri Rad & Armenakis
+2022) on D_R, in IoU points (x100, as in the RALis code).
+
+The model is not the loop's segmenter but a small head (a per-pixel MLP) on frozen, cached
+encoder features at stride 4 (``strategies.ralis.encoder``): labels, region ids and scoring all
+live at that resolution, and a step costs milliseconds. The state and action features are the
+same functions of predicted probabilities that the ``ralis`` strategy computes from the loop's
+segmenter (``strategies.ralis.features``), so the policy transfers to the loop.
 """
 
 from __future__ import annotations
@@ -12,13 +19,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
 
 from al_loop.core.errors import ConfigError
-from al_loop.core.protocols import Segmenter
+from al_loop.core.metrics import confusion_matrix, iou_per_class
 from al_loop.core.units import UnitSpace
-from al_loop.data.base import IGNORE, SegmentationData
+from al_loop.data.base import IGNORE
 from strategies.class_balance import enet_class_weights
-from strategies.ralis.features import action_features, region_descriptors
+from strategies.ralis.features import observation_features, region_descriptors
 
 REWARDS = ("miou", "weighted_iou")
 
@@ -26,7 +36,7 @@ REWARDS = ("miou", "weighted_iou")
 @dataclass(frozen=True)
 class Observation:
     state: np.ndarray  # float32 [S, R]: descriptors of every D_S region
-    pools: list[np.ndarray]  # per sub-pool, the candidate region indices (into the env's units)
+    pools: list[np.ndarray]  # per sub-pool, the candidate region indices (into D_T's regions)
     actions: list[np.ndarray]  # per sub-pool, float32 [n, F] candidate features
 
 
@@ -36,11 +46,28 @@ class EpisodeSettings:
     pools: int = 4  # K: sub-pools per step, one region labelled from each
     pool_size: int = 20  # N: candidates per sub-pool
     initial_regions: int = 8  # labelled at random before the first step
-    initial_fits: int = 2  # segmenter fits (each ``epochs`` long) on the initial regions
-    fits_per_step: int = 1  # segmenter fits after each step
+    initial_head_steps: int = 60  # head gradient steps on the initial regions
+    head_steps: int = 15  # head gradient steps after each action (warm)
+    head_hidden: int = 64
+    head_lr: float = 0.01
+    head_pixels: int = 8192  # labelled pixels per gradient step (a seeded sample)
     reward: str = "miou"
     grid: int = 2  # entropy pooling grid per region
     kl_bins: int = 8
+
+
+@dataclass(frozen=True)
+class RegionSet:
+    """One of D_T, D_S, D_R at feature resolution."""
+
+    pixels: np.ndarray  # float32 [n, h*w, F]: the head's input per pixel
+    masks: np.ndarray  # uint8 [n, h, w] ground truth (IGNORE: not scored, not trained)
+    index: np.ndarray  # int64 [n, h, w] region ids 0..U-1
+    boxes: np.ndarray  # int64 [U, 4] (y0, x0, y1, x1) of each region at this resolution
+
+    @property
+    def num_regions(self) -> int:
+        return len(self.boxes)
 
 
 def unit_boxes(unit_space: UnitSpace) -> np.ndarray:
@@ -48,41 +75,105 @@ def unit_boxes(unit_space: UnitSpace) -> np.ndarray:
     return np.array([unit_space.box(u) for u in unit_space.units()], dtype=np.int64).reshape(-1, 4)
 
 
-def weighted_iou(per_class_iou: list, class_weights: np.ndarray) -> float:
-    """IoU averaged with class weights over the classes whose IoU is defined."""
-    iou = np.array([np.nan if v is None else v for v in per_class_iou], dtype=np.float64)
+def boxes_of(index: np.ndarray, num_regions: int) -> np.ndarray:
+    """int64 [U, 4]: the bounding box of each region id in ``index`` [n,h,w] (zeros if absent)."""
+    n, h, w = index.shape
+    flat = index.reshape(-1)
+    ys = np.broadcast_to(np.arange(h)[None, :, None], index.shape).reshape(-1)
+    xs = np.broadcast_to(np.arange(w)[None, None, :], index.shape).reshape(-1)
+    low = np.full((2, num_regions), np.iinfo(np.int64).max)
+    high = np.full((2, num_regions), -1)
+    for k, v in enumerate((ys, xs)):
+        np.minimum.at(low[k], flat, v)
+        np.maximum.at(high[k], flat, v + 1)
+    absent = high[0] < 0
+    low[:, absent], high[:, absent] = 0, 0
+    return np.stack([low[0], low[1], high[0], high[1]], 1)
+
+
+def weighted_iou(per_class_iou: np.ndarray, class_weights: np.ndarray) -> float:
+    """IoU averaged with class weights over the classes whose IoU is defined (not NaN)."""
+    iou = np.asarray(per_class_iou, dtype=np.float64)
     defined = ~np.isnan(iou)
     if not defined.any():
         return 0.0
     return float((class_weights[defined] * iou[defined]).sum() / class_weights[defined].sum())
 
 
+class Head:
+    """A per-pixel MLP on cached features, trained full-batch with Adam on labelled pixels."""
+
+    def __init__(self, in_dims: int, num_classes: int, settings: EpisodeSettings):
+        self.in_dims, self.num_classes, self.settings = in_dims, num_classes, settings
+        self.reset(0)
+
+    def reset(self, seed: int) -> None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            h = self.settings.head_hidden
+            self.net = nn.Sequential(
+                nn.Linear(self.in_dims, h), nn.ReLU(), nn.Linear(h, self.num_classes)
+            )
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.settings.head_lr)
+
+    def fit(self, x: np.ndarray, y: np.ndarray, steps: int, seed: int) -> None:
+        """``steps`` Adam steps on pixels ``x`` [P, F] with labels ``y`` [P] (no IGNORE)."""
+        if len(y) == 0:
+            return
+        xs, ys = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
+        generator = torch.Generator().manual_seed(seed)
+        sample = self.settings.head_pixels
+        for _ in range(steps):
+            if len(ys) > sample:
+                rows = torch.randint(len(ys), (sample,), generator=generator)
+                bx, by = xs[rows], ys[rows]
+            else:
+                bx, by = xs, ys
+            loss = F.cross_entropy(self.net(bx), by)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+
+    @torch.no_grad()
+    def logits(self, pixels: np.ndarray) -> np.ndarray:
+        """[n, h*w, F] -> float32 [n, h*w, C]."""
+        return self.net(torch.from_numpy(pixels)).numpy()
+
+
+def softmax_maps(logits: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """[n, h*w, C] logits -> float32 [n, C, h, w] probabilities."""
+    z = logits - logits.max(-1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(-1, keepdims=True)
+    return p.transpose(0, 2, 1).reshape(len(p), -1, *hw)
+
+
 class RegionEnv:
-    """D_T regions labelled from ground truth, one segmenter fine-tuned along the episode."""
+    """D_T regions labelled from ground truth, one head trained along the episode."""
 
     def __init__(
         self,
-        segmenter: Segmenter,
-        train: SegmentationData,
-        train_units: UnitSpace,
-        state: SegmentationData,
-        state_units: UnitSpace,
-        reward: SegmentationData,
+        train: RegionSet,
+        state: RegionSet,
+        reward: RegionSet,
+        num_classes: int,
         settings: EpisodeSettings,
     ):
         if settings.reward not in REWARDS:
             raise ConfigError(f"training.reward: unknown '{settings.reward}'; valid: {REWARDS}")
-        if train.masks is None or reward.masks is None:
-            raise ConfigError("policy training needs ground truth for D_T and D_R")
-        self.segmenter, self.settings = segmenter, settings
         self.train, self.state_data, self.reward_data = train, state, reward
-        self.num_classes = train.num_classes
-        self.train_index = train_units.pixel_unit_index(np.arange(len(train)))
-        self.train_boxes = unit_boxes(train_units)
-        self.state_index = state_units.pixel_unit_index(np.arange(len(state)))
-        self.state_boxes = unit_boxes(state_units)
-        self.class_weights = enet_class_weights(train.class_frequencies())
-        self.labelled = np.zeros(len(self.train_boxes), dtype=bool)
+        self.num_classes, self.settings = num_classes, settings
+        self.hw = train.masks.shape[1:]
+        self.head = Head(train.pixels.shape[-1], num_classes, settings)
+        counts = np.bincount(train.masks[train.masks != IGNORE], minlength=num_classes)
+        self.class_weights = enet_class_weights(counts[:num_classes] / max(counts.sum(), 1))
+        flat_index = train.index.reshape(len(train.masks), -1)
+        flat_masks = train.masks.reshape(len(train.masks), -1)
+        known = flat_masks != IGNORE
+        self._pixel_x = train.pixels[known]  # [P, F] every D_T pixel with ground truth
+        self._pixel_y = flat_masks[known]
+        self._pixel_region = flat_index[known]
+        self.labelled = np.zeros(train.num_regions, dtype=bool)
         self.steps_taken = 0
         self.seed = 0
         self.rng = np.random.default_rng(0)
@@ -92,12 +183,12 @@ class RegionEnv:
     def reset(self, seed: int) -> Observation | None:
         s = self.settings
         self.seed, self.rng = seed, np.random.default_rng([seed, 7])
-        self.segmenter.reset(seed)
+        self.head.reset(seed)
         self.labelled[:] = False
         first = self.rng.choice(len(self.labelled), size=s.initial_regions, replace=False)
         self.labelled[first] = True
         self.steps_taken = 0
-        self._fit(s.initial_fits)
+        self._fit(s.initial_head_steps)
         self.score = self._score()
         return self.observe()
 
@@ -107,42 +198,45 @@ class RegionEnv:
         unlabelled = np.flatnonzero(~self.labelled)
         if self.steps_taken >= s.steps or len(unlabelled) < s.pools:
             return None
-        train_descriptors = self._descriptors(self.train.images, self.train_index, self.train_boxes)
-        state = self._descriptors(self.state_data.images, self.state_index, self.state_boxes)
-        labelled_histograms = train_descriptors[self.labelled, : self.num_classes]
+        train_descriptors = self.descriptors(self.train)
+        state_descriptors = self.descriptors(self.state_data)
         drawn = self.rng.permutation(unlabelled)[: s.pools * s.pool_size]
         pools = np.array_split(drawn, s.pools)
-        actions = [
-            action_features(train_descriptors[p], labelled_histograms, self.num_classes, s.kl_bins)
-            for p in pools
-        ]
+        state, actions = observation_features(
+            state_descriptors, train_descriptors, self.labelled, pools, self.num_classes, s.kl_bins
+        )
         return Observation(state, pools, actions)
 
     def step(self, regions: list[int]) -> float:
-        """Label ``regions`` (indices into the units of D_T), fine-tune, return the reward."""
+        """Label ``regions`` (indices into D_T's regions), train the head, return the reward."""
         self.labelled[np.asarray(regions, dtype=np.int64)] = True
         self.steps_taken += 1
-        self._fit(self.settings.fits_per_step)
+        self._fit(self.settings.head_steps)
         previous, self.score = self.score, self._score()
         return 100.0 * (self.score - previous)
 
     # -- helpers ------------------------------------------------------------------------------
-    def _descriptors(self, images: np.ndarray, index: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-        probs = self.segmenter.predict_proba(images)
-        return region_descriptors(probs, index, boxes, self.settings.grid)
+    def descriptors(self, regions: RegionSet) -> np.ndarray:
+        probs = softmax_maps(self.head.logits(regions.pixels), self.hw)
+        return region_descriptors(probs, regions.index, regions.boxes, self.settings.grid)
 
-    def _labels(self) -> np.ndarray:
-        """Ground truth inside the labelled regions, IGNORE elsewhere."""
-        return np.where(self.labelled[self.train_index], self.train.masks, IGNORE).astype(np.uint8)
+    def _fit(self, steps: int) -> None:
+        chosen = self.labelled[self._pixel_region]
+        seed = self.seed * 1000 + self.steps_taken
+        self.head.fit(self._pixel_x[chosen], self._pixel_y[chosen], steps, seed)
 
-    def _fit(self, times: int) -> None:
-        labels = self._labels()
-        for k in range(times):
-            seed = self.seed * 1000 + self.steps_taken * 10 + k
-            self.segmenter.fit(self.train.images, labels, seed=seed)
+    def per_class_iou(self) -> np.ndarray:
+        predicted = self.head.logits(self.reward_data.pixels).argmax(-1)
+        target = self.reward_data.masks.reshape(len(predicted), -1)
+        return iou_per_class(confusion_matrix(predicted, target, self.num_classes))
 
     def _score(self) -> float:
-        metrics = self.segmenter.evaluate(self.reward_data)
+        iou = self.per_class_iou()
         if self.settings.reward == "miou":
-            return float(metrics["miou"])
-        return weighted_iou(metrics["per_class_iou"], self.class_weights)
+            return mean_iou_of(iou)
+        return weighted_iou(iou, self.class_weights)
+
+
+def mean_iou_of(per_class_iou: np.ndarray) -> float:
+    defined = per_class_iou[~np.isnan(per_class_iou)]
+    return float(defined.mean()) if defined.size else 0.0

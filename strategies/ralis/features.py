@@ -101,3 +101,29 @@ def descriptor_size(num_classes: int, grid: int) -> int:
 
 def action_size(num_classes: int, grid: int, bins: int) -> int:
     return descriptor_size(num_classes, grid) + 2 * bins
+
+
+def observation_features(
+    state_descriptors: np.ndarray,
+    descriptors: np.ndarray,
+    labelled: np.ndarray,
+    pools: list[np.ndarray],
+    num_classes: int,
+    bins: int,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The agent's view, one definition for the episodes and for the loop: (state [S, R], per
+    sub-pool the action features [n, F]). ``state_descriptors`` are D_S's region descriptors,
+    ``descriptors`` those of the regions the sub-pools index, ``labelled`` selects (mask or
+    indices) the regions labelled so far among them."""
+    labelled_histograms = descriptors[labelled, :num_classes]
+    actions = [
+        action_features(descriptors[p], labelled_histograms, num_classes, bins) for p in pools
+    ]
+    return np.asarray(state_descriptors, dtype=np.float32), actions
+
+
+def mean_entropy(actions: np.ndarray, num_classes: int, grid: int) -> np.ndarray:
+    """[n]: each candidate's mean normalised pixel entropy read from its action features (the
+    mean of its sub-box means; exact for equal sub-boxes): what entropy picks rank by."""
+    cells = grid * grid
+    return actions[:, num_classes + cells : num_classes + 2 * cells].mean(1)

@@ -16,7 +16,7 @@ from al_loop.core.protocols import Ranked, SelectionContext
 from strategies.ralis.config import parse_ralis_params
 from strategies.ralis.dqn import load_policy
 from strategies.ralis.env import unit_boxes
-from strategies.ralis.features import action_features, region_descriptors
+from strategies.ralis.features import observation_features, region_descriptors
 
 STATE_SEED = 20200426  # D_S is one fixed draw of the pool, identical in every round
 IMAGES_PER_CHUNK = 64
@@ -61,20 +61,21 @@ class RalisStrategy:
         state_images = np.random.default_rng(STATE_SEED).choice(
             len(ctx.pool), size=min(self.state_images, len(ctx.pool)), replace=False
         )
-        in_state = np.isin([u.image for u in all_units], state_images)
-        state = torch.from_numpy(descriptors[in_state])[None]
+        state = descriptors[np.isin([u.image for u in all_units], state_images)]
         known = [i for i, u in enumerate(all_units) if u in ctx.labelled]
         remaining = [i for i, u in enumerate(all_units) if u not in ctx.labelled]
         picks: list[tuple[float, int]] = []
         with torch.no_grad():
-            code = self.network.encode_state(state)
+            code = self.network.encode_state(torch.from_numpy(state)[None])
             while remaining and len(picks) < count:
                 drawn = ctx.rng.choice(
                     len(remaining), size=min(self.pool_size, len(remaining)), replace=False
                 )
                 pool = np.array([remaining[j] for j in drawn])
-                labelled = descriptors[known + [i for _, i in picks], :num_classes]
-                actions = action_features(descriptors[pool], labelled, num_classes, bins)
+                labelled = np.array(known + [i for _, i in picks], dtype=np.int64)
+                _, (actions,) = observation_features(
+                    state, descriptors, labelled, [pool], num_classes, bins
+                )
                 q = self.network.score(code, torch.from_numpy(actions)[None])[0].numpy()
                 best = int(np.argmax(q))
                 picks.append((float(q[best]), int(pool[best])))

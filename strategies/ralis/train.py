@@ -22,8 +22,9 @@ from al_loop.data import load_dataset
 from al_loop.data.base import SegmentationData
 from strategies.ralis.config import RalisParams, RalisTraining, parse_ralis_params
 from strategies.ralis.dqn import AgentSettings, DQNAgent, Transition, atomic_save, save_policy
-from strategies.ralis.env import EpisodeSettings, RegionEnv
-from strategies.ralis.features import action_size, descriptor_size
+from strategies.ralis.encoder import cached_features, fit_projection, project, sample_at_stride
+from strategies.ralis.env import EpisodeSettings, RegionEnv, RegionSet, boxes_of
+from strategies.ralis.features import action_size, descriptor_size, mean_entropy
 
 CHECKPOINT_FORMAT = 1
 
@@ -55,8 +56,8 @@ def run_episode(env, agent: DQNAgent, rng: np.random.Generator, seed: int, learn
     return total, float(env.score)
 
 
-def evaluate_policy(env, choose: Callable, seeds: list[int]) -> float:
-    """Mean episode return when ``choose(observation, rng) -> picks`` acts, without learning."""
+def evaluate_policy(env, choose: Callable, seeds: list[int]) -> list[float]:
+    """Episode returns when ``choose(observation, rng) -> picks`` acts, without learning."""
     returns = []
     for seed in seeds:
         rng = np.random.default_rng([seed, 99])
@@ -66,7 +67,48 @@ def evaluate_policy(env, choose: Callable, seeds: list[int]) -> float:
             total += env.step([int(p[i]) for p, i in zip(observation.pools, picks, strict=True)])
             observation = env.observe()
         returns.append(total)
-    return float(np.mean(returns))
+    return returns
+
+
+def greedy_picks(network: torch.nn.Module) -> Callable:
+    """Deployment: the best candidate by Q in each sub-pool."""
+
+    @torch.no_grad()
+    def choose(observation, rng):
+        code = network.encode_state(torch.from_numpy(observation.state)[None])
+        return [
+            int(network.score(code, torch.from_numpy(a)[None])[0].argmax())
+            for a in observation.actions
+        ]
+
+    return choose
+
+
+def random_picks(observation, rng) -> list[int]:
+    return [int(rng.integers(len(actions))) for actions in observation.actions]
+
+
+def entropy_picks(num_classes: int, grid: int) -> Callable:
+    """The entropy strategy's choice within each sub-pool: the highest mean pixel entropy."""
+
+    def choose(observation, rng):
+        return [int(np.argmax(mean_entropy(a, num_classes, grid))) for a in observation.actions]
+
+    return choose
+
+
+def held_out_seeds(episodes: int) -> list[int]:
+    return [10**6 + i for i in range(episodes)]
+
+
+def compare_picks(env, choosers: dict[str, Callable], seeds: list[int]) -> dict:
+    """Per chooser: mean return, its standard error, and the returns of the same episodes."""
+    out = {}
+    for name, choose in choosers.items():
+        returns = evaluate_policy(env, choose, seeds)
+        sem = float(np.std(returns, ddof=1) / np.sqrt(len(returns))) if len(returns) > 1 else 0.0
+        out[name] = {"mean": float(np.mean(returns)), "sem": sem, "returns": returns}
+    return out
 
 
 def train_policy(
@@ -150,15 +192,18 @@ def agent_settings(training: RalisTraining) -> AgentSettings:
     )
 
 
-def episode_settings(training: RalisTraining) -> EpisodeSettings:
+def episode_settings(training: RalisTraining, reward: str | None = None) -> EpisodeSettings:
     return EpisodeSettings(
         steps=training.steps,
         pools=training.pools,
         pool_size=training.pool_size,
         initial_regions=training.initial_regions,
-        initial_fits=training.initial_fits,
-        fits_per_step=training.fits_per_step,
-        reward=training.reward,
+        initial_head_steps=training.initial_head_steps,
+        head_steps=training.head_steps,
+        head_hidden=training.head_hidden,
+        head_lr=training.head_lr,
+        head_pixels=training.head_pixels,
+        reward=reward or training.reward,
         grid=training.grid,
         kl_bins=training.kl_bins,
     )
@@ -179,50 +224,53 @@ def policy_meta(params: RalisParams, num_classes: int, unit_kind: str) -> dict:
         "unit_kind": unit_kind,
         "reward": t.reward,
         # what the features and episodes were; more episodes or an evaluation may resume
-        "training": t.model_dump(mode="json", exclude={"episodes", "evaluation_episodes"}),
+        "training": t.model_dump(mode="json", exclude={"episodes", "evaluation_episodes", "cache"}),
     }
 
 
-def build_environment(config, training: RalisTraining) -> RegionEnv:
-    """The simulated episodes of ``config``: D_S, D_R, D_T drawn from the policy data, the run's
-    unit kind, and the run's segmenter, fine-tuned warm for ``segmenter_epochs`` per fit."""
-    from al_loop.wiring.build import build_segmenter  # the entry point's wiring
-
+def region_sets(config, training: RalisTraining, log: Callable[[str], None] = print) -> dict:
+    """D_S, D_R and D_T at feature resolution: frozen Lite0 features (cached), projected on the
+    PCA of D_T's pixels; ground truth and the run's units sampled at the features' stride."""
     splits = load_dataset(config.dataset.name, **{**config.dataset.params, **training.data.params})
     source = getattr(splits, training.data.split)
     if source.masks is None:
         raise ConfigError(f"policy data split '{training.data.split}' has no masks")
     state, reward, train = policy_splits(source, training, config.seed)
+    data = {"state": state, "reward": reward, "train": train}
+    raw = {k: cached_features(d.images, training.cache, log) for k, d in data.items()}
+    mean, matrix = fit_projection(raw["train"], training.feature_dims, seed=config.seed)
 
-    def units(data: SegmentationData):
-        return make_unit_space(
-            config.units.kind, len(data), data.hw, images=data.images, **config.units.params()
+    def region_set(d: SegmentationData, features: np.ndarray) -> RegionSet:
+        units = make_unit_space(
+            config.units.kind, len(d), d.hw, images=d.images, **config.units.params()
+        )
+        index = sample_at_stride(units.pixel_unit_index(np.arange(len(d))))
+        return RegionSet(
+            project(features, mean, matrix),
+            sample_at_stride(d.masks),
+            index,
+            boxes_of(index, len(units.units())),
         )
 
-    # the loop's `min_steps` floor would make every action slow: fits are `segmenter_epochs`
-    short = {"warm_start": True, "min_steps": 0}
-    fine_tuned = config.model_copy(update={"segmenter": config.segmenter.model_copy(update=short)})
-    segmenter = build_segmenter(fine_tuned, train.num_classes, epochs=training.segmenter_epochs)
+    return {k: region_set(d, raw[k]) for k, d in data.items()} | {"num_classes": source.num_classes}
+
+
+def build_environment(
+    config, training: RalisTraining, reward: str | None = None, log: Callable = print
+) -> RegionEnv:
+    """The simulated episodes of ``config`` (``reward`` overrides ``training.reward``)."""
+    sets = region_sets(config, training, log)
     return RegionEnv(
-        segmenter, train, units(train), state, units(state), reward, episode_settings(training)
+        sets["train"],
+        sets["state"],
+        sets["reward"],
+        sets["num_classes"],
+        episode_settings(training, reward),
     )
 
 
-def greedy_versus_random(env, agent: DQNAgent, episodes: int) -> dict:
-    """Mean return of the greedy policy and of random picks on the same held-out episodes."""
-    seeds = [10**6 + i for i in range(episodes)]
-
-    def greedy(observation, rng):
-        return agent.choose(observation.state, observation.actions, rng, explore=False)
-
-    def at_random(observation, rng):
-        return [int(rng.integers(len(actions))) for actions in observation.actions]
-
-    return {
-        "seeds": seeds,
-        "greedy_return": evaluate_policy(env, greedy, seeds),
-        "random_return": evaluate_policy(env, at_random, seeds),
-    }
+def baseline_choosers(env: RegionEnv) -> dict[str, Callable]:
+    return {"random": random_picks, "entropy": entropy_picks(env.num_classes, env.settings.grid)}
 
 
 def train_policy_from_config(config, resume: bool = False, log: Callable[[str], None] = print):
@@ -241,14 +289,14 @@ def train_policy_from_config(config, resume: bool = False, log: Callable[[str], 
     if checkpoint.exists() and not resume:
         raise AlLoopError(f"{checkpoint}: policy training was started here; pass --resume")
     set_determinism(config.seed, config.threads)
-    env = build_environment(config, training)
+    env = build_environment(config, training, log=log)
     meta = policy_meta(params, env.num_classes, config.units.kind)
     agent = DQNAgent(
         meta["region_size"], meta["action_size"], agent_settings(training), config.seed
     )
     log(
-        f"policy training: D_S {len(env.state_data)}, D_R {len(env.reward_data)}, "
-        f"D_T {len(env.train)} images ({len(env.labelled)} regions), "
+        f"policy training: D_S {len(env.state_data.masks)}, D_R {len(env.reward_data.masks)}, "
+        f"D_T {len(env.train.masks)} images ({len(env.labelled)} regions), "
         f"{training.episodes} episodes of {training.steps} steps"
     )
     history = train_policy(
@@ -258,12 +306,12 @@ def train_policy_from_config(config, resume: bool = False, log: Callable[[str], 
     log(f"wrote {policy_path}")
     record = {"episodes": history}
     if training.evaluation_episodes:
-        record["evaluation"] = greedy_versus_random(env, agent, training.evaluation_episodes)
-        e = record["evaluation"]
-        log(
-            f"held-out episodes: greedy policy return {e['greedy_return']:+.2f}, "
-            f"random picks {e['random_return']:+.2f}"
-        )
+        seeds = held_out_seeds(training.evaluation_episodes)
+        choosers = {"greedy": greedy_picks(agent.online), **baseline_choosers(env)}
+        results = compare_picks(env, choosers, seeds)
+        record["evaluation"] = {"seeds": seeds, **results}
+        means = ", ".join(f"{k} {v['mean']:+.2f}" for k, v in results.items())
+        log(f"held-out episodes ({env.settings.reward}), mean return: {means}")
     policy_path.with_name(policy_path.name + ".history.json").write_text(
         json.dumps(record, indent=1)
     )
