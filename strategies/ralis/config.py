@@ -65,7 +65,8 @@ class RalisTraining(_Section):
     eps_start: float = Field(1.0, ge=0, le=1)
     eps_end: float = Field(0.05, ge=0, le=1)
     eps_decay_steps: float = Field(40.0, gt=0)  # e-folding of epsilon in actions
-    evaluation_episodes: int = Field(0, ge=0)  # after training: greedy vs random, held out
+    evaluation_episodes: int = Field(0, ge=0)  # after training: greedy, random, entropy
+    checkpoint_every: int = Field(1, gt=0)  # episodes between checkpoints (replay included)
 
 
 class RalisParams(_Section):

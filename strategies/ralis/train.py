@@ -120,8 +120,11 @@ def train_policy(
     checkpoint: Path | None = None,
     meta: dict | None = None,
     log: Callable[[str], None] = lambda message: None,
+    checkpoint_every: int = 1,
 ) -> list[dict]:
-    """Run (or continue, from ``checkpoint``) ``episodes`` episodes; returns the history."""
+    """Run (or continue, from ``checkpoint``) ``episodes`` episodes; returns the history. The
+    checkpoint (replay included) is written every ``checkpoint_every`` episodes and after the
+    last; a resumed run replays the episodes after it identically."""
     history: list[dict] = []
     start = 0
     if checkpoint is not None and checkpoint.exists():
@@ -140,8 +143,13 @@ def train_policy(
         history.append(
             {"episode": episode, "return": total, "final_score": score, "epsilon": agent.epsilon}
         )
-        log(f"episode {episode}: return {total:+.2f}, reward-set score {score:.3f}")
-        if checkpoint is not None:
+        log(
+            f"episode {episode}: return {total:+.2f}, reward-set score {score:.3f}, "
+            f"epsilon {agent.epsilon:.3f}"
+        )
+        if checkpoint is not None and (
+            (episode + 1) % checkpoint_every == 0 or episode + 1 == episodes
+        ):
             atomic_save(
                 {
                     "format": CHECKPOINT_FORMAT,
@@ -224,7 +232,9 @@ def policy_meta(params: RalisParams, num_classes: int, unit_kind: str) -> dict:
         "unit_kind": unit_kind,
         "reward": t.reward,
         # what the features and episodes were; more episodes or an evaluation may resume
-        "training": t.model_dump(mode="json", exclude={"episodes", "evaluation_episodes", "cache"}),
+        "training": t.model_dump(
+            mode="json", exclude={"episodes", "evaluation_episodes", "cache", "checkpoint_every"}
+        ),
     }
 
 
@@ -300,7 +310,15 @@ def train_policy_from_config(config, resume: bool = False, log: Callable[[str], 
         f"{training.episodes} episodes of {training.steps} steps"
     )
     history = train_policy(
-        env, agent, training.episodes, training.learn_steps, config.seed, checkpoint, meta, log
+        env,
+        agent,
+        training.episodes,
+        training.learn_steps,
+        config.seed,
+        checkpoint,
+        meta,
+        log,
+        training.checkpoint_every,
     )
     save_policy(agent.online, {**meta, "episodes_trained": len(history)}, policy_path)
     log(f"wrote {policy_path}")

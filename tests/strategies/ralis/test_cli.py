@@ -34,7 +34,10 @@ def tiny_config(tmp_path, episodes=1):
                     "pools": 2,
                     "pool_size": 3,
                     "initial_regions": 2,
-                    "initial_fits": 1,
+                    "initial_head_steps": 5,
+                    "head_steps": 2,
+                    "feature_dims": 8,
+                    "cache": str(tmp_path / "cache"),
                     "batch_size": 4,
                 },
             },
@@ -61,7 +64,9 @@ def test_train_policy_resumes_and_the_policy_runs_in_the_loop(tmp_path, capsys):
     assert main(["train-policy", str(config), "--resume", *more]) == 0  # nothing left to train
     record = json.loads((tmp_path / "policy.pt.history.json").read_text())
     assert [h["episode"] for h in record["episodes"]] == [0, 1]
-    assert set(record["evaluation"]) == {"seeds", "greedy_return", "random_return"}
+    assert set(record["evaluation"]) == {"seeds", "greedy", "random", "entropy"}
+    assert len(record["evaluation"]["entropy"]["returns"]) == 1
+    assert len(list((tmp_path / "cache").glob("lite0_*.npy"))) == 3  # D_S, D_R, D_T encoded once
     assert main(["run", str(config), "--out", str(tmp_path / "run")]) == 0
     assert (tmp_path / "run" / "store.sqlite").is_file()
 

@@ -2,28 +2,23 @@ import numpy as np
 import pytest
 
 from al_loop.core.errors import ConfigError
-from al_loop.core.units import GridUnits
 from al_loop.data.base import IGNORE
-from strategies.ralis.env import EpisodeSettings, RegionEnv, weighted_iou
+from strategies.ralis.env import EpisodeSettings, RegionEnv, boxes_of, weighted_iou
 from strategies.ralis.features import action_size, descriptor_size
-from tests.fakes import CentroidSegmenter, make_toy_data
+from tests.strategies.ralis.toy import coded_region_set, striped_masks
 
-SETTINGS = EpisodeSettings(steps=3, pools=2, pool_size=4, initial_regions=2, kl_bins=4)
+SETTINGS = EpisodeSettings(
+    steps=3, pools=2, pool_size=3, initial_regions=2, initial_head_steps=40, head_steps=20,
+    head_hidden=16, head_lr=0.05, kl_bins=4,
+)  # fmt: skip
 
 
 def make_env(settings=SETTINGS):
-    train, state, reward = (
-        make_toy_data(6, seed=1),
-        make_toy_data(2, seed=2),
-        make_toy_data(3, seed=3),
-    )
-
-    def units(data):
-        return GridUnits(len(data), data.hw, cell=16)
-
-    return RegionEnv(
-        CentroidSegmenter(), train, units(train), state, units(state), reward, settings
-    )
+    # D_T: 6 images of 4 regions, one of them holding the rare class 2 in region 3 of image 4
+    train = coded_region_set(striped_masks(6, rare_image=4, rare_region=3), seed=1)
+    state = coded_region_set(striped_masks(2), seed=2)
+    reward = coded_region_set(striped_masks(3, rare_image=0, rare_region=1), seed=3)
+    return RegionEnv(train, state, reward, 3, settings)
 
 
 def test_an_episode_labels_one_region_per_pool_and_ends_after_its_steps():
@@ -31,18 +26,25 @@ def test_an_episode_labels_one_region_per_pool_and_ends_after_its_steps():
     observation = env.reset(seed=0)
     assert env.labelled.sum() == 2
     assert observation.state.shape == (2 * 4, descriptor_size(3, 2))
-    assert [len(p) for p in observation.pools] == [4, 4]
-    assert observation.actions[0].shape == (4, action_size(3, 2, 4))
+    assert [len(p) for p in observation.pools] == [3, 3]
+    assert observation.actions[0].shape == (3, action_size(3, 2, 4))
     assert not env.labelled[np.concatenate(observation.pools)].any()
-    rewards = []
+    rewards, picked = [], []
     while observation is not None:
-        reward = env.step([int(p[0]) for p in observation.pools])
-        rewards.append(reward)
+        chosen = [int(p[0]) for p in observation.pools]
+        picked += chosen
+        rewards.append(env.step(chosen))
         observation = env.observe()
     assert len(rewards) == 3 and env.labelled.sum() == 2 + 3 * 2
+    assert env.labelled[picked].all() and len(set(picked)) == 6
     assert np.isfinite(rewards).all()
-    labels = env._labels()
-    assert ((labels != IGNORE) == env.labelled[env.train_index]).all()
+    assert sum(rewards) == pytest.approx(100 * (env.score - env_initial_score(0)), abs=1e-6)
+
+
+def env_initial_score(seed):
+    env = make_env()
+    env.reset(seed)
+    return env.score
 
 
 def test_episodes_repeat_for_a_seed():
@@ -58,10 +60,65 @@ def test_episodes_repeat_for_a_seed():
     assert first[0] == second[0] and np.array_equal(first[1], second[1])
 
 
-def test_weighted_iou_uses_enet_weights_over_defined_classes():
+def gain_of_labelling(reward: str, region: int) -> float:
+    """Reward of labelling ``region`` after every region without the rare class is labelled."""
+    settings = EpisodeSettings(
+        steps=5, pools=1, pool_size=2, initial_regions=1, initial_head_steps=60,
+        head_steps=200, head_hidden=32, head_lr=0.05, reward=reward,
+    )  # fmt: skip
+    env = make_env(settings)
+    env.reset(0)
+    env.labelled[:] = True
+    env.labelled[[4 * 4 + 3, region]] = False  # the rare region and the one to label
+    env.step([])  # fit on everything but those two
+    return env.step([region])
+
+
+def test_a_region_that_fixes_a_rare_class_raises_the_weighted_reward_more():
+    rare = 4 * 4 + 3
+    plain, weighted = gain_of_labelling("miou", rare), gain_of_labelling("weighted_iou", rare)
+    # before: class 2 never predicted (IoU 0 on D_R); after: found (IoU 1, +1/3 of mIoU).
+    # Its ENet weight is about 7 times the others': its share of the weighted IoU is larger
+    assert plain > 20.0 and weighted > 1.5 * plain
+    # a region of a class already known changes neither much
+    common = 0
+    assert abs(gain_of_labelling("miou", common)) < 1.0
+    assert abs(gain_of_labelling("weighted_iou", common)) < 1.0
+
+
+def test_class_weights_are_enet_weights_of_the_train_labels():
+    env = make_env()
+    masks = env.train.masks
+    f = np.bincount(masks.ravel(), minlength=3) / masks.size
+    assert np.allclose(env.class_weights, 1 / np.log(1.02 + f))
+    assert env.class_weights[2] > env.class_weights[0]
+
+
+def test_ignored_pixels_are_neither_trained_nor_scored():
+    train = striped_masks(6)
+    train[:, 0, 0] = IGNORE
+    reward = striped_masks(2)
+    reward[:, 2:] = IGNORE  # only class 0 is scored
+    env = RegionEnv(
+        coded_region_set(train), coded_region_set(striped_masks(1)),
+        coded_region_set(reward), 3, SETTINGS,
+    )  # fmt: skip
+    assert len(env._pixel_y) == 6 * 15 and (env._pixel_y != IGNORE).all()
+    env.reset(0)
+    iou = env.per_class_iou()
+    assert np.isnan(iou[2]) and (np.isnan(iou[1]) or iou[1] == 0.0)
+
+
+def test_weighted_iou_uses_class_weights_over_defined_classes():
     weights = np.array([1.0, 3.0, 5.0])
-    assert weighted_iou([0.5, 1.0, None], weights) == pytest.approx((0.5 + 3.0) / 4.0)
-    assert weighted_iou([None, None, None], weights) == 0.0
+    assert weighted_iou(np.array([0.5, 1.0, np.nan]), weights) == pytest.approx(3.5 / 4.0)
+    assert weighted_iou(np.array([np.nan] * 3), weights) == 0.0
+
+
+def test_boxes_of_hand_computed():
+    index = np.array([[[0, 0, 1], [2, 2, 1]]])
+    boxes = boxes_of(index, 4)
+    assert boxes.tolist() == [[0, 0, 1, 2], [0, 2, 2, 3], [1, 0, 2, 2], [0, 0, 0, 0]]
 
 
 def test_unknown_reward_is_a_config_error():

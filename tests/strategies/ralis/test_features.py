@@ -8,6 +8,8 @@ from strategies.ralis.features import (
     descriptor_size,
     kl_divergence,
     kl_histograms,
+    mean_entropy,
+    observation_features,
     region_descriptors,
 )
 
@@ -54,3 +56,28 @@ def test_action_features_append_both_kl_histograms():
     assert out.shape == (5, action_size(3, 2, 4))
     assert np.array_equal(out[:, : descriptors.shape[1]], descriptors)
     assert np.allclose(out[:, -8:-4].sum(1), 1.0) and np.allclose(out[:, -4:].sum(1), 1.0)
+
+
+def test_observation_features_compare_candidates_with_the_labelled_regions():
+    rng = np.random.default_rng(1)
+    descriptors = rng.random((6, descriptor_size(3, 2))).astype(np.float32)
+    state = rng.random((4, descriptor_size(3, 2)))
+    labelled = np.array([True, False, False, True, False, False])
+    pools = [np.array([1, 2]), np.array([4, 5])]
+    out_state, actions = observation_features(state, descriptors, labelled, pools, 3, 4)
+    assert out_state.dtype == np.float32 and np.allclose(out_state, state)
+    for pool, a in zip(pools, actions, strict=True):
+        expected = action_features(descriptors[pool], descriptors[[0, 3], :3], 3, 4)
+        assert np.array_equal(a, expected)
+    # indices select the same labelled regions as the mask
+    _, by_index = observation_features(state, descriptors, np.array([0, 3]), pools, 3, 4)
+    assert all(np.array_equal(a, b) for a, b in zip(actions, by_index, strict=True))
+
+
+def test_mean_entropy_reads_the_mean_of_the_sub_box_means():
+    probs = np.zeros((1, 2, 2, 2))
+    probs[0, 0] = 1.0
+    probs[0, :, 1, 1] = 0.5  # one of four pixels fully uncertain
+    d = region_descriptors(probs, np.zeros((1, 2, 2), int), np.array([[0, 0, 2, 2]]), grid=2)
+    actions = action_features(d, d[:, :2], num_classes=2, bins=2)
+    assert mean_entropy(actions, num_classes=2, grid=2) == pytest.approx([0.25], abs=1e-5)

@@ -1,22 +1,24 @@
 import numpy as np
+import pytest
 import torch
 
 from strategies.ralis.dqn import AgentSettings, DQNAgent
-from strategies.ralis.train import evaluate_policy, train_policy
-from tests.strategies.ralis.toy import ValueInFeatureEnv
+from strategies.ralis.env import EpisodeSettings, RegionEnv
+from strategies.ralis.features import action_size, descriptor_size
+from strategies.ralis.train import (
+    compare_picks,
+    entropy_picks,
+    evaluate_policy,
+    greedy_picks,
+    random_picks,
+    train_policy,
+)
+from tests.strategies.ralis.toy import ValueInFeatureEnv, coded_region_set, striped_masks
 
 SETTINGS = AgentSettings(
     hidden=32, lr=3e-3, gamma=0.0, batch_size=32, buffer_size=2000, target_update=10,
     eps_start=1.0, eps_end=0.05, eps_decay_steps=80, max_actions=12,
 )  # fmt: skip
-
-
-def greedy(agent):
-    return lambda obs, rng: agent.choose(obs.state, obs.actions, rng, explore=False)
-
-
-def at_random(obs, rng):
-    return [int(rng.integers(len(a))) for a in obs.actions]
 
 
 def test_a_trained_policy_beats_random_on_a_toy_problem():
@@ -26,8 +28,8 @@ def test_a_trained_policy_beats_random_on_a_toy_problem():
     assert len(history) == 60
     seeds = list(range(1000, 1030))
     learned, chance = (
-        evaluate_policy(env, greedy(agent), seeds),
-        evaluate_policy(env, at_random, seeds),
+        np.mean(evaluate_policy(env, greedy_picks(agent.online), seeds)),
+        np.mean(evaluate_policy(env, random_picks, seeds)),
     )
     # picks: 4 steps x 2 pools; random earns about 0, the best of 6 about 8 * (6/7 - 1/2) = 2.9
     assert abs(chance) < 0.6
@@ -53,8 +55,6 @@ def test_training_resumes_from_its_checkpoint_exactly(tmp_path):
 
 
 def test_a_checkpoint_of_another_configuration_is_refused(tmp_path):
-    import pytest
-
     from al_loop.core.errors import AlLoopError
 
     env = ValueInFeatureEnv()
@@ -65,5 +65,86 @@ def test_a_checkpoint_of_another_configuration_is_refused(tmp_path):
 
 def test_evaluation_is_deterministic():
     env = ValueInFeatureEnv()
-    assert evaluate_policy(env, at_random, [1, 2]) == evaluate_policy(env, at_random, [1, 2])
-    assert np.isfinite(evaluate_policy(env, at_random, [3]))
+    assert evaluate_policy(env, random_picks, [1, 2]) == evaluate_policy(env, random_picks, [1, 2])
+    assert np.isfinite(evaluate_policy(env, random_picks, [3])).all()
+
+
+def test_greedy_picks_are_the_agents_deployment_choice(rng):
+    env = ValueInFeatureEnv()
+    agent = DQNAgent(env.region_size, env.action_size, SETTINGS, seed=3)
+    observation = env.reset(0)
+    expected = agent.choose(observation.state, observation.actions, rng, explore=False)
+    assert greedy_picks(agent.online)(observation, rng) == expected
+
+
+def test_entropy_picks_take_the_most_uncertain_candidate_of_each_pool(rng):
+    grid, classes = 1, 2
+    actions = np.zeros((3, action_size(classes, grid, 2)), np.float32)
+    actions[:, classes + 1] = [0.2, 0.9, 0.5]  # grid 1: [hist(2), min, mean, max, kl...]
+    observation = type("Obs", (), {"actions": [actions, actions[::-1]]})()
+    assert entropy_picks(classes, grid)(observation, rng) == [1, 1]
+
+
+TINY = EpisodeSettings(
+    steps=3, pools=2, pool_size=3, initial_regions=2, initial_head_steps=10, head_steps=5,
+    head_hidden=8, head_lr=0.05, kl_bins=4,
+)  # fmt: skip
+
+
+def tiny_env():
+    train = coded_region_set(striped_masks(6, rare_image=4, rare_region=3), seed=1)
+    state = coded_region_set(striped_masks(2), seed=2)
+    reward = coded_region_set(striped_masks(3, rare_image=0, rare_region=1), seed=3)
+    return RegionEnv(train, state, reward, 3, TINY)
+
+
+class Killed(Exception):
+    pass
+
+
+def dies_at_reset(env, count):
+    """``env`` whose ``count``-th reset (from 0) raises: a process killed mid-training."""
+    calls, reset = [0], env.reset
+
+    def dying(seed):
+        calls[0] += 1
+        if calls[0] > count:
+            raise Killed
+        return reset(seed)
+
+    env.reset = dying
+    return env
+
+
+def test_training_on_the_region_env_resumes_exactly_between_checkpoints(tmp_path):
+    """Killed during episode 3 with checkpoints every 2 episodes: the resumed run replays
+    episode 2 from the checkpoint of episodes 0-1 and ends exactly where a straight run ends."""
+    sizes = descriptor_size(3, 2), action_size(3, 2, 4)
+    settings = AgentSettings(hidden=8, batch_size=4, buffer_size=64, max_actions=6)
+
+    def run(env, path):
+        agent = DQNAgent(*sizes, settings, seed=0)
+        history = train_policy(
+            env, agent, 4, 2, seed=1, checkpoint=path, meta={"m": 1}, checkpoint_every=2
+        )
+        return agent, history
+
+    straight, full = run(tiny_env(), tmp_path / "a.ckpt")
+    with pytest.raises(Killed):
+        run(dies_at_reset(tiny_env(), 3), tmp_path / "b.ckpt")
+    resumed, history = run(tiny_env(), tmp_path / "b.ckpt")
+    assert history == full and [h["episode"] for h in history] == [0, 1, 2, 3]
+    for key, value in straight.online.state_dict().items():
+        assert torch.equal(value, resumed.online.state_dict()[key])
+    assert (resumed.steps, resumed.updates) == (straight.steps, straight.updates)
+
+
+def test_compare_picks_scores_every_chooser_on_the_same_episodes():
+    results = compare_picks(
+        tiny_env(), {"random": random_picks, "entropy": entropy_picks(3, 2)}, [5, 6]
+    )
+    assert set(results) == {"random", "entropy"}
+    for r in results.values():
+        assert len(r["returns"]) == 2 and r["mean"] == np.mean(r["returns"])
+    again = compare_picks(tiny_env(), {"random": random_picks}, [5, 6])
+    assert again["random"]["returns"] == results["random"]["returns"]

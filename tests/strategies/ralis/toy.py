@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from strategies.ralis.env import Observation
+from al_loop.data.base import IGNORE
+from strategies.ralis.env import Observation, RegionSet, boxes_of
 
 
 class ValueInFeatureEnv:
@@ -38,3 +39,29 @@ class ValueInFeatureEnv:
         reward = float(sum(self.values[r] - 0.5 for r in regions))
         self.score += reward
         return reward
+
+
+def coded_region_set(masks: np.ndarray, seed: int = 0, cell: int = 2) -> RegionSet:
+    """A RegionSet whose pixel features code the class (0: [1, 0], 1: [0, 1], 2: [1, 1]) plus a
+    little seeded noise, with ``cell`` x ``cell`` grid regions. A head that never saw class 2
+    predicts 0 or 1 there (its code is not a new direction); one that saw it learns it."""
+    n, h, w = masks.shape
+    codes = np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0]], np.float32)
+    noise = np.random.default_rng(seed).normal(0, 0.05, size=(n, h * w, 3))
+    flat = masks.reshape(n, h * w)
+    pixels = (codes[np.where(flat == IGNORE, 0, flat)] + noise).astype(np.float32)
+    per_image = (h // cell) * (w // cell)
+    region = (np.arange(h)[:, None] // cell) * (w // cell) + np.arange(w)[None, :] // cell
+    index = np.arange(n)[:, None, None] * per_image + region[None]
+    return RegionSet(pixels, masks.astype(np.uint8), index, boxes_of(index, n * per_image))
+
+
+def striped_masks(n: int, rare_image: int | None = None, rare_region: int = 0) -> np.ndarray:
+    """[n, 4, 4] masks: class 0 on top, class 1 below; in ``rare_image`` the 2x2 region
+    ``rare_region`` (0..3, raster order) is the rare class 2."""
+    masks = np.zeros((n, 4, 4), np.uint8)
+    masks[:, 2:] = 1
+    if rare_image is not None:
+        r, c = divmod(rare_region, 2)
+        masks[rare_image, 2 * r : 2 * r + 2, 2 * c : 2 * c + 2] = 2
+    return masks
