@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from al_loop.models.pretrained import LITE0_ENCODER, LITE0_MEAN, LITE0_STD
+from strategies.ralis.features import STRIDE
 
-STRIDE = 4  # the feature map's stride: a 180x240 frame becomes 45x60 pixels
 STAGES = (2, 3, 4, 5)  # smp encoder outputs at strides 4, 8, 16, 32
 MULTIPLE = 32
 CACHE_VERSION = 1
@@ -28,15 +28,6 @@ BATCH = 8
 
 def feature_hw(hw: tuple[int, int]) -> tuple[int, int]:
     return -(-hw[0] // STRIDE), -(-hw[1] // STRIDE)
-
-
-def sample_at_stride(maps: np.ndarray) -> np.ndarray:
-    """[..., H, W] -> [..., ceil(H/s), ceil(W/s)]: the value at each feature pixel's centre
-    (nearest neighbour: labels and region ids stay exact values)."""
-    h, w = maps.shape[-2:]
-    ys = np.minimum(np.arange(0, h, STRIDE) + STRIDE // 2, h - 1)
-    xs = np.minimum(np.arange(0, w, STRIDE) + STRIDE // 2, w - 1)
-    return maps[..., ys[:, None], xs[None, :]]
 
 
 def lite0_encoder() -> torch.nn.Module:

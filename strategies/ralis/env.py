@@ -25,7 +25,6 @@ from torch import nn
 
 from al_loop.core.errors import ConfigError
 from al_loop.core.metrics import confusion_matrix, iou_per_class
-from al_loop.core.units import UnitSpace
 from al_loop.data.base import IGNORE
 from strategies.class_balance import enet_class_weights
 from strategies.ralis.features import observation_features, region_descriptors
@@ -68,27 +67,6 @@ class RegionSet:
     @property
     def num_regions(self) -> int:
         return len(self.boxes)
-
-
-def unit_boxes(unit_space: UnitSpace) -> np.ndarray:
-    """int64 [U, 4]: every unit's (y0, x0, y1, x1), in units() order."""
-    return np.array([unit_space.box(u) for u in unit_space.units()], dtype=np.int64).reshape(-1, 4)
-
-
-def boxes_of(index: np.ndarray, num_regions: int) -> np.ndarray:
-    """int64 [U, 4]: the bounding box of each region id in ``index`` [n,h,w] (zeros if absent)."""
-    n, h, w = index.shape
-    flat = index.reshape(-1)
-    ys = np.broadcast_to(np.arange(h)[None, :, None], index.shape).reshape(-1)
-    xs = np.broadcast_to(np.arange(w)[None, None, :], index.shape).reshape(-1)
-    low = np.full((2, num_regions), np.iinfo(np.int64).max)
-    high = np.full((2, num_regions), -1)
-    for k, v in enumerate((ys, xs)):
-        np.minimum.at(low[k], flat, v)
-        np.maximum.at(high[k], flat, v + 1)
-    absent = high[0] < 0
-    low[:, absent], high[:, absent] = 0, 0
-    return np.stack([low[0], low[1], high[0], high[1]], 1)
 
 
 def weighted_iou(per_class_iou: np.ndarray, class_weights: np.ndarray) -> float:

@@ -13,6 +13,32 @@ import numpy as np
 
 _EPS = 1e-6
 KL_RANGE = 3.0  # nats; the last bin also takes everything above
+STRIDE = 4  # regions are described at 1/4 resolution: the cached encoder features' stride
+
+
+def sample_at_stride(maps: np.ndarray) -> np.ndarray:
+    """[..., H, W] -> [..., ceil(H/s), ceil(W/s)]: the value at each feature pixel's centre
+    (nearest neighbour: labels and region ids stay exact values)."""
+    h, w = maps.shape[-2:]
+    ys = np.minimum(np.arange(0, h, STRIDE) + STRIDE // 2, h - 1)
+    xs = np.minimum(np.arange(0, w, STRIDE) + STRIDE // 2, w - 1)
+    return maps[..., ys[:, None], xs[None, :]]
+
+
+def boxes_of(index: np.ndarray, num_regions: int) -> np.ndarray:
+    """int64 [U, 4]: the bounding box of each region id in ``index`` [n,h,w] (zeros if absent)."""
+    n, h, w = index.shape
+    flat = index.reshape(-1)
+    ys = np.broadcast_to(np.arange(h)[None, :, None], index.shape).reshape(-1)
+    xs = np.broadcast_to(np.arange(w)[None, None, :], index.shape).reshape(-1)
+    low = np.full((2, num_regions), np.iinfo(np.int64).max)
+    high = np.full((2, num_regions), -1)
+    for k, v in enumerate((ys, xs)):
+        np.minimum.at(low[k], flat, v)
+        np.maximum.at(high[k], flat, v + 1)
+    absent = high[0] < 0
+    low[:, absent], high[:, absent] = 0, 0
+    return np.stack([low[0], low[1], high[0], high[1]], 1)
 
 
 def region_descriptors(

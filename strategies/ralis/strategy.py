@@ -1,9 +1,11 @@
 """Phase two of RALis: the trained query network chooses regions of the target pool.
 
 The state is the region descriptors of ``state_images`` pool images (a fixed draw, the same every
-round: the paper's D_S). Regions are picked one at a time, each the best by Q of a fresh random
-sub-pool of ``pool_size`` candidates (as the agent acted in training), with the regions picked
-so far this round counted as labelled for the KL features; the picks are returned best Q first.
+round: the paper's D_S), computed from the loop segmenter's probabilities by the functions the
+episodes apply to their head's (``region_descriptors``, ``observation_features``). Regions are
+picked one at a time, each the best by Q of a fresh random sub-pool of ``pool_size`` candidates
+(as the agent acted in training), with the regions picked so far this round counted as labelled
+for the KL features; the picks are returned best Q first.
 """
 
 from __future__ import annotations
@@ -15,8 +17,12 @@ from al_loop.core.errors import ConfigError
 from al_loop.core.protocols import Ranked, SelectionContext
 from strategies.ralis.config import parse_ralis_params
 from strategies.ralis.dqn import load_policy
-from strategies.ralis.env import unit_boxes
-from strategies.ralis.features import observation_features, region_descriptors
+from strategies.ralis.features import (
+    boxes_of,
+    observation_features,
+    region_descriptors,
+    sample_at_stride,
+)
 
 STATE_SEED = 20200426  # D_S is one fixed draw of the pool, identical in every round
 IMAGES_PER_CHUNK = 64
@@ -34,22 +40,27 @@ class RalisStrategy:
 
     def descriptors(self, ctx: SelectionContext) -> np.ndarray:
         """[len(units()), R] region descriptors of the whole pool, streamed over images (the
-        units of consecutive images are consecutive in every unit space)."""
+        units of consecutive images are consecutive in every unit space). Probabilities and
+        region ids are sampled at the episodes' stride and boxes taken from the sampled ids,
+        so a region is described exactly as the policy saw regions in training."""
         probs = ctx.probabilities()
         if probs.shape[1] != self.meta["num_classes"]:
             raise ConfigError(
                 f"strategy.params.policy: trained for {self.meta['num_classes']} classes, the "
                 f"pool has {probs.shape[1]}"
             )
-        boxes = unit_boxes(ctx.unit_space)
         chunks = []
         for start in range(0, len(ctx.pool), IMAGES_PER_CHUNK):
             images = np.arange(start, min(start + IMAGES_PER_CHUNK, len(ctx.pool)))
             index = ctx.unit_space.pixel_unit_index(images)
             first, last = int(index.min()), int(index.max()) + 1
+            small = sample_at_stride(index) - first
             chunks.append(
                 region_descriptors(
-                    probs[images], index - first, boxes[first:last], self.meta["grid"]
+                    sample_at_stride(probs[images]),
+                    small,
+                    boxes_of(small, last - first),
+                    self.meta["grid"],
                 )
             )
         return np.concatenate(chunks)

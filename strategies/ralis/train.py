@@ -22,9 +22,15 @@ from al_loop.data import load_dataset
 from al_loop.data.base import SegmentationData
 from strategies.ralis.config import RalisParams, RalisTraining, parse_ralis_params
 from strategies.ralis.dqn import AgentSettings, DQNAgent, Transition, atomic_save, save_policy
-from strategies.ralis.encoder import cached_features, fit_projection, project, sample_at_stride
-from strategies.ralis.env import EpisodeSettings, RegionEnv, RegionSet, boxes_of
-from strategies.ralis.features import action_size, descriptor_size, mean_entropy
+from strategies.ralis.encoder import cached_features, fit_projection, project
+from strategies.ralis.env import EpisodeSettings, RegionEnv, RegionSet
+from strategies.ralis.features import (
+    action_size,
+    boxes_of,
+    descriptor_size,
+    mean_entropy,
+    sample_at_stride,
+)
 
 CHECKPOINT_FORMAT = 1
 

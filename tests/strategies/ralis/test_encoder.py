@@ -7,19 +7,9 @@ from strategies.ralis import encoder as enc
 from strategies.ralis.encoder import (
     cached_features,
     encode,
-    feature_hw,
     fit_projection,
     project,
-    sample_at_stride,
 )
-
-
-def test_sample_at_stride_takes_each_feature_pixels_centre():
-    maps = np.arange(6 * 9).reshape(1, 6, 9)
-    out = sample_at_stride(maps)  # stride 4: rows 2 and min(6, 5); cols 2, 6 and min(10, 8)
-    assert out.shape == (1, *feature_hw((6, 9))) == (1, 2, 3)
-    assert out.tolist() == [[[maps[0, 2, 2], maps[0, 2, 6], maps[0, 2, 8]],
-                             [maps[0, 5, 2], maps[0, 5, 6], maps[0, 5, 8]]]]  # fmt: skip
 
 
 class StageStub(torch.nn.Module):

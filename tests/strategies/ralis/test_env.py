@@ -3,7 +3,7 @@ import pytest
 
 from al_loop.core.errors import ConfigError
 from al_loop.data.base import IGNORE
-from strategies.ralis.env import EpisodeSettings, RegionEnv, boxes_of, weighted_iou
+from strategies.ralis.env import EpisodeSettings, RegionEnv, weighted_iou
 from strategies.ralis.features import action_size, descriptor_size
 from tests.strategies.ralis.toy import coded_region_set, striped_masks
 
@@ -113,12 +113,6 @@ def test_weighted_iou_uses_class_weights_over_defined_classes():
     weights = np.array([1.0, 3.0, 5.0])
     assert weighted_iou(np.array([0.5, 1.0, np.nan]), weights) == pytest.approx(3.5 / 4.0)
     assert weighted_iou(np.array([np.nan] * 3), weights) == 0.0
-
-
-def test_boxes_of_hand_computed():
-    index = np.array([[[0, 0, 1], [2, 2, 1]]])
-    boxes = boxes_of(index, 4)
-    assert boxes.tolist() == [[0, 0, 1, 2], [0, 2, 2, 3], [1, 0, 2, 2], [0, 0, 0, 0]]
 
 
 def test_unknown_reward_is_a_config_error():

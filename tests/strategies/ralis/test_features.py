@@ -5,12 +5,14 @@ from strategies.ralis.features import (
     KL_RANGE,
     action_features,
     action_size,
+    boxes_of,
     descriptor_size,
     kl_divergence,
     kl_histograms,
     mean_entropy,
     observation_features,
     region_descriptors,
+    sample_at_stride,
 )
 
 
@@ -81,3 +83,17 @@ def test_mean_entropy_reads_the_mean_of_the_sub_box_means():
     d = region_descriptors(probs, np.zeros((1, 2, 2), int), np.array([[0, 0, 2, 2]]), grid=2)
     actions = action_features(d, d[:, :2], num_classes=2, bins=2)
     assert mean_entropy(actions, num_classes=2, grid=2) == pytest.approx([0.25], abs=1e-5)
+
+
+def test_sample_at_stride_takes_each_feature_pixels_centre():
+    maps = np.arange(6 * 9).reshape(1, 6, 9)
+    out = sample_at_stride(maps)  # stride 4: rows 2 and min(6, 5); cols 2, 6 and min(10, 8)
+    assert out.shape == (1, *(2, 3)) == (1, 2, 3)
+    assert out.tolist() == [[[maps[0, 2, 2], maps[0, 2, 6], maps[0, 2, 8]],
+                             [maps[0, 5, 2], maps[0, 5, 6], maps[0, 5, 8]]]]  # fmt: skip
+
+
+def test_boxes_of_hand_computed():
+    index = np.array([[[0, 0, 1], [2, 2, 1]]])
+    boxes = boxes_of(index, 4)
+    assert boxes.tolist() == [[0, 0, 1, 2], [0, 2, 2, 3], [1, 0, 2, 2], [0, 0, 0, 0]]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from al_loop.data.base import IGNORE
-from strategies.ralis.env import Observation, RegionSet, boxes_of
+from strategies.ralis.env import Observation, RegionSet
+from strategies.ralis.features import boxes_of
 
 
 class ValueInFeatureEnv:
