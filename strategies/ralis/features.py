@@ -3,8 +3,10 @@
 Every region (unit) is described by what the current segmenter predicts in it: the histogram of
 predicted classes and its entropy map, min/mean/max-pooled on a ``grid`` x ``grid`` split of the
 region's box. The state is that description for every region of the state set D_S; a candidate
-action adds two KL-divergence histograms: its class distribution against the labelled regions'
-and against the other candidates of its sub-pool (is it new? is it unlike its rivals?).
+action adds its description relative to its sub-pool's mean (its rivals share the state, so what
+sets a pick apart is how it differs from them: without it the measured Q-network ranked
+candidates by state-level entropy, not by the pick) and two KL-divergence histograms: its class
+distribution against the labelled regions' and against the other candidates of its sub-pool.
 """
 
 from __future__ import annotations
@@ -112,13 +114,14 @@ def kl_histograms(
 def action_features(
     candidates: np.ndarray, labelled_histograms: np.ndarray, num_classes: int, bins: int
 ) -> np.ndarray:
-    """float32 [n, D + 2 bins] for the descriptors [n, D] of one sub-pool: each candidate's own
-    descriptor, its KL histogram against the labelled regions' class histograms [L, C], and
-    against the other candidates of the sub-pool."""
+    """float32 [n, 2 D + 2 bins] for the descriptors [n, D] of one sub-pool: each candidate's
+    own descriptor, the same minus the sub-pool's mean descriptor, its KL histogram against the
+    labelled regions' class histograms [L, C], and against the other candidates."""
     histograms = candidates[:, :num_classes]
     to_labelled = kl_histograms(histograms, labelled_histograms, bins)
     to_rivals = kl_histograms(histograms, histograms, bins, exclude_self=True)
-    return np.hstack([candidates, to_labelled, to_rivals]).astype(np.float32)
+    relative = candidates - candidates.mean(axis=0, keepdims=True)
+    return np.hstack([candidates, relative, to_labelled, to_rivals]).astype(np.float32)
 
 
 def descriptor_size(num_classes: int, grid: int) -> int:
@@ -126,7 +129,7 @@ def descriptor_size(num_classes: int, grid: int) -> int:
 
 
 def action_size(num_classes: int, grid: int, bins: int) -> int:
-    return descriptor_size(num_classes, grid) + 2 * bins
+    return 2 * descriptor_size(num_classes, grid) + 2 * bins
 
 
 def observation_features(

@@ -18,6 +18,7 @@ from al_loop.core.protocols import Ranked, SelectionContext
 from strategies.ralis.config import parse_ralis_params
 from strategies.ralis.dqn import load_policy
 from strategies.ralis.features import (
+    action_size,
     boxes_of,
     observation_features,
     region_descriptors,
@@ -35,6 +36,12 @@ class RalisStrategy:
     def __init__(self, **params):
         self.params = parse_ralis_params(params)
         self.network, self.meta = load_policy(self.params.policy)
+        m = self.meta
+        if m["action_size"] != action_size(m["num_classes"], m["grid"], m["kl_bins"]):
+            raise ConfigError(
+                f"strategy.params.policy: {self.params.policy} was trained on older action "
+                "features; train it again with `al-loop train-policy`"
+            )
         self.pool_size = self.params.pool_size or int(self.meta["pool_size"])
         self.state_images = self.params.state_images or int(self.meta["state_images"])
 

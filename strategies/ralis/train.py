@@ -10,6 +10,7 @@ killed at any moment resumes from the last finished episode and ends with the sa
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -145,13 +146,15 @@ def train_policy(
         log(f"resuming policy training at episode {start}")
     for episode in range(start, episodes):
         rng = np.random.default_rng([seed, episode])
+        cpu = time.process_time()
         total, score = run_episode(env, agent, rng, seed * 100_000 + episode, learn_steps)
+        cpu = time.process_time() - cpu  # logged only: CPU seconds do not depend on the load
         history.append(
             {"episode": episode, "return": total, "final_score": score, "epsilon": agent.epsilon}
         )
         log(
             f"episode {episode}: return {total:+.2f}, reward-set score {score:.3f}, "
-            f"epsilon {agent.epsilon:.3f}"
+            f"epsilon {agent.epsilon:.3f} ({cpu:.1f} CPU s)"
         )
         if checkpoint is not None and (
             (episode + 1) % checkpoint_every == 0 or episode + 1 == episodes

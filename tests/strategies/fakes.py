@@ -31,10 +31,14 @@ class McSegmenter(CentroidSegmenter):
         return images.astype(np.float32).transpose(0, 3, 1, 2) / 255.0
 
 
-def write_policy(path: Path, num_classes: int = 3, grid: int = 2, kl_bins: int = 4, seed=0):
-    """An untrained (seeded) policy file with the meta the ralis strategy reads."""
+def write_policy(
+    path: Path, num_classes: int = 3, grid: int = 2, kl_bins: int = 4, seed=0, action=None
+):
+    """An untrained (seeded) policy file with the meta the ralis strategy reads (``action``:
+    another action size, as a policy of older features has)."""
     torch.manual_seed(seed)
-    region, action = descriptor_size(num_classes, grid), action_size(num_classes, grid, kl_bins)
+    region = descriptor_size(num_classes, grid)
+    action = action or action_size(num_classes, grid, kl_bins)
     meta = {
         "region_size": region,
         "action_size": action,

@@ -52,11 +52,14 @@ def test_kl_histograms_place_identical_and_disjoint_distributions_at_the_ends():
     assert kl_histograms(p, np.zeros((0, 2)), bins=3).tolist() == [[0, 0, 0], [0, 0, 0]]
 
 
-def test_action_features_append_both_kl_histograms():
+def test_action_features_add_the_pool_relative_descriptor_and_both_kl_histograms():
     descriptors = np.random.default_rng(0).random((5, descriptor_size(3, 2))).astype(np.float32)
     out = action_features(descriptors, descriptors[:2, :3], num_classes=3, bins=4)
-    assert out.shape == (5, action_size(3, 2, 4))
-    assert np.array_equal(out[:, : descriptors.shape[1]], descriptors)
+    d = descriptors.shape[1]
+    assert out.shape == (5, action_size(3, 2, 4)) == (5, 2 * d + 8)
+    assert np.array_equal(out[:, :d], descriptors)
+    assert np.allclose(out[:, d : 2 * d], descriptors - descriptors.mean(0), atol=1e-6)
+    assert np.allclose(out[:, d : 2 * d].sum(0), 0.0, atol=1e-5)
     assert np.allclose(out[:, -8:-4].sum(1), 1.0) and np.allclose(out[:, -4:].sum(1), 1.0)
 
 

@@ -5,6 +5,7 @@ from al_loop.core.errors import ConfigError
 from al_loop.core.protocols import SelectionContext
 from al_loop.core.units import GridUnits, Unit
 from strategies import make_strategy
+from strategies.ralis.features import descriptor_size
 from tests.fakes import CentroidSegmenter, make_toy_data
 from tests.strategies.fakes import write_policy
 
@@ -41,5 +42,8 @@ def test_ralis_refuses_a_policy_for_other_classes_and_bad_params(tmp_path):
         make_strategy("ralis", policy=policy, training={"episods": 3})
     with pytest.raises(ConfigError, match="train-policy"):
         make_strategy("ralis", policy=str(tmp_path / "none.pt"))
+    old = write_policy(tmp_path / "old.pt", action=descriptor_size(3, 2) + 2 * 4)
+    with pytest.raises(ConfigError, match="older action features"):
+        make_strategy("ralis", policy=str(old))
     with pytest.raises(ConfigError, match="target pool"):
         make_strategy("ralis", policy=policy, training={"data": {"split": "train"}})
