@@ -4,6 +4,8 @@
         --policy weighted_iou=runs/ralis_camvid/policy.pt \
         --policy miou=runs/ralis_camvid_miou/policy.pt [--episodes 8] [--set KEY=VALUE ...]
 
+A path ending in ``.ckpt`` evaluates the online network of a training checkpoint instead.
+
 The environment is the one `al-loop train-policy CONFIG` learns in (same D_S, D_R, D_T, same
 cached features), with the reward named before each policy. Every chooser plays the same
 held-out episodes (seeds 1,000,000 + i, never used in training): same initial regions, same
@@ -32,6 +34,7 @@ from al_loop.wiring.config import load_config  # noqa: E402
 from strategies.ralis.config import parse_ralis_params  # noqa: E402
 from strategies.ralis.dqn import load_policy  # noqa: E402
 from strategies.ralis.env import RegionEnv  # noqa: E402
+from strategies.ralis.network import QNetwork  # noqa: E402
 from strategies.ralis.train import (  # noqa: E402
     baseline_choosers,
     compare_picks,
@@ -42,6 +45,18 @@ from strategies.ralis.train import (  # noqa: E402
 )
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_ralis.json"
+
+
+def load_any_policy(path: str):
+    """A policy file, or the online network of a training checkpoint (``.ckpt``: a partial
+    training evaluated while it runs)."""
+    if not path.endswith(".ckpt"):
+        return load_policy(path)
+    blob = torch.load(path, weights_only=True)
+    meta = {**blob["meta"], "episodes_trained": int(blob["episode"])}
+    network = QNetwork(meta["region_size"], meta["action_size"], meta["hidden"])
+    network.load_state_dict(blob["agent"]["online"])
+    return network.eval(), meta
 
 
 def paired(a: list[float], b: list[float]) -> dict:
@@ -69,7 +84,7 @@ def main(argv: list[str] | None = None) -> dict:
     record = {"config": args.config, "seeds": seeds, "machine": platform.processor(), "runs": []}
     for item in args.policy:
         reward, _, path = item.partition("=")
-        network, meta = load_policy(path)
+        network, meta = load_any_policy(path)
         env = RegionEnv(
             sets["train"],
             sets["state"],
