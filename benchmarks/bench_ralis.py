@@ -45,6 +45,7 @@ from strategies.ralis.train import (  # noqa: E402
 )
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_ralis.json"
+RARE = ("Pole", "SignSymbol", "Pedestrian", "Bicyclist", "star")  # CamVid's, synthetic's
 
 
 def load_any_policy(path: str):
@@ -113,8 +114,14 @@ def main(argv: list[str] | None = None) -> dict:
             f"\nreward {reward}: policy {path} ({run['episodes_trained']} episodes, trained on "
             f"{run['policy_reward']}), {args.episodes} held-out episodes, {run['seconds']:.0f} s"
         )
+        classes = sets["class_names"]
         for name, r in results.items():
-            print(f"  {name:8s} return {r['mean']:+7.2f} ({r['sem']:.2f})")
+            pixels = np.asarray(r["picked_class_pixels"], dtype=np.float64)
+            share = pixels / max(pixels.sum(), 1)
+            rare = ", ".join(
+                f"{c} {100 * share[i]:.1f} %" for i, c in enumerate(classes) if c in RARE
+            )
+            print(f"  {name:8s} return {r['mean']:+7.2f} ({r['sem']:.2f}); picked pixels: {rare}")
         for name, d in run["greedy_minus"].items():
             print(
                 f"  greedy - {name:8s} {d['mean']:+7.2f} ({d['sem']:.2f}), "

@@ -20,7 +20,7 @@ import torch
 from al_loop.core.errors import AlLoopError, ConfigError
 from al_loop.core.units import make_unit_space
 from al_loop.data import load_dataset
-from al_loop.data.base import SegmentationData
+from al_loop.data.base import IGNORE, SegmentationData
 from strategies.ralis.config import RalisParams, RalisTraining, parse_ralis_params
 from strategies.ralis.dqn import AgentSettings, DQNAgent, Transition, atomic_save, save_policy
 from strategies.ralis.encoder import cached_features, fit_projection, project
@@ -63,17 +63,24 @@ def run_episode(env, agent: DQNAgent, rng: np.random.Generator, seed: int, learn
     return total, float(env.score)
 
 
-def evaluate_policy(env, choose: Callable, seeds: list[int]) -> list[float]:
-    """Episode returns when ``choose(observation, rng) -> picks`` acts, without learning."""
+def evaluate_policy(
+    env, choose: Callable, seeds: list[int], picked: list | None = None
+) -> list[float]:
+    """Episode returns when ``choose(observation, rng) -> picks`` acts, without learning;
+    ``picked`` (if given) receives each episode's chosen region indices."""
     returns = []
     for seed in seeds:
         rng = np.random.default_rng([seed, 99])
-        observation, total = env.reset(seed), 0.0
+        observation, total, chosen = env.reset(seed), 0.0, []
         while observation is not None:
             picks = choose(observation, rng)
-            total += env.step([int(p[i]) for p, i in zip(observation.pools, picks, strict=True)])
+            regions = [int(p[i]) for p, i in zip(observation.pools, picks, strict=True)]
+            total += env.step(regions)
+            chosen += regions
             observation = env.observe()
         returns.append(total)
+        if picked is not None:
+            picked.append(chosen)
     return returns
 
 
@@ -112,10 +119,25 @@ def compare_picks(env, choosers: dict[str, Callable], seeds: list[int]) -> dict:
     """Per chooser: mean return, its standard error, and the returns of the same episodes."""
     out = {}
     for name, choose in choosers.items():
-        returns = evaluate_policy(env, choose, seeds)
+        picked: list = []
+        returns = evaluate_policy(env, choose, seeds, picked)
         sem = float(np.std(returns, ddof=1) / np.sqrt(len(returns))) if len(returns) > 1 else 0.0
         out[name] = {"mean": float(np.mean(returns)), "sem": sem, "returns": returns}
+        out[name]["picked_class_pixels"] = picked_class_pixels(env, picked).tolist()
     return out
+
+
+def picked_class_pixels(env, picked: list[list[int]]) -> np.ndarray:
+    """int64 [C]: ground-truth pixels per class in the regions picked (summed over episodes),
+    at the episodes' resolution: which classes a chooser asks labels for."""
+    train = getattr(env, "train", None)
+    counts = np.zeros(getattr(env, "num_classes", 0), np.int64)
+    if train is None:
+        return counts
+    for regions in picked:
+        inside = np.isin(train.index, regions) & (train.masks != IGNORE)
+        counts += np.bincount(train.masks[inside], minlength=len(counts))[: len(counts)]
+    return counts
 
 
 def train_policy(
@@ -271,7 +293,11 @@ def region_sets(config, training: RalisTraining, log: Callable[[str], None] = pr
             boxes_of(index, len(units.units())),
         )
 
-    return {k: region_set(d, raw[k]) for k, d in data.items()} | {"num_classes": source.num_classes}
+    sets = {k: region_set(d, raw[k]) for k, d in data.items()}
+    return sets | {
+        "num_classes": source.num_classes,
+        "class_names": [c.name for c in source.classes],
+    }
 
 
 def build_environment(

@@ -146,5 +146,7 @@ def test_compare_picks_scores_every_chooser_on_the_same_episodes():
     assert set(results) == {"random", "entropy"}
     for r in results.values():
         assert len(r["returns"]) == 2 and r["mean"] == np.mean(r["returns"])
+        # 2 episodes x 3 steps x 2 pools of 2x2 regions, every pixel labelled
+        assert sum(r["picked_class_pixels"]) == 2 * 3 * 2 * 4
     again = compare_picks(tiny_env(), {"random": random_picks}, [5, 6])
     assert again["random"]["returns"] == results["random"]["returns"]
