@@ -2,9 +2,10 @@
 
 ``train_policy`` is the DQN loop over any environment with ``reset(seed)``, ``observe()`` and
 ``step(regions)``; ``train_policy_from_config`` wires the real one (dataset split into D_S, D_R
-and D_T, unit space, segmenter) from an experiment config whose strategy is ``ralis``.
-A checkpoint (agent, replay, episode counter, history) is written after every episode, so a run
-killed at any moment resumes from the last finished episode and ends with the same policy.
+and D_T, the run's units, cached frozen-encoder features) from an experiment config whose
+strategy is ``ralis``. A checkpoint (agent, replay, episode counter, history) is written every
+``checkpoint_every`` episodes, so a run killed at any moment resumes from the last checkpoint
+and ends with the same policy.
 """
 
 from __future__ import annotations
