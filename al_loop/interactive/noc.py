@@ -236,8 +236,8 @@ def load_noc_samples(root: str | Path, limit: int | None = None) -> list:
     """Native-size samples of GrabCut (``data_GT/`` + ``boundary_GT/``), DAVIS (``img/`` +
     ``gt/``) or a dataset folder (``images/`` + ``masks/``; every non-background class is the
     object)."""
-    from al_loop.data import load_davis_samples, load_folder, load_grabcut_samples
-    from al_loop.data.folder import Sample
+    from al_loop.data import load_davis_samples, load_grabcut_samples
+    from al_loop.data.folder import load_folder_samples
 
     root = Path(root)
     if (root / "boundary_GT").is_dir():
@@ -248,6 +248,5 @@ def load_noc_samples(root: str | Path, limit: int | None = None) -> list:
         raise DataError(
             f"{root}: not a NoC dataset (expected data_GT/+boundary_GT/, img/+gt/ or images/+masks/)"
         )
-    data = load_folder(root, require_masks=True)
-    count = len(data.names) if limit is None else min(limit, len(data.names))
-    return [Sample(data.names[i], data.images[i], data.masks[i]) for i in range(count)]
+    samples, _ = load_folder_samples(root, require_masks=True, limit=limit)
+    return samples  # each at its own size: the protocol scores images as they are
