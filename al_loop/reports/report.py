@@ -30,7 +30,7 @@ import numpy as np
 from al_loop.core.errors import AlLoopError, ConfigError
 from al_loop.core.store import STORE_FILE, LabelStore, RoundRecord
 
-MANIFEST_FILE = "sweep.json"  # written by al_loop.sweeps.sweep: the sweep's runs, in order
+MANIFEST_FILE = "sweep.json"  # written by al_loop.sweeps.schedule: the sweep's runs, in order
 LEVELS = (0.8, 0.9, 0.95)  # fractions of full-supervision mIoU reported in the tables
 BASELINE = "random"  # savings are measured against this strategy at the same method
 # Config keys that differ between runs without changing what is compared.

@@ -120,7 +120,9 @@ def cmd_sweep(args: argparse.Namespace) -> None:
 
     from tqdm.auto import tqdm
 
-    from al_loop.sweeps.sweep import describe, load_sweep, parse_duration, ray_available, run_sweep
+    from al_loop.sweeps.pools import ray_available
+    from al_loop.sweeps.schedule import describe, parse_duration, run_sweep
+    from al_loop.sweeps.sweep import load_sweep
 
     sweep = load_sweep(args.sweep)
     deadline = None if args.deadline is None else parse_duration(args.deadline)

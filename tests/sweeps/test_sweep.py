@@ -25,26 +25,26 @@ from al_loop.core.experiment import Budget, Loop
 from al_loop.core.paths import CONFIG_DIR, REPO_ROOT
 from al_loop.core.store import LabelStore
 from al_loop.core.units import GridUnits
-from al_loop.sweeps.sweep import (
-    LOCK_FILE,
-    SweepSpec,
-    execute_run,
-    expand_runs,
-    format_value,
+from al_loop.sweeps.execute import LOCK_FILE, execute_run, read_status
+from al_loop.sweeps.schedule import (
     interleave_by_reference,
-    load_sweep,
     make_jobs,
     may_start,
     parse_duration,
-    read_status,
-    run_name,
     run_sweep,
+)
+from al_loop.sweeps.sweep import (
+    SweepSpec,
+    expand_runs,
+    format_value,
+    load_sweep,
+    run_name,
     short_keys,
 )
 from strategies import make_strategy
 from tests.fakes import CentroidSegmenter, OracleAnnotator, make_toy_data
 
-BACKEND = "tests.test_sweep"
+BACKEND = "tests.sweeps.test_sweep"
 KILL_ENV = "AL_LOOP_TEST_KILL"  # "<run name>:<annotations>": SIGKILL that run mid-way
 BASE = {
     "seed": 0,
@@ -54,7 +54,7 @@ BASE = {
 }
 
 
-# -- the fake backend (al_loop.sweeps.sweep.Backend) -------------------------------------------------
+# -- the fake backend (al_loop.sweeps.execute.Backend) -------------------------------------------------
 def load_splits(config):
     return SimpleNamespace(train=make_toy_data(6), val=make_toy_data(3, seed=99))
 
@@ -328,8 +328,9 @@ KILLED_SWEEP = textwrap.dedent(
     """
     import sys
     sys.path.insert(0, {root!r})
-    from al_loop.sweeps.sweep import load_sweep, run_sweep
-    run_sweep(load_sweep({sweep!r}), {out!r}, backend="tests.test_sweep")
+    from al_loop.sweeps.schedule import run_sweep
+    from al_loop.sweeps.sweep import load_sweep
+    run_sweep(load_sweep({sweep!r}), {out!r}, backend="tests.sweeps.test_sweep")
     """
 )
 
