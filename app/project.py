@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 import yaml
 
+from al_loop.core.config import ExperimentConfig, parse_config
 from al_loop.core.errors import DataError, StoreError
 from al_loop.core.experiment import Loop
 from al_loop.core.protocols import UnitAnnotation
@@ -46,7 +47,6 @@ from al_loop.data.folder import IMAGE_SUFFIXES
 from al_loop.data.run import PROJECT_CONFIG
 from al_loop.interactive import make_method
 from al_loop.wiring.build import build_annotation_trainer, build_budget, build_segmenter
-from al_loop.wiring.config import ExperimentConfig, parse_config
 from strategies import make_strategy
 
 PROJECT_FILE = PROJECT_CONFIG  # the run dataset reads projects too

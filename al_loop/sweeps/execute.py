@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 from filelock import FileLock, Timeout
 
-from al_loop.wiring.config import ExperimentConfig, parse_config
+from al_loop.core.config import ExperimentConfig, parse_config
 
 DEFAULT_BACKEND = (
     "al_loop.wiring.build"  # module with load_splits, full_supervision_reference, run_experiment

@@ -33,15 +33,15 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from al_loop.core.errors import ConfigError
-from al_loop.core.paths import CONFIG_DIR
-from al_loop.wiring.config import (
+from al_loop.core.config import (
     ExperimentConfig,
     describe_validation_error,
     merge,
     parse_config,
     read_yaml_mapping,
 )
+from al_loop.core.errors import ConfigError
+from al_loop.core.paths import CONFIG_DIR
 
 MAX_NAME_LENGTH = 150
 

@@ -14,6 +14,9 @@ import numpy as np
 import torch
 import yaml
 
+from al_loop.annotators.feature_space import FeatureSpaceAnnotator
+from al_loop.annotators.simulated import SimulatedAnnotator
+from al_loop.core.config import ExperimentConfig
 from al_loop.core.cost import CostTable
 from al_loop.core.errors import AlLoopError, ConfigError
 from al_loop.core.experiment import Budget, Loop
@@ -25,8 +28,6 @@ from al_loop.data import load_dataset
 from al_loop.data.base import DatasetSplits
 from al_loop.interactive import LEARNED_METHODS, METHODS
 from al_loop.models.segmenter import make_segmenter
-from al_loop.wiring.config import ExperimentConfig
-from simulators.annotate import SimulatedAnnotator
 from strategies import make_strategy
 from strategies.cost_aware import FeatureCostPredictor
 
@@ -65,9 +66,7 @@ def build_segmenter(
 
 
 def build_feature_space_annotator(config: ExperimentConfig, pool_masks: np.ndarray):
-    """Box-labeller over a 2-D projection of the units (simulators/feature_space_annotator.py)."""
-    from simulators.feature_space_annotator import FeatureSpaceAnnotator
-
+    """Box-labeller over a 2-D projection of the units (al_loop/annotators/feature_space.py)."""
     try:
         return FeatureSpaceAnnotator(
             pool_masks, CostTable.load(), seed=config.seed, **config.annotation.params

@@ -30,9 +30,9 @@ def _log(message: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
+    from al_loop.core.config import load_config
     from al_loop.core.progress import tqdm_progress
     from al_loop.wiring.build import run_experiment
-    from al_loop.wiring.config import load_config
 
     config = load_config(args.config, _overrides(args.set))
     out = Path(args.out or Path("runs") / config.name)
@@ -48,10 +48,10 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
+    from al_loop.core.config import StrategyConfig, load_config
     from al_loop.core.progress import tqdm_progress
     from al_loop.reports.report import load_run, write_report
     from al_loop.wiring.build import full_supervision_reference, load_splits, run_experiment
-    from al_loop.wiring.config import StrategyConfig, load_config
 
     started = time.perf_counter()
     out = Path(args.out)
@@ -87,7 +87,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_train_policy(args: argparse.Namespace) -> None:
-    from al_loop.wiring.config import load_config
+    from al_loop.core.config import load_config
     from strategies.ralis.train import train_policy_from_config
 
     config = load_config(args.config, _overrides(args.set))
@@ -250,6 +250,7 @@ def cmd_train_interactive(args: argparse.Namespace) -> None:
 
 
 def cmd_noc(args: argparse.Namespace) -> None:
+    from al_loop.annotators.noc import run_noc
     from al_loop.core.cost import CostTable
     from al_loop.interactive import make_method
     from al_loop.interactive import noc as bench
@@ -268,7 +269,7 @@ def cmd_noc(args: argparse.Namespace) -> None:
     for method in methods:
         started = time.perf_counter()
         stop = None if args.full_curve else max(bench.TARGETS)
-        records = bench.run_noc(method, samples, cost, args.seed, args.max_interactions, stop)
+        records = run_noc(method, samples, cost, args.seed, args.max_interactions, stop)
         rows[method.name], curves[method.name] = bench.summarize(records), records
         bench.write_csv(records, out / f"noc_{method.name}.csv", args.max_interactions)
         plot = out / f"noc_{method.name}.png"

@@ -1,21 +1,19 @@
 import numpy as np
 import pytest
 
+from al_loop.annotators.simulated import annotate_object
 from al_loop.core.cost import CostTable
 from al_loop.core.errors import ConfigError
+from al_loop.core.geometry import bounding_box, extreme_points, interior_point
 from al_loop.core.interactions import Box, Click, ExtremePoints, InsideOutside, Scribble
 from al_loop.data.base import IGNORE
 from al_loop.interactive import LEARNED_METHODS, METHODS, make_method
 from simulators import USERS, make_user
-from simulators.annotate import annotate_object
 from simulators.seeded import (
     BoxUser,
     ExtremePointsUser,
     InsideOutsideUser,
     ScribbleUser,
-    bounding_box,
-    extreme_points,
-    interior_point,
     largest_error,
     longest_skeleton_path,
 )
@@ -232,9 +230,9 @@ OPENINGS = {
 
 @pytest.mark.parametrize("method", sorted(OPENINGS))
 def test_simulated_annotator_with_seeded_methods(method, cost):
+    from al_loop.annotators.simulated import SimulatedAnnotator
     from al_loop.core.units import Unit
-    from simulators.annotate import SimulatedAnnotator
-    from tests.simulators.test_annotate import scene
+    from tests.annotators.test_simulated import scene
 
     image, gt = scene()
     ann = SimulatedAnnotator(gt[None], method, cost, min_instance_pixels=16)

@@ -103,7 +103,7 @@ def test_cost_aware_needs_a_scoring_base():
 class SpyStrategy:
     """Records what the loop put in the context, then ranks like entropy."""
 
-    name, needs_model = "spy", True
+    name = "spy"
 
     def __init__(self):
         self.seen = []

@@ -392,7 +392,7 @@ TINY = {
 
 @pytest.mark.slow
 def test_a_sweep_run_equals_the_same_config_run_alone(tmp_path):
-    pytest.importorskip("simulators.annotate", exc_type=ImportError)
+    pytest.importorskip("al_loop.annotators.simulated", exc_type=ImportError)
     from al_loop.interactive import METHODS
     from al_loop.wiring.cli import main
 
