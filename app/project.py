@@ -38,6 +38,7 @@ import yaml
 from al_loop.core.config import ExperimentConfig, parse_config
 from al_loop.core.errors import DataError, StoreError
 from al_loop.core.experiment import Loop
+from al_loop.core.progress import no_progress
 from al_loop.core.protocols import UnitAnnotation
 from al_loop.core.store import STORE_FILE, LabelStore, QueuedUnit, RoundRecord
 from al_loop.core.units import Unit, UnitSpace, make_unit_space
@@ -45,9 +46,8 @@ from al_loop.data import load_dataset, write_folder
 from al_loop.data.base import IGNORE, DatasetSplits, SegmentationData
 from al_loop.data.folder import IMAGE_SUFFIXES
 from al_loop.data.run import PROJECT_CONFIG
-from al_loop.interactive import make_method
-from al_loop.wiring.build import build_annotation_trainer, build_budget, build_segmenter
-from strategies import make_strategy
+from al_loop.wiring.build import build_annotation, build_loop, build_segmenter
+from al_loop.wiring.check import check_config
 
 PROJECT_FILE = PROJECT_CONFIG  # the run dataset reads projects too
 DATA_DIR = "data"
@@ -139,7 +139,8 @@ def create_project(
     params = dict(merged.get("dataset", {}).get("params", {}))
     params["root"] = DATA_DIR  # relative: resolved inside the project on open
     merged["dataset"] = {"name": "folder", "params": params}
-    parse_config(merged, str(project_dir / PROJECT_FILE))  # fail now, not at the first round
+    # fail now, not at the first round (the data root is checked when the project opens)
+    check_config(parse_config(merged, str(project_dir / PROJECT_FILE)))
     (project_dir / PROJECT_FILE).write_text(yaml.safe_dump(merged, sort_keys=False))
     with Project(project_dir) as project:
         project.select_first_round()
@@ -269,31 +270,24 @@ class Project:
 
     # -- the loop -----------------------------------------------------------------------------
     def loop(self, progress=None, log=print) -> Loop:
+        """The loop with the parts ``al-loop run`` wires (al_loop.wiring.build.build_loop), a
+        person in the browser as its annotator and a segmenter also scored on the check set."""
+        check_config(self.config)
         segmenter = _ScoredOnCheckSet(
             build_segmenter(self.config, self.pool.num_classes),
             self.check_set,
             self.has_ground_truth,
         )
-        extra = {} if progress is None else {"progress": progress}
-        return Loop(
-            pool=self.pool,
-            val=self.splits.val,
-            unit_space=self.unit_space,
+        return build_loop(
+            self.config,
+            self.splits,
+            self.store,
+            self.project_dir,
+            build_annotation(self.config, self.pool, self.project_dir, person=_Person()),
             segmenter=segmenter,
-            seed_strategy=make_strategy("random"),
-            strategy=make_strategy(self.config.strategy.name, **self.config.strategy.params),
-            annotator=_Person(),
-            store=self.store,
-            checkpoint_dir=inside(self.project_dir, "checkpoints"),
-            budget=build_budget(self.config),
-            seed=self.config.seed,
-            annotation_trainer=build_annotation_trainer(
-                self.config,
-                lambda: make_method(self.config.annotation.method, **self.config.annotation.params),
-                self.project_dir,
-            ),
+            unit_space=self.unit_space,
+            progress=progress or no_progress,
             log=log,
-            **extra,
         )
 
     def select_first_round(self) -> None:

@@ -8,26 +8,28 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import yaml
 
-from al_loop.annotators.feature_space import FeatureSpaceAnnotator
+from al_loop.annotators import BATCH_ANNOTATORS
 from al_loop.annotators.simulated import SimulatedAnnotator
 from al_loop.core.config import ExperimentConfig
 from al_loop.core.cost import CostTable
 from al_loop.core.errors import AlLoopError, ConfigError
 from al_loop.core.experiment import Budget, Loop
 from al_loop.core.progress import ProgressFactory, no_progress, step_callback
-from al_loop.core.protocols import AnnotationModelTrainer, Annotator, InteractiveMethod
+from al_loop.core.protocols import AnnotationModelTrainer, Annotator, InteractiveMethod, Segmenter
 from al_loop.core.store import STORE_FILE, LabelStore, RoundRecord
-from al_loop.core.units import make_unit_space
+from al_loop.core.units import UnitSpace, make_unit_space
 from al_loop.data import load_dataset
-from al_loop.data.base import DatasetSplits
-from al_loop.interactive import LEARNED_METHODS, METHODS
+from al_loop.data.base import DatasetSplits, SegmentationData
+from al_loop.interactive import LEARNED_METHODS, METHODS, make_method
 from al_loop.models.segmenter import make_segmenter
+from al_loop.wiring.check import check_config
 from strategies import make_strategy
 from strategies.cost_aware import FeatureCostPredictor
 
@@ -65,26 +67,17 @@ def build_segmenter(
     )
 
 
-def build_feature_space_annotator(config: ExperimentConfig, pool_masks: np.ndarray):
-    """Box-labeller over a 2-D projection of the units (al_loop/annotators/feature_space.py)."""
-    try:
-        return FeatureSpaceAnnotator(
-            pool_masks, CostTable.load(), seed=config.seed, **config.annotation.params
-        )
-    except TypeError as err:
-        raise ConfigError(f"annotation.params for 'feature_space': {err}") from None
-
-
-# Annotation methods that are not an interactive method driven object by object.
-BATCH_ANNOTATORS: dict[str, Callable[[ExperimentConfig, np.ndarray], Annotator]] = {
-    "feature_space": build_feature_space_annotator,
-}
-
-
 def build_annotator(config: ExperimentConfig, pool_masks: np.ndarray) -> Annotator:
+    """The simulated annotator the config names: a batch annotator (the feature-space
+    box-labeller), or a simulated user driving the interactive method ``annotation.method``."""
     a = config.annotation
     if a.method in BATCH_ANNOTATORS:
-        return BATCH_ANNOTATORS[a.method](config, pool_masks)
+        try:
+            return BATCH_ANNOTATORS[a.method](
+                pool_masks, CostTable.load(), seed=config.seed, **a.params
+            )
+        except TypeError as err:
+            raise ConfigError(f"annotation.params for '{a.method}': {err}") from None
     if a.method not in METHODS:
         valid = ", ".join(sorted([*METHODS, *BATCH_ANNOTATORS]))
         raise ConfigError(f"annotation.method: unknown '{a.method}'; valid: {valid}")
@@ -127,6 +120,79 @@ def build_annotation_trainer(
         lr=r.lr,
         min_object_pixels=r.min_object_pixels,
         view_size=unit_view_size(config) if r.unit_scale else None,
+    )
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """Who labels the units, and what retrains their method's model (None: nothing)."""
+
+    annotator: Annotator
+    trainer: AnnotationModelTrainer | None
+
+
+def build_annotation(
+    config: ExperimentConfig,
+    pool: SegmentationData,
+    run_dir: Path,
+    person: Annotator | None = None,
+) -> Annotation:
+    """A simulated user with the configured method, or ``person`` (the app's annotator: someone
+    in a browser using that method); with the retrainer of the method's learned model."""
+    if person is None:
+        annotator = build_annotator(config, pool.masks)
+
+        def method() -> InteractiveMethod:
+            return annotator.method
+
+    else:
+        annotator = person
+
+        def method() -> InteractiveMethod:
+            return make_method(config.annotation.method, **config.annotation.params)
+
+    return Annotation(annotator, build_annotation_trainer(config, method, run_dir))
+
+
+def build_loop(
+    config: ExperimentConfig,
+    splits: DatasetSplits,
+    store: LabelStore,
+    run_dir: Path,
+    annotation: Annotation,
+    segmenter: Segmenter | None = None,
+    unit_space: UnitSpace | None = None,
+    progress: ProgressFactory = no_progress,
+    log: Callable[[str], None] = print,
+) -> Loop:
+    """The one place a ``Loop`` is built, for ``al-loop run`` / demo / sweep and the app alike:
+    units, segmenter, strategies, cost predictor and budget from the config; checkpoints in
+    ``run_dir/checkpoints``. ``segmenter`` / ``unit_space``: the app's own (a segmenter also
+    scored on the check set; a unit space shared by the server's pages)."""
+    pool = splits.train
+    if unit_space is None:
+        unit_space = make_unit_space(
+            config.units.kind, len(pool), pool.hw, images=pool.images, **config.units.params()
+        )
+    if segmenter is None:
+        segmenter = build_segmenter(config, pool.num_classes)
+    return Loop(
+        pool=pool,
+        val=splits.val,
+        unit_space=unit_space,
+        segmenter=segmenter,
+        seed_strategy=make_strategy("random"),
+        strategy=make_strategy(config.strategy.name, **config.strategy.params),
+        annotator=annotation.annotator,
+        store=store,
+        checkpoint_dir=run_dir / "checkpoints",
+        budget=build_budget(config),
+        seed=config.seed,
+        offer_model_mask=config.annotation.use_model_mask,
+        cost_predictor=FeatureCostPredictor(),
+        annotation_trainer=annotation.trainer,
+        progress=progress,
+        log=log,
     )
 
 
@@ -194,6 +260,7 @@ def run_experiment(
     reference: dict | None = None,
 ) -> list[RoundRecord]:
     """Run (or resume) one experiment into ``run_dir``; returns its rounds."""
+    check_config(config)  # every name and parameter, before anything is read, built or written
     run_dir = Path(run_dir)
     store_path = run_dir / STORE_FILE
     if store_path.exists() and not resume:
@@ -203,9 +270,8 @@ def run_experiment(
     set_determinism(config.seed, config.threads)
     splits = splits or load_splits(config)
     pool = splits.train
-    # built before anything is written or trained: a bad method setting fails at once
-    annotator = build_annotator(config, pool.masks)
-    annotation_trainer = build_annotation_trainer(config, lambda: annotator.method, run_dir)
+    # built before anything is written or trained: a method that cannot start fails at once
+    annotation = build_annotation(config, pool, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     with LabelStore(store_path) as store:
@@ -214,24 +280,5 @@ def run_experiment(
         if config.full_supervision.enabled and store.get_meta("full_supervision") is None:
             reference = reference or full_supervision_reference(config, splits, progress)
             store.set_meta("full_supervision", json.dumps(reference))
-        loop = Loop(
-            pool=pool,
-            val=splits.val,
-            unit_space=make_unit_space(
-                config.units.kind, len(pool), pool.hw, images=pool.images, **config.units.params()
-            ),
-            segmenter=build_segmenter(config, pool.num_classes),
-            seed_strategy=make_strategy("random"),
-            strategy=make_strategy(config.strategy.name, **config.strategy.params),
-            annotator=annotator,
-            store=store,
-            checkpoint_dir=run_dir / "checkpoints",
-            budget=build_budget(config),
-            seed=config.seed,
-            offer_model_mask=config.annotation.use_model_mask,
-            cost_predictor=FeatureCostPredictor(),
-            annotation_trainer=annotation_trainer,
-            progress=progress,
-            log=log,
-        )
+        loop = build_loop(config, splits, store, run_dir, annotation, progress=progress, log=log)
         return loop.run()

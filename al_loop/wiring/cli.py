@@ -52,10 +52,16 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from al_loop.core.progress import tqdm_progress
     from al_loop.reports.report import load_run, write_report
     from al_loop.wiring.build import full_supervision_reference, load_splits, run_experiment
+    from al_loop.wiring.check import check_config
 
     started = time.perf_counter()
     out = Path(args.out)
     base = load_config(CONFIG_DIR / "demo.yaml", _overrides(args.set))
+    configs = {
+        s: base.model_copy(update={"strategy": StrategyConfig(name=s)}) for s in args.strategies
+    }
+    for config in configs.values():
+        check_config(config)  # before the data is generated or the reference trains
     _log(f"generating the synthetic dataset ({base.dataset.params})")
     splits = load_splits(base)
     _log(
@@ -65,8 +71,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     reference = full_supervision_reference(base, splits, tqdm_progress)
     _log(f"full supervision: val mIoU {reference['miou']:.3f}")
     runs = []
-    for strategy in args.strategies:
-        config = base.model_copy(update={"strategy": StrategyConfig(name=strategy)})
+    for strategy, config in configs.items():
         run_dir = out / strategy
         _log(f"--- strategy {strategy} -> {run_dir}")
         run_experiment(
@@ -123,8 +128,11 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     from al_loop.sweeps.pools import ray_available
     from al_loop.sweeps.schedule import describe, parse_duration, run_sweep
     from al_loop.sweeps.sweep import load_sweep
+    from al_loop.wiring.check import check_config
 
     sweep = load_sweep(args.sweep)
+    for run in sweep.runs:  # every run's names and params, before any run starts
+        check_config(run.config)
     deadline = None if args.deadline is None else parse_duration(args.deadline)
     out = Path(args.out or Path("runs") / sweep.name)
     if args.dry_run:

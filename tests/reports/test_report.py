@@ -24,7 +24,7 @@ from al_loop.reports.report import (
     write_report,
 )
 from al_loop.wiring.cli import main
-from tests.test_store import _annotation
+from tests.core.test_store import _annotation
 
 
 def make_run(
