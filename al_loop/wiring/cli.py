@@ -50,7 +50,8 @@ def cmd_run(args: argparse.Namespace) -> None:
 def cmd_demo(args: argparse.Namespace) -> None:
     from al_loop.core.config import StrategyConfig, load_config
     from al_loop.core.progress import tqdm_progress
-    from al_loop.reports.report import load_run, write_report
+    from al_loop.reports.report import write_report
+    from al_loop.reports.runs import load_run
     from al_loop.wiring.build import full_supervision_reference, load_splits, run_experiment
     from al_loop.wiring.check import check_config
 
@@ -102,7 +103,8 @@ def cmd_train_policy(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from al_loop.reports.report import find_runs, load_run, resolve_metric, write_report
+    from al_loop.reports.report import write_report
+    from al_loop.reports.runs import find_runs, load_run, resolve_metric
 
     run_dirs = find_runs(args.run_dirs)
     runs = [load_run(d) for d in run_dirs]
