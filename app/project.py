@@ -41,12 +41,17 @@ from al_loop.core.experiment import Loop
 from al_loop.core.progress import no_progress
 from al_loop.core.protocols import UnitAnnotation
 from al_loop.core.store import STORE_FILE, LabelStore, QueuedUnit, RoundRecord
-from al_loop.core.units import Unit, UnitSpace, make_unit_space
+from al_loop.core.units import Unit, UnitSpace
 from al_loop.data import load_dataset, write_folder
 from al_loop.data.base import IGNORE, DatasetSplits, SegmentationData
 from al_loop.data.folder import IMAGE_SUFFIXES
 from al_loop.data.run import PROJECT_CONFIG
-from al_loop.wiring.build import build_annotation, build_loop, build_segmenter
+from al_loop.wiring.build import (
+    build_annotation,
+    build_loop,
+    build_segmenter,
+    build_unit_space,
+)
 from al_loop.wiring.check import check_config
 
 PROJECT_FILE = PROJECT_CONFIG  # the run dataset reads projects too
@@ -255,10 +260,7 @@ class Project:
     @property
     def unit_space(self) -> UnitSpace:
         if self._unit_space is None:
-            pool, units = self.pool, self.config.units
-            self._unit_space = make_unit_space(
-                units.kind, len(pool), pool.hw, images=pool.images, **units.params()
-            )
+            self._unit_space = build_unit_space(self.config, self.pool)
         return self._unit_space
 
     def crop_box(self, unit: Unit) -> tuple[int, int, int, int]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from scipy import ndimage
 
 from al_loop.core.distance import distance_to_zero
 from al_loop.data.base import IGNORE
@@ -78,6 +79,17 @@ def interior_point(obj: np.ndarray) -> tuple[int, int]:
     """The object pixel farthest from its boundary (first in raster order among ties)."""
     dist = error_distance(object_of(obj))
     y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
+    return int(y), int(x)
+
+
+def largest_part_interior_point(region: np.ndarray) -> tuple[int, int]:
+    """(y, x) of the pixel of ``region``'s largest component farthest from its border."""
+    components, count = ndimage.label(region)
+    if count > 1:
+        sizes = np.bincount(components.ravel())[1:]
+        region = components == (int(np.argmax(sizes)) + 1)
+    distance = ndimage.distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1]
+    y, x = np.unravel_index(int(np.argmax(distance)), region.shape)
     return int(y), int(x)
 
 

@@ -154,6 +154,12 @@ def build_annotation(
     return Annotation(annotator, build_annotation_trainer(config, method, run_dir))
 
 
+def build_unit_space(config: ExperimentConfig, pool: SegmentationData) -> UnitSpace:
+    return make_unit_space(
+        config.units.kind, len(pool), pool.hw, images=pool.images, **config.units.params()
+    )
+
+
 def build_loop(
     config: ExperimentConfig,
     splits: DatasetSplits,
@@ -171,9 +177,7 @@ def build_loop(
     scored on the check set; a unit space shared by the server's pages)."""
     pool = splits.train
     if unit_space is None:
-        unit_space = make_unit_space(
-            config.units.kind, len(pool), pool.hw, images=pool.images, **config.units.params()
-        )
+        unit_space = build_unit_space(config, pool)
     if segmenter is None:
         segmenter = build_segmenter(config, pool.num_classes)
     return Loop(

@@ -4,7 +4,6 @@ import pytest
 from al_loop.annotators.simulated import annotate_object
 from al_loop.core.cost import CostTable
 from al_loop.core.errors import ConfigError
-from al_loop.core.geometry import bounding_box, extreme_points, interior_point
 from al_loop.core.interactions import Box, Click, ExtremePoints, InsideOutside, Scribble
 from al_loop.data.base import IGNORE
 from al_loop.interactive import LEARNED_METHODS, METHODS, make_method
@@ -36,30 +35,6 @@ def l_shape() -> np.ndarray:
 @pytest.fixture(scope="module")
 def cost() -> CostTable:
     return CostTable.load()
-
-
-def test_extreme_points_of_a_diamond_are_its_corners():
-    assert extreme_points(diamond()) == ((5, 12), (15, 12), (10, 7), (10, 17))
-
-
-def test_extreme_points_take_the_middle_of_a_flat_edge():
-    obj = np.zeros((10, 10), bool)
-    obj[2:6, 3:8] = True
-    assert extreme_points(obj) == ((2, 5), (5, 5), (3, 3), (3, 7))
-
-
-def test_box_and_interior_point():
-    assert bounding_box(diamond()) == (5, 7, 16, 18)
-    assert interior_point(diamond()) == (10, 12)
-    y, x = interior_point(l_shape())
-    assert 18 <= y < 28  # in the foot (10 high), not in the bar (6 wide)
-    assert l_shape()[y, x]
-
-
-@pytest.mark.parametrize("fn", [extreme_points, bounding_box, interior_point])
-def test_geometry_of_an_empty_mask_is_a_clear_error(fn):
-    with pytest.raises(ValueError, match="no object"):
-        fn(np.zeros((5, 5), bool))
 
 
 def test_ignore_pixels_are_not_the_object():
