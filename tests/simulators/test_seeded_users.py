@@ -25,13 +25,6 @@ def diamond() -> np.ndarray:
     return np.abs(yy - 10) + np.abs(xx - 12) <= 5
 
 
-def l_shape() -> np.ndarray:
-    obj = np.zeros((30, 30), bool)
-    obj[2:28, 2:8] = True  # a tall bar, 6 wide
-    obj[18:28, 2:28] = True  # a wide foot, 10 high: the deepest point is in the foot
-    return obj
-
-
 @pytest.fixture(scope="module")
 def cost() -> CostTable:
     return CostTable.load()
