@@ -116,3 +116,16 @@ def test_methods_and_users_do_not_import_each_other(importer, forbidden):
         if target == forbidden or target.startswith(forbidden + ".")
     }
     assert offending == set()
+
+
+def test_one_builder_constructs_the_loop():
+    """``Loop(...)`` is called in one place, the builder every entry point and the app use."""
+    callers = []
+    for name, path in all_modules().items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call):
+                func = node.func
+                called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+                if called == "Loop":
+                    callers.append(name)
+    assert callers == ["al_loop.wiring.build"]

@@ -18,6 +18,8 @@ from al_loop.core.errors import ConfigError
 from al_loop.core.units import UNIT_SPACES
 from al_loop.data import check_dataset_params
 from al_loop.interactive import LEARNED_METHODS, METHODS, make_method
+from al_loop.interactive.learned.methods import LearnedMethod
+from al_loop.interactive.learned.network import read_metadata
 from al_loop.models.segmenter import check_encoder, check_encoder_weights, resolve_architecture
 from simulators import USERS
 from strategies import make_strategy
@@ -79,16 +81,23 @@ def check_annotation(config: ExperimentConfig) -> None:
                 f"annotation.method '{a.method}': no simulated user gives "
                 f"'{method.interaction}' interactions; users: {', '.join(sorted(USERS))}"
             )
-        weights = getattr(method, "weights", None)
-        if a.method in LEARNED_METHODS and weights is not None and not weights.is_file():
-            raise ConfigError(
-                f"annotation.params.weights: {weights} not found; train it with "
-                "al-loop train-interactive or set annotation.params.weights"
-            )
+        if a.method in LEARNED_METHODS:
+            check_weights(method)
     if a.retrain.steps and a.method not in LEARNED_METHODS:
         raise ConfigError(
             f"annotation.retrain.steps: method '{a.method}' has no learned model to retrain; "
             f"learned methods: {', '.join(sorted(LEARNED_METHODS))}"
+        )
+
+
+def check_weights(method: LearnedMethod) -> None:
+    """The learned method's weights exist and were trained for its interaction (their JSON
+    metadata only: the network is read when the first object is annotated)."""
+    trained_for = read_metadata(method.weights).get("interaction")
+    if trained_for != method.interaction:
+        raise ConfigError(
+            f"{method.weights}: trained for {trained_for!r} interactions, "
+            f"method {method.name} takes {method.interaction!r}"
         )
 
 

@@ -34,7 +34,7 @@ TYPOS = [
     ),
     (
         {"annotation.method": "ritm_clicks", "annotation.params": {"weights": "/nowhere/w.pt"}},
-        "annotation.params.weights",
+        "/nowhere/w.pt: interactive model weights not found",
     ),
     ({"annotation.retrain.steps": 5}, "annotation.retrain.steps"),
     (
@@ -134,3 +134,16 @@ def test_a_sweep_dry_run_checks_every_run_of_the_grid(tmp_path, capsys):
     assert main(["sweep", str(sweep), "--out", str(tmp_path / "o"), "--dry-run"]) == 2
     assert "annotation.method: unknown 'polygn'" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_learned_weights_trained_for_another_interaction_are_named(tmp_path):
+    from tests.interactive.learned_fakes import tiny_weights
+
+    clicks = tiny_weights(tmp_path, "click")
+    with pytest.raises(ConfigError, match="trained for 'click' interactions, method dextr"):
+        check_config(
+            demo_with({"annotation.method": "dextr", "annotation.params.weights": str(clicks)})
+        )
+    check_config(
+        demo_with({"annotation.method": "ritm_clicks", "annotation.params.weights": str(clicks)})
+    )
