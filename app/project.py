@@ -47,8 +47,7 @@ from al_loop.data.base import IGNORE, DatasetSplits, SegmentationData
 from al_loop.data.folder import IMAGE_SUFFIXES
 from al_loop.data.run import PROJECT_CONFIG
 from al_loop.wiring.build import (
-    build_annotation,
-    build_loop,
+    build_parts,
     build_segmenter,
     build_unit_space,
 )
@@ -272,7 +271,7 @@ class Project:
 
     # -- the loop -----------------------------------------------------------------------------
     def loop(self, progress=None, log=print) -> Loop:
-        """The loop with the parts ``al-loop run`` wires (al_loop.wiring.build.build_loop), a
+        """The loop with the parts ``al-loop run`` wires (al_loop.wiring.build.build_parts), a
         person in the browser as its annotator and a segmenter also scored on the check set."""
         check_config(self.config)
         segmenter = _ScoredOnCheckSet(
@@ -280,17 +279,15 @@ class Project:
             self.check_set,
             self.has_ground_truth,
         )
-        return build_loop(
+        parts = build_parts(
             self.config,
             self.splits,
-            self.store,
             self.project_dir,
-            build_annotation(self.config, self.pool, self.project_dir, person=_Person()),
+            person=_Person(),
             segmenter=segmenter,
             unit_space=self.unit_space,
-            progress=progress or no_progress,
-            log=log,
         )
+        return parts.loop(self.store, progress=progress or no_progress, log=log)
 
     def select_first_round(self) -> None:
         self.store.bind_config(self.config.to_dict())

@@ -22,7 +22,13 @@ from al_loop.core.cost import CostTable
 from al_loop.core.errors import AlLoopError, ConfigError
 from al_loop.core.experiment import Budget, Loop
 from al_loop.core.progress import ProgressFactory, no_progress, step_callback
-from al_loop.core.protocols import AnnotationModelTrainer, Annotator, InteractiveMethod, Segmenter
+from al_loop.core.protocols import (
+    AnnotationModelTrainer,
+    Annotator,
+    InteractiveMethod,
+    Segmenter,
+    Strategy,
+)
 from al_loop.core.store import STORE_FILE, LabelStore, RoundRecord
 from al_loop.core.units import UnitSpace, make_unit_space
 from al_loop.data import load_dataset
@@ -123,22 +129,67 @@ def build_annotation_trainer(
     )
 
 
+def build_unit_space(config: ExperimentConfig, pool: SegmentationData) -> UnitSpace:
+    return make_unit_space(
+        config.units.kind, len(pool), pool.hw, images=pool.images, **config.units.params()
+    )
+
+
 @dataclass(frozen=True)
-class Annotation:
-    """Who labels the units, and what retrains their method's model (None: nothing)."""
+class LoopParts:
+    """Everything a ``Loop`` needs but its store, built (and so checked) before anything is
+    written; ``loop(store)`` puts them together. Built by ``build_parts`` only."""
 
+    config: ExperimentConfig
+    splits: DatasetSplits
+    checkpoint_dir: Path
     annotator: Annotator
-    trainer: AnnotationModelTrainer | None
+    annotation_trainer: AnnotationModelTrainer | None
+    unit_space: UnitSpace
+    segmenter: Segmenter
+    strategy: Strategy
+
+    def loop(
+        self,
+        store: LabelStore,
+        progress: ProgressFactory = no_progress,
+        log: Callable[[str], None] = print,
+    ) -> Loop:
+        """The one place a ``Loop`` is built, for ``al-loop run`` / demo / sweep and the app."""
+        return Loop(
+            pool=self.splits.train,
+            val=self.splits.val,
+            unit_space=self.unit_space,
+            segmenter=self.segmenter,
+            seed_strategy=make_strategy("random"),
+            strategy=self.strategy,
+            annotator=self.annotator,
+            store=store,
+            checkpoint_dir=self.checkpoint_dir,
+            budget=build_budget(self.config),
+            seed=self.config.seed,
+            offer_model_mask=self.config.annotation.use_model_mask,
+            cost_predictor=FeatureCostPredictor(),
+            annotation_trainer=self.annotation_trainer,
+            progress=progress,
+            log=log,
+        )
 
 
-def build_annotation(
+def build_parts(
     config: ExperimentConfig,
-    pool: SegmentationData,
+    splits: DatasetSplits,
     run_dir: Path,
     person: Annotator | None = None,
-) -> Annotation:
-    """A simulated user with the configured method, or ``person`` (the app's annotator: someone
-    in a browser using that method); with the retrainer of the method's learned model."""
+    segmenter: Segmenter | None = None,
+    unit_space: UnitSpace | None = None,
+) -> LoopParts:
+    """A loop's parts from the config, the same for ``al-loop run`` / demo / sweep and the app:
+    the annotator (a simulated user with the configured method, or ``person``: the app's someone
+    in a browser using that method), the retrainer of the method's learned model, units,
+    segmenter and strategy; checkpoints and retrained weights under ``run_dir``. The app passes
+    its own ``segmenter`` (also scored on the check set) and ``unit_space`` (shared by pages)."""
+    pool = splits.train
     if person is None:
         annotator = build_annotator(config, pool.masks)
 
@@ -151,52 +202,16 @@ def build_annotation(
         def method() -> InteractiveMethod:
             return make_method(config.annotation.method, **config.annotation.params)
 
-    return Annotation(annotator, build_annotation_trainer(config, method, run_dir))
-
-
-def build_unit_space(config: ExperimentConfig, pool: SegmentationData) -> UnitSpace:
-    return make_unit_space(
-        config.units.kind, len(pool), pool.hw, images=pool.images, **config.units.params()
-    )
-
-
-def build_loop(
-    config: ExperimentConfig,
-    splits: DatasetSplits,
-    store: LabelStore,
-    run_dir: Path,
-    annotation: Annotation,
-    segmenter: Segmenter | None = None,
-    unit_space: UnitSpace | None = None,
-    progress: ProgressFactory = no_progress,
-    log: Callable[[str], None] = print,
-) -> Loop:
-    """The one place a ``Loop`` is built, for ``al-loop run`` / demo / sweep and the app alike:
-    units, segmenter, strategies, cost predictor and budget from the config; checkpoints in
-    ``run_dir/checkpoints``. ``segmenter`` / ``unit_space``: the app's own (a segmenter also
-    scored on the check set; a unit space shared by the server's pages)."""
-    pool = splits.train
-    if unit_space is None:
-        unit_space = build_unit_space(config, pool)
-    if segmenter is None:
-        segmenter = build_segmenter(config, pool.num_classes)
-    return Loop(
-        pool=pool,
-        val=splits.val,
-        unit_space=unit_space,
-        segmenter=segmenter,
-        seed_strategy=make_strategy("random"),
-        strategy=make_strategy(config.strategy.name, **config.strategy.params),
-        annotator=annotation.annotator,
-        store=store,
+    trainer = build_annotation_trainer(config, method, run_dir)
+    return LoopParts(
+        config=config,
+        splits=splits,
         checkpoint_dir=run_dir / "checkpoints",
-        budget=build_budget(config),
-        seed=config.seed,
-        offer_model_mask=config.annotation.use_model_mask,
-        cost_predictor=FeatureCostPredictor(),
-        annotation_trainer=annotation.trainer,
-        progress=progress,
-        log=log,
+        annotator=annotator,
+        annotation_trainer=trainer,
+        unit_space=build_unit_space(config, pool) if unit_space is None else unit_space,
+        segmenter=build_segmenter(config, pool.num_classes) if segmenter is None else segmenter,
+        strategy=make_strategy(config.strategy.name, **config.strategy.params),
     )
 
 
@@ -273,9 +288,8 @@ def run_experiment(
         )
     set_determinism(config.seed, config.threads)
     splits = splits or load_splits(config)
-    pool = splits.train
-    # built before anything is written or trained: a method that cannot start fails at once
-    annotation = build_annotation(config, pool, run_dir)
+    # every part is built (and so checked) before anything is written or trained
+    parts = build_parts(config, splits, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     with LabelStore(store_path) as store:
@@ -284,5 +298,4 @@ def run_experiment(
         if config.full_supervision.enabled and store.get_meta("full_supervision") is None:
             reference = reference or full_supervision_reference(config, splits, progress)
             store.set_meta("full_supervision", json.dumps(reference))
-        loop = build_loop(config, splits, store, run_dir, annotation, progress=progress, log=log)
-        return loop.run()
+        return parts.loop(store, progress=progress, log=log).run()
