@@ -9,6 +9,7 @@ import numpy as np
 from al_loop.core.errors import DataError
 
 IGNORE = 255  # mask value for "unlabelled / do not score"
+BACKGROUND = 0  # class id 0 is the background in every dataset here; objects are the others
 
 
 @dataclass(frozen=True)

@@ -8,25 +8,34 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import yaml
 
+from al_loop.annotators import BATCH_ANNOTATORS
+from al_loop.annotators.simulated import SimulatedAnnotator
+from al_loop.core.config import ExperimentConfig
 from al_loop.core.cost import CostTable
 from al_loop.core.errors import AlLoopError, ConfigError
 from al_loop.core.experiment import Budget, Loop
 from al_loop.core.progress import ProgressFactory, no_progress, step_callback
-from al_loop.core.protocols import AnnotationModelTrainer, Annotator, InteractiveMethod
+from al_loop.core.protocols import (
+    AnnotationModelTrainer,
+    Annotator,
+    InteractiveMethod,
+    Segmenter,
+    Strategy,
+)
 from al_loop.core.store import STORE_FILE, LabelStore, RoundRecord
-from al_loop.core.units import make_unit_space
+from al_loop.core.units import UnitSpace, make_unit_space
 from al_loop.data import load_dataset
-from al_loop.data.base import DatasetSplits
-from al_loop.interactive import LEARNED_METHODS, METHODS
+from al_loop.data.base import DatasetSplits, SegmentationData
+from al_loop.interactive import LEARNED_METHODS, METHODS, make_method
 from al_loop.models.segmenter import make_segmenter
-from al_loop.wiring.config import ExperimentConfig
-from simulators.annotate import SimulatedAnnotator
+from al_loop.wiring.check import check_config
 from strategies import make_strategy
 from strategies.cost_aware import FeatureCostPredictor
 
@@ -64,28 +73,17 @@ def build_segmenter(
     )
 
 
-def build_feature_space_annotator(config: ExperimentConfig, pool_masks: np.ndarray):
-    """Box-labeller over a 2-D projection of the units (simulators/feature_space_annotator.py)."""
-    from simulators.feature_space_annotator import FeatureSpaceAnnotator
-
-    try:
-        return FeatureSpaceAnnotator(
-            pool_masks, CostTable.load(), seed=config.seed, **config.annotation.params
-        )
-    except TypeError as err:
-        raise ConfigError(f"annotation.params for 'feature_space': {err}") from None
-
-
-# Annotation methods that are not an interactive method driven object by object.
-BATCH_ANNOTATORS: dict[str, Callable[[ExperimentConfig, np.ndarray], Annotator]] = {
-    "feature_space": build_feature_space_annotator,
-}
-
-
 def build_annotator(config: ExperimentConfig, pool_masks: np.ndarray) -> Annotator:
+    """The simulated annotator the config names: a batch annotator (the feature-space
+    box-labeller), or a simulated user driving the interactive method ``annotation.method``."""
     a = config.annotation
     if a.method in BATCH_ANNOTATORS:
-        return BATCH_ANNOTATORS[a.method](config, pool_masks)
+        try:
+            return BATCH_ANNOTATORS[a.method](
+                pool_masks, CostTable.load(), seed=config.seed, **a.params
+            )
+        except TypeError as err:
+            raise ConfigError(f"annotation.params for '{a.method}': {err}") from None
     if a.method not in METHODS:
         valid = ", ".join(sorted([*METHODS, *BATCH_ANNOTATORS]))
         raise ConfigError(f"annotation.method: unknown '{a.method}'; valid: {valid}")
@@ -128,6 +126,92 @@ def build_annotation_trainer(
         lr=r.lr,
         min_object_pixels=r.min_object_pixels,
         view_size=unit_view_size(config) if r.unit_scale else None,
+    )
+
+
+def build_unit_space(config: ExperimentConfig, pool: SegmentationData) -> UnitSpace:
+    return make_unit_space(
+        config.units.kind, len(pool), pool.hw, images=pool.images, **config.units.params()
+    )
+
+
+@dataclass(frozen=True)
+class LoopParts:
+    """Everything a ``Loop`` needs but its store, built (and so checked) before anything is
+    written; ``loop(store)`` puts them together. Built by ``build_parts`` only."""
+
+    config: ExperimentConfig
+    splits: DatasetSplits
+    checkpoint_dir: Path
+    annotator: Annotator
+    annotation_trainer: AnnotationModelTrainer | None
+    unit_space: UnitSpace
+    segmenter: Segmenter
+    strategy: Strategy
+
+    def loop(
+        self,
+        store: LabelStore,
+        progress: ProgressFactory = no_progress,
+        log: Callable[[str], None] = print,
+    ) -> Loop:
+        """The one place a ``Loop`` is built, for ``al-loop run`` / demo / sweep and the app."""
+        return Loop(
+            pool=self.splits.train,
+            val=self.splits.val,
+            unit_space=self.unit_space,
+            segmenter=self.segmenter,
+            seed_strategy=make_strategy("random"),
+            strategy=self.strategy,
+            annotator=self.annotator,
+            store=store,
+            checkpoint_dir=self.checkpoint_dir,
+            budget=build_budget(self.config),
+            seed=self.config.seed,
+            offer_model_mask=self.config.annotation.use_model_mask,
+            cost_predictor=FeatureCostPredictor(),
+            annotation_trainer=self.annotation_trainer,
+            progress=progress,
+            log=log,
+        )
+
+
+def build_parts(
+    config: ExperimentConfig,
+    splits: DatasetSplits,
+    run_dir: Path,
+    person: Annotator | None = None,
+    segmenter: Segmenter | None = None,
+    unit_space: UnitSpace | None = None,
+) -> LoopParts:
+    """A loop's parts from the config, the same for ``al-loop run`` / demo / sweep and the app:
+    the annotator (a simulated user with the configured method, or ``person``: the app's someone
+    in a browser using that method), the retrainer of the method's learned model, units,
+    segmenter and strategy; checkpoints and retrained weights under ``run_dir``. The app passes
+    its own ``segmenter`` (also scored on the check set) and ``unit_space`` (shared by pages)."""
+    pool = splits.train
+    if person is None:
+        annotator = build_annotator(config, pool.masks)
+
+        def method() -> InteractiveMethod:
+            return annotator.method
+
+    else:
+        annotator = person
+
+        def method() -> InteractiveMethod:
+            return make_method(config.annotation.method, **config.annotation.params)
+
+    trainer = build_annotation_trainer(config, method, run_dir)
+    return LoopParts(
+        config=config,
+        splits=splits,
+        checkpoint_dir=run_dir / "checkpoints",
+        annotator=annotator,
+        annotation_trainer=trainer,
+        unit_space=build_unit_space(config, pool) if unit_space is None else unit_space,
+        segmenter=build_segmenter(config, pool.num_classes) if segmenter is None else segmenter,
+        strategy=make_strategy(config.strategy.name, **config.strategy.params),
     )
 
 
@@ -195,6 +279,7 @@ def run_experiment(
     reference: dict | None = None,
 ) -> list[RoundRecord]:
     """Run (or resume) one experiment into ``run_dir``; returns its rounds."""
+    check_config(config)  # every name and parameter, before anything is read, built or written
     run_dir = Path(run_dir)
     store_path = run_dir / STORE_FILE
     if store_path.exists() and not resume:
@@ -203,10 +288,8 @@ def run_experiment(
         )
     set_determinism(config.seed, config.threads)
     splits = splits or load_splits(config)
-    pool = splits.train
-    # built before anything is written or trained: a bad method setting fails at once
-    annotator = build_annotator(config, pool.masks)
-    annotation_trainer = build_annotation_trainer(config, lambda: annotator.method, run_dir)
+    # every part is built (and so checked) before anything is written or trained
+    parts = build_parts(config, splits, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     with LabelStore(store_path) as store:
@@ -215,24 +298,4 @@ def run_experiment(
         if config.full_supervision.enabled and store.get_meta("full_supervision") is None:
             reference = reference or full_supervision_reference(config, splits, progress)
             store.set_meta("full_supervision", json.dumps(reference))
-        loop = Loop(
-            pool=pool,
-            val=splits.val,
-            unit_space=make_unit_space(
-                config.units.kind, len(pool), pool.hw, images=pool.images, **config.units.params()
-            ),
-            segmenter=build_segmenter(config, pool.num_classes),
-            seed_strategy=make_strategy("random"),
-            strategy=make_strategy(config.strategy.name, **config.strategy.params),
-            annotator=annotator,
-            store=store,
-            checkpoint_dir=run_dir / "checkpoints",
-            budget=build_budget(config),
-            seed=config.seed,
-            offer_model_mask=config.annotation.use_model_mask,
-            cost_predictor=FeatureCostPredictor(),
-            annotation_trainer=annotation_trainer,
-            progress=progress,
-            log=log,
-        )
-        return loop.run()
+        return parts.loop(store, progress=progress, log=log).run()

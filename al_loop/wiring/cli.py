@@ -30,9 +30,9 @@ def _log(message: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
+    from al_loop.core.config import load_config
     from al_loop.core.progress import tqdm_progress
     from al_loop.wiring.build import run_experiment
-    from al_loop.wiring.config import load_config
 
     config = load_config(args.config, _overrides(args.set))
     out = Path(args.out or Path("runs") / config.name)
@@ -48,14 +48,21 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
+    from al_loop.core.config import StrategyConfig, load_config
     from al_loop.core.progress import tqdm_progress
-    from al_loop.reports.report import load_run, write_report
+    from al_loop.reports.report import write_report
+    from al_loop.reports.runs import load_run
     from al_loop.wiring.build import full_supervision_reference, load_splits, run_experiment
-    from al_loop.wiring.config import StrategyConfig, load_config
+    from al_loop.wiring.check import check_config
 
     started = time.perf_counter()
     out = Path(args.out)
     base = load_config(CONFIG_DIR / "demo.yaml", _overrides(args.set))
+    configs = {
+        s: base.model_copy(update={"strategy": StrategyConfig(name=s)}) for s in args.strategies
+    }
+    for config in configs.values():
+        check_config(config)  # before the data is generated or the reference trains
     _log(f"generating the synthetic dataset ({base.dataset.params})")
     splits = load_splits(base)
     _log(
@@ -65,8 +72,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     reference = full_supervision_reference(base, splits, tqdm_progress)
     _log(f"full supervision: val mIoU {reference['miou']:.3f}")
     runs = []
-    for strategy in args.strategies:
-        config = base.model_copy(update={"strategy": StrategyConfig(name=strategy)})
+    for strategy, config in configs.items():
         run_dir = out / strategy
         _log(f"--- strategy {strategy} -> {run_dir}")
         run_experiment(
@@ -87,7 +93,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_train_policy(args: argparse.Namespace) -> None:
-    from al_loop.wiring.config import load_config
+    from al_loop.core.config import load_config
     from strategies.ralis.train import train_policy_from_config
 
     config = load_config(args.config, _overrides(args.set))
@@ -97,7 +103,8 @@ def cmd_train_policy(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from al_loop.reports.report import find_runs, load_run, resolve_metric, write_report
+    from al_loop.reports.report import write_report
+    from al_loop.reports.runs import find_runs, load_run, resolve_metric
 
     run_dirs = find_runs(args.run_dirs)
     runs = [load_run(d) for d in run_dirs]
@@ -120,9 +127,14 @@ def cmd_sweep(args: argparse.Namespace) -> None:
 
     from tqdm.auto import tqdm
 
-    from al_loop.sweeps.sweep import describe, load_sweep, parse_duration, ray_available, run_sweep
+    from al_loop.sweeps.pools import ray_available
+    from al_loop.sweeps.schedule import describe, parse_duration, run_sweep
+    from al_loop.sweeps.sweep import load_sweep
+    from al_loop.wiring.check import check_config
 
     sweep = load_sweep(args.sweep)
+    for run in sweep.runs:  # every run's names and params, before any run starts
+        check_config(run.config)
     deadline = None if args.deadline is None else parse_duration(args.deadline)
     out = Path(args.out or Path("runs") / sweep.name)
     if args.dry_run:
@@ -248,6 +260,7 @@ def cmd_train_interactive(args: argparse.Namespace) -> None:
 
 
 def cmd_noc(args: argparse.Namespace) -> None:
+    from al_loop.annotators.noc import run_noc
     from al_loop.core.cost import CostTable
     from al_loop.interactive import make_method
     from al_loop.interactive import noc as bench
@@ -266,7 +279,7 @@ def cmd_noc(args: argparse.Namespace) -> None:
     for method in methods:
         started = time.perf_counter()
         stop = None if args.full_curve else max(bench.TARGETS)
-        records = bench.run_noc(method, samples, cost, args.seed, args.max_interactions, stop)
+        records = run_noc(method, samples, cost, args.seed, args.max_interactions, stop)
         rows[method.name], curves[method.name] = bench.summarize(records), records
         bench.write_csv(records, out / f"noc_{method.name}.csv", args.max_interactions)
         plot = out / f"noc_{method.name}.png"

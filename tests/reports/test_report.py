@@ -9,22 +9,20 @@ import pytest
 from al_loop.core.errors import AlLoopError, ConfigError
 from al_loop.core.store import LabelStore
 from al_loop.core.units import Unit
-from al_loop.reports.report import (
+from al_loop.reports.report import write_report
+from al_loop.reports.runs import find_runs, load_run, resolve_metric
+from al_loop.reports.stats import (
     area_under_curve,
-    find_runs,
     format_group_rows,
     group_rows,
     group_runs,
-    load_run,
     mean_band,
-    resolve_metric,
     round_rows,
     seconds_to_reach,
     summary_rows,
-    write_report,
 )
 from al_loop.wiring.cli import main
-from tests.test_store import _annotation
+from tests.core.test_store import _annotation
 
 
 def make_run(

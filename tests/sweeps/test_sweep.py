@@ -20,31 +20,32 @@ import pytest
 import yaml
 from filelock import FileLock
 
+from al_loop.core.config import merge
 from al_loop.core.errors import ConfigError
 from al_loop.core.experiment import Budget, Loop
 from al_loop.core.paths import CONFIG_DIR, REPO_ROOT
 from al_loop.core.store import LabelStore
 from al_loop.core.units import GridUnits
-from al_loop.sweeps.sweep import (
-    LOCK_FILE,
-    SweepSpec,
-    execute_run,
-    expand_runs,
-    format_value,
+from al_loop.sweeps.execute import LOCK_FILE, execute_run, read_status
+from al_loop.sweeps.schedule import (
     interleave_by_reference,
-    load_sweep,
     make_jobs,
     may_start,
     parse_duration,
-    read_status,
-    run_name,
     run_sweep,
+)
+from al_loop.sweeps.sweep import (
+    SweepSpec,
+    expand_runs,
+    format_value,
+    load_sweep,
+    run_name,
     short_keys,
 )
 from strategies import make_strategy
 from tests.fakes import CentroidSegmenter, OracleAnnotator, make_toy_data
 
-BACKEND = "tests.test_sweep"
+BACKEND = "tests.sweeps.test_sweep"
 KILL_ENV = "AL_LOOP_TEST_KILL"  # "<run name>:<annotations>": SIGKILL that run mid-way
 BASE = {
     "seed": 0,
@@ -54,7 +55,7 @@ BASE = {
 }
 
 
-# -- the fake backend (al_loop.sweeps.sweep.Backend) -------------------------------------------------
+# -- the fake backend (al_loop.sweeps.execute.Backend) -------------------------------------------------
 def load_splits(config):
     return SimpleNamespace(train=make_toy_data(6), val=make_toy_data(3, seed=99))
 
@@ -328,8 +329,9 @@ KILLED_SWEEP = textwrap.dedent(
     """
     import sys
     sys.path.insert(0, {root!r})
-    from al_loop.sweeps.sweep import load_sweep, run_sweep
-    run_sweep(load_sweep({sweep!r}), {out!r}, backend="tests.test_sweep")
+    from al_loop.sweeps.schedule import run_sweep
+    from al_loop.sweeps.sweep import load_sweep
+    run_sweep(load_sweep({sweep!r}), {out!r}, backend="tests.sweeps.test_sweep")
     """
 )
 
@@ -391,7 +393,7 @@ TINY = {
 
 @pytest.mark.slow
 def test_a_sweep_run_equals_the_same_config_run_alone(tmp_path):
-    pytest.importorskip("simulators.annotate", exc_type=ImportError)
+    pytest.importorskip("al_loop.annotators.simulated", exc_type=ImportError)
     from al_loop.interactive import METHODS
     from al_loop.wiring.cli import main
 
@@ -410,10 +412,10 @@ def test_a_sweep_run_equals_the_same_config_run_alone(tmp_path):
 def test_the_cli_lists_a_sweep_without_running_it(tmp_path, capsys):
     from al_loop.wiring.cli import main
 
-    assert (
-        main(["sweep", str(write_sweep(tmp_path, GRID)), "--out", str(tmp_path / "o"), "--dry-run"])
-        == 0
-    )
+    # the CLI checks every run's names first: a real method, not the fake backend's oracle
+    base = merge(BASE, {"annotation.method": "polygon"})
+    sweep_file = write_sweep(tmp_path, GRID, base=base)
+    assert main(["sweep", str(sweep_file), "--out", str(tmp_path / "o"), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "strategy=entropy,seed=1" in out and "4 runs" in out
     assert not (tmp_path / "o").exists()

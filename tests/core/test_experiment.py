@@ -93,7 +93,7 @@ KILLER = textwrap.dedent(
     from pathlib import Path
     sys.path.insert(0, {root!r})
     from tests.fakes import OracleAnnotator
-    from tests.test_experiment import make_loop
+    from tests.core.test_experiment import make_loop
 
     class Killer(OracleAnnotator):
         def annotate(self, *args, **kwargs):
@@ -110,7 +110,7 @@ KILLER = textwrap.dedent(
 
 @pytest.mark.parametrize("kill_after", [3, 9])
 def test_sigkill_mid_round_then_resume_loses_nothing_and_repeats_nothing(tmp_path, kill_after):
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[2])
     script = KILLER.format(root=root, kill_after=kill_after, run_dir=str(tmp_path / "killed"))
     proc = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True)
     assert proc.returncode == -signal.SIGKILL, proc.stderr

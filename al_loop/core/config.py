@@ -81,7 +81,7 @@ class AnnotationConfig(_Section):
     context_margin: int = Field(16, ge=0)  # pixels of image around a unit the method sees
     min_instance_pixels: int = Field(16, ge=1)
     # method-specific settings: an interactive method's constructor arguments, or for
-    # feature_space the box-labeller's (simulators/feature_space_annotator.py)
+    # feature_space the box-labeller's (al_loop/annotators/feature_space.py)
     params: dict[str, Any] = Field(default_factory=dict)
     retrain: RetrainConfig = RetrainConfig()
 

@@ -16,17 +16,16 @@ import cv2
 import numpy as np
 
 from al_loop.core.errors import ConfigError
+from al_loop.core.geometry import encode_gt, expand_box
 from al_loop.core.interactions import ConfirmBackground, to_json
 from al_loop.core.metrics import binary_iou
 from al_loop.core.protocols import CostModel, InteractiveMethod, SimulatedUser, UnitAnnotation
 from al_loop.core.units import Unit
-from al_loop.data.base import IGNORE
+from al_loop.data.base import BACKGROUND, IGNORE
 from al_loop.interactive import make_method
 from simulators import make_user
-from simulators.clicker import encode_gt
 
 MAX_UNCAPPED_INTERACTIONS = 10_000  # guard for users that end by themselves (polygon tracers)
-BACKGROUND = 0
 
 
 @dataclass
@@ -80,18 +79,6 @@ def annotate_object(
 def object_seed(seed: int, unit: Unit, index: int) -> int:
     """The user's seed for object ``index`` of ``unit``: independent of order and global state."""
     return int(np.random.SeedSequence([seed, unit.image, unit.region, index]).generate_state(1)[0])
-
-
-def expand_box(
-    box: tuple[int, int, int, int], margin: int, hw: tuple[int, int]
-) -> tuple[int, int, int, int]:
-    y0, x0, y1, x1 = box
-    return (
-        max(0, y0 - margin),
-        max(0, x0 - margin),
-        min(hw[0], y1 + margin),
-        min(hw[1], x1 + margin),
-    )
 
 
 def shift_interaction(interaction: Any, dy: int, dx: int) -> Any:

@@ -2,13 +2,13 @@ import cv2
 import numpy as np
 import pytest
 
+from al_loop.annotators.simulated import SimulatedAnnotator, annotate_object, shift_interaction
 from al_loop.core.cost import CostTable
 from al_loop.core.errors import ConfigError
 from al_loop.core.interactions import from_json
 from al_loop.core.units import Unit
 from al_loop.data.base import IGNORE
 from simulators import NocClicker
-from simulators.annotate import SimulatedAnnotator, annotate_object, shift_interaction
 
 COLOURS = {0: (70, 90, 120), 1: (210, 60, 40), 2: (40, 200, 60)}
 
