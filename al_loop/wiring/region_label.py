@@ -8,8 +8,10 @@ gets the same regions, labels and seconds every time.
 - Superpixel units (``split=False``): the unit is one region, so one click labels it.
 - Grid cells and whole images (``split=True``): the unit's pixels are cut into superpixels by
   the same higra watershed hierarchy as superpixel units (``al_loop.core.segments``), cut at
-  ``threshold`` (``area``: regions smaller than this many pixels merge), and each region costs
-  one click.
+  ``threshold`` (``area``: regions smaller than this many pixels merge; default 100), and each
+  region costs one click. Measured on 20 CamVid frames at 180x240 in 60-px cells
+  (``benchmarks/study_region_label.py``): threshold 100 gives 8.7 clicks per cell with 90 % of
+  the labelled pixels right; 400 gives 2.5 clicks and 83 %.
 
 Each region gets the majority class of its labelled ground-truth pixels, so mixed regions carry
 some wrong labels: their *purity* (share of the majority class) is logged with every click. A
@@ -71,7 +73,7 @@ class RegionLabelAnnotator:
         num_classes: int | None = None,
         split: bool = True,
         criterion: str = "area",
-        threshold: float = 200.0,
+        threshold: float = 100.0,  # CamVid 60-px cells at 180x240: 8.7 clicks, 90 % right
         sigma: float = 1.0,
         min_purity: float = 0.0,
     ):
