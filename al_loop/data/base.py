@@ -9,6 +9,9 @@ import numpy as np
 from al_loop.core.errors import DataError
 
 IGNORE = 255  # mask value for "unlabelled / do not score"
+# meta key: the cost entry (configs/costs.yaml) of labelling one image of this data densely by
+# hand, where the data set's authors published one (CamVid); others are priced by polygons
+DENSE_COST = "dense_cost"
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,9 @@ class RunResult:
     rounds: list[RoundRecord]
     reference: dict | None
     classes: list[str]
+    # what labelling the whole pool by hand costs ({"seconds", "basis", ...}): the unit of the
+    # "% of labelling everything" axis (al_loop/wiring/pool_cost.py); None in older runs
+    whole_pool: dict | None = None
 
     @property
     def strategy(self) -> str:
@@ -127,12 +130,14 @@ def load_run(run_dir: str | Path) -> RunResult:
         config = json.loads(store.get_meta("config", "{}"))
         reference = store.get_meta("full_supervision")
         classes = json.loads(store.get_meta("classes", "[]"))
+        whole_pool = json.loads(store.get_meta("whole_pool", "null"))
         return RunResult(
             run_dir,
             config,
             store.rounds(),
             None if reference is None else json.loads(reference),
             classes,
+            whole_pool,
         )
 
 
@@ -273,6 +278,14 @@ def _level_key(level: float) -> str:
     return f"s_to_{round(level * 100)}pct"
 
 
+def whole_pool_seconds(runs: Sequence[RunResult]) -> tuple[float, str] | None:
+    """(seconds, basis) of labelling the whole pool by hand, when every run stored the same."""
+    found = {(run.whole_pool or {}).get("seconds") for run in runs}
+    if len(found) != 1 or None in found:
+        return None
+    return float(found.pop()), str(runs[0].whole_pool.get("basis", ""))
+
+
 def seconds_per_unit(run: RunResult) -> list[float | None]:
     """Labelling seconds per annotated unit in each evaluated round (None: no unit): with the
     model's prediction as the starting mask it should fall as the model improves."""
@@ -366,6 +379,11 @@ def group_rows(runs: list[RunResult], metric: str = "miou") -> list[dict]:
                 mean, std = mean_std(hits) if hits else (None, None)
                 key = _level_key(level)
                 row.update({f"{key}_mean": mean, f"{key}_std": std, f"{key}_reached": len(hits)})
+                # the same seconds as % of labelling the whole pool by hand
+                whole = whole_pool_seconds(group.runs)
+                row[f"{key}_pct_pool"] = (
+                    None if mean is None or not whole else 100 * mean / whole[0]
+                )
             rows.append(row)
     for row in rows:
         baseline = next(
@@ -407,6 +425,12 @@ def format_group_rows(rows: list[dict]) -> list[dict]:
             if row[f"{key}_reached"] < row["seeds"]:
                 cell = f"{cell or 'not reached'} ({row[f'{key}_reached']}/{row['seeds']})"
             text[key] = cell
+        for level in LEVELS:
+            pct = row.get(f"{_level_key(level)}_pct_pool")
+            if pct is not None:
+                text[f"pct_pool_{round(level * 100)}pct"] = (
+                    f"{pct:.2g} %" if pct < 10 else f"{pct:.0f} %"
+                )
         text["auc"] = _mean_pm(row["auc_mean"], row["auc_std"], 3)
         for level in LEVELS:
             ratio = row[f"savings_{round(level * 100)}pct"]
@@ -571,6 +595,13 @@ def plot_budget_curves(
             right.set_ylabel("% of full supervision")
         if drawn:
             ax.set_ylim(*value_range(drawn, full))
+        whole = whole_pool_seconds([run for g in members for run in g.runs])
+        if whole:
+            top = ax.secondary_xaxis(
+                "top",
+                functions=(lambda x, w=whole[0]: 100 * x / w, lambda p, w=whole[0]: p * w / 100),
+            )
+            top.set_xlabel(f"% of labelling the whole pool by hand ({whole[1]})", fontsize=8)
         ax.set_xlabel("cumulative labelling cost (s)" + (", log scale" if log_x else ""))
         ax.set_ylabel(_axis_label(metric, classes))
         if log_x:
@@ -738,7 +769,9 @@ def html_table(rows: list[dict]) -> str:
 GROUP_NOTE = (
     "`s_to_Npct`: cumulative labelling seconds at the first round whose value reaches N % of "
     "full supervision (same model trained on every pool label), mean ± std over seeds; (k/n): "
-    "only k of n seeds got there, the mean is over those. `auc`: mean value over the budget "
+    "only k of n seeds got there, the mean is over those. `pct_pool_Npct`: the same seconds "
+    "as % of labelling the whole pool by hand (the data set's dense time per image, else a "
+    "polygon per object; the figure's top axis). `auc`: mean value over the budget "
     "range every run reached. `vs_random_Npct`: seconds random needs / seconds this strategy "
     "needs with the same method (above 1: it saves labelling time), when every seed of both "
     "reached the level."

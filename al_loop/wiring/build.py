@@ -26,6 +26,7 @@ from al_loop.data.base import DatasetSplits
 from al_loop.interactive import LEARNED_METHODS, METHODS
 from al_loop.models.segmenter import make_segmenter
 from al_loop.wiring.config import ExperimentConfig
+from al_loop.wiring.pool_cost import whole_pool_cost
 from simulators.annotate import SimulatedAnnotator
 from strategies import make_strategy
 from strategies.cost_aware import FeatureCostPredictor
@@ -225,6 +226,9 @@ def run_experiment(
     with LabelStore(store_path) as store:
         store.bind_config(config.to_dict())
         store.set_meta("classes", json.dumps([c.name for c in splits.classes]))
+        if store.get_meta("whole_pool") is None:  # the unit of "% of labelling everything"
+            whole = whole_pool_cost(pool, CostTable.load(), config.annotation.min_instance_pixels)
+            store.set_meta("whole_pool", json.dumps(whole))
         if config.full_supervision.enabled and store.get_meta("full_supervision") is None:
             reference = reference or full_supervision_reference(config, splits, progress)
             store.set_meta("full_supervision", json.dumps(reference))
