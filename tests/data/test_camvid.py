@@ -81,6 +81,7 @@ def test_reader_on_real_frames():
     assert data.names == ["0016E5_07959", "0016E5_08059", "0016E5_08159"]  # first, middle, last
     assert data.images.shape == (3, 360, 480, 3) and data.masks.shape == (3, 360, 480)
     assert data.meta["sequences"] == ["0016E5"] * 3
+    assert data.meta["dense_cost"] == "dense_camvid"  # the unit of "% of labelling everything"
     raw = read_mask(CAMVID / "valannot" / "0016E5_07959.png")
     ids = set(np.unique(data.masks).tolist())
     assert ids <= set(range(11)) | {IGNORE} and len(ids) > 5
