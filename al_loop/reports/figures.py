@@ -19,6 +19,7 @@ from al_loop.reports.stats import (
     group_runs,
     mean_band,
     seconds_per_unit,
+    whole_pool_seconds,
 )
 
 LINE_STYLES = ("-", "--", ":", "-.")
@@ -180,6 +181,13 @@ def plot_budget_curves(
             right.set_ylabel("% of full supervision")
         if drawn:
             ax.set_ylim(*value_range(drawn, full))
+        whole = whole_pool_seconds([run for g in members for run in g.runs])
+        if whole:
+            top = ax.secondary_xaxis(
+                "top",
+                functions=(lambda x, w=whole[0]: 100 * x / w, lambda p, w=whole[0]: p * w / 100),
+            )
+            top.set_xlabel(f"% of labelling the whole pool by hand ({whole[1]})", fontsize=8)
         ax.set_xlabel("cumulative labelling cost (s)" + (", log scale" if log_x else ""))
         ax.set_ylabel(_axis_label(metric, classes))
         if log_x:

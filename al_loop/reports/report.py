@@ -84,7 +84,9 @@ def html_table(rows: list[dict]) -> str:
 GROUP_NOTE = (
     "`s_to_Npct`: cumulative labelling seconds at the first round whose value reaches N % of "
     "full supervision (same model trained on every pool label), mean ± std over seeds; (k/n): "
-    "only k of n seeds got there, the mean is over those. `auc`: mean value over the budget "
+    "only k of n seeds got there, the mean is over those. `pct_pool_Npct`: the same seconds "
+    "as % of labelling the whole pool by hand (the data set's dense time per image, else a "
+    "polygon per object; the figure's top axis). `auc`: mean value over the budget "
     "range every run reached. `vs_random_Npct`: seconds random needs / seconds this strategy "
     "needs with the same method (above 1: it saves labelling time), when every seed of both "
     "reached the level."

@@ -26,6 +26,9 @@ class RunResult:
     rounds: list[RoundRecord]
     reference: dict | None
     classes: list[str]
+    # what labelling the whole pool by hand costs ({"seconds", "basis", ...}): the unit of the
+    # "% of labelling everything" axis (al_loop/wiring/pool_cost.py); None in older runs
+    whole_pool: dict | None = None
 
     @property
     def strategy(self) -> str:
@@ -99,12 +102,14 @@ def load_run(run_dir: str | Path) -> RunResult:
         config = json.loads(store.get_meta("config", "{}"))
         reference = store.get_meta("full_supervision")
         classes = json.loads(store.get_meta("classes", "[]"))
+        whole_pool = json.loads(store.get_meta("whole_pool", "null"))
         return RunResult(
             run_dir,
             config,
             store.rounds(),
             None if reference is None else json.loads(reference),
             classes,
+            whole_pool,
         )
 
 

@@ -146,6 +146,14 @@ def _level_key(level: float) -> str:
     return f"s_to_{round(level * 100)}pct"
 
 
+def whole_pool_seconds(runs: Sequence[RunResult]) -> tuple[float, str] | None:
+    """(seconds, basis) of labelling the whole pool by hand, when every run stored the same."""
+    found = {(run.whole_pool or {}).get("seconds") for run in runs}
+    if len(found) != 1 or None in found:
+        return None
+    return float(found.pop()), str(runs[0].whole_pool.get("basis", ""))
+
+
 def seconds_per_unit(run: RunResult) -> list[float | None]:
     """Labelling seconds per annotated unit in each evaluated round (None: no unit): with the
     model's prediction as the starting mask it should fall as the model improves."""
@@ -239,6 +247,11 @@ def group_rows(runs: list[RunResult], metric: str = "miou") -> list[dict]:
                 mean, std = mean_std(hits) if hits else (None, None)
                 key = _level_key(level)
                 row.update({f"{key}_mean": mean, f"{key}_std": std, f"{key}_reached": len(hits)})
+                # the same seconds as % of labelling the whole pool by hand
+                whole = whole_pool_seconds(group.runs)
+                row[f"{key}_pct_pool"] = (
+                    None if mean is None or not whole else 100 * mean / whole[0]
+                )
             rows.append(row)
     for row in rows:
         baseline = next(
@@ -280,6 +293,12 @@ def format_group_rows(rows: list[dict]) -> list[dict]:
             if row[f"{key}_reached"] < row["seeds"]:
                 cell = f"{cell or 'not reached'} ({row[f'{key}_reached']}/{row['seeds']})"
             text[key] = cell
+        for level in LEVELS:
+            pct = row.get(f"{_level_key(level)}_pct_pool")
+            if pct is not None:
+                text[f"pct_pool_{round(level * 100)}pct"] = (
+                    f"{pct:.2g} %" if pct < 10 else f"{pct:.0f} %"
+                )
         text["auc"] = _mean_pm(row["auc_mean"], row["auc_std"], 3)
         for level in LEVELS:
             ratio = row[f"savings_{round(level * 100)}pct"]

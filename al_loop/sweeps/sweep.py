@@ -14,6 +14,14 @@ A sweep file (YAML) names a base config and the overrides that vary::
     include:                    # optional explicit runs, each a mapping of overrides
       - {strategy.name: margin, seed: 0}
 
+``grids`` (a list of grids) adds the union of several smaller products, for when the full
+product is too dear: e.g. every strategy with one method, plus every method with two strategies.
+A run that two of them share is run once; keys are named in their order of first appearance::
+
+    grids:
+      - {strategy.name: [random, entropy, bald], annotation.method: [grabcut_clicks], seed: [0, 1]}
+      - {strategy.name: [random, entropy], annotation.method: [oracle_polygon], seed: [0, 1]}
+
 Every run is validated up front and named by its parameters
 (``strategy=random,method=watershed_clicks,seed=0``). Running them: ``schedule.run_sweep``
 (queue and deadline), ``execute.execute_run`` (one run, resumable), ``pools`` (in-process or Ray).
@@ -22,6 +30,7 @@ Every run is validated up front and named by its parameters
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -55,6 +64,7 @@ class SweepSpec(BaseModel):
     threads: int = Field(1, gt=0)
     overrides: dict[str, Any] = Field(default_factory=dict)
     grid: dict[str, list[Any]] = Field(default_factory=dict)
+    grids: list[dict[str, list[Any]]] = Field(default_factory=list)  # a union of sub-grids
     include: list[dict[str, Any]] = Field(default_factory=list)
 
     @field_validator("grid")
@@ -64,6 +74,15 @@ class SweepSpec(BaseModel):
         if empty:
             raise ValueError(f"grid key '{empty[0]}' has no values")
         return grid
+
+    @field_validator("grids")
+    @classmethod
+    def _no_empty_sub_grid(cls, grids: list[dict[str, list[Any]]]) -> list[dict[str, list[Any]]]:
+        for index, grid in enumerate(grids):
+            if not grid:
+                raise ValueError(f"grids[{index}] is empty")
+            cls._no_empty_axis(grid)
+        return grids
 
 
 @dataclass(frozen=True)
@@ -107,11 +126,31 @@ def base_config(base: str | dict[str, Any], folder: Path) -> dict[str, Any]:
     return data
 
 
+def _product(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    keys = list(grid)
+    return [dict(zip(keys, values, strict=True)) for values in product(*grid.values())]
+
+
+def union_of_grids(grids: Sequence[dict[str, list[Any]]]) -> list[dict[str, Any]]:
+    """The runs of every sub-grid in turn, each once: keys in their order of first appearance
+    over all sub-grids, so that a run two sub-grids share gets one name and is kept once."""
+    order = list(dict.fromkeys(key for grid in grids for key in grid))
+    runs, seen = [], set()
+    for grid in grids:
+        for params in _product(grid):
+            identity = json.dumps(params, sort_keys=True, default=str)
+            if identity not in seen:
+                seen.add(identity)
+                runs.append({key: params[key] for key in order if key in params})
+    return runs
+
+
 def combinations(spec: SweepSpec) -> list[dict[str, Any]]:
-    """The grid's cartesian product (first key varies slowest), then the explicit runs."""
-    keys = list(spec.grid)
-    grid = [dict(zip(keys, values, strict=True)) for values in product(*spec.grid.values())]
-    return (grid if keys else []) + [dict(extra) for extra in spec.include] or [{}]
+    """The grid's cartesian product (first key varies slowest), then the union of ``grids``,
+    then the explicit runs."""
+    grid = _product(spec.grid) if spec.grid else []
+    explicit = [dict(extra) for extra in spec.include]
+    return grid + union_of_grids(spec.grids) + explicit or [{}]
 
 
 def expand_runs(spec: SweepSpec, base: dict[str, Any], sweep_name: str) -> list[RunSpec]:
@@ -147,15 +186,17 @@ def short_keys(keys: Sequence[str]) -> dict[str, str]:
 
 
 def format_value(value: Any) -> str:
-    """A value as a file-name-safe token: 0.001 -> '0.001', [64, 64] -> '64x64', a path -> its name."""
+    """A value as a file-name-safe token: 0.001 -> '0.001', [64, 64] -> '64x64', a path -> its name,
+    {name: entropy, params: {class_balance: true}} -> 'entropy+params-class_balance-true'."""
     if isinstance(value, bool) or value is None:
         text = str(value).lower()
     elif isinstance(value, float):
         text = f"{value:g}"
     elif isinstance(value, list | tuple):
         text = "x".join(format_value(v) for v in value)
-    elif isinstance(value, dict):
-        text = "+".join(f"{k}-{format_value(v)}" for k, v in value.items())
+    elif isinstance(value, dict):  # a part named by "name" ({name: entropy, ...}) leads with it
+        lead = [format_value(value["name"])] if "name" in value else []
+        text = "+".join(lead + [f"{k}-{format_value(v)}" for k, v in value.items() if k != "name"])
     else:
         text = str(value)
         text = PurePath(text).name or text if "/" in text else text

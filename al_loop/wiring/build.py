@@ -32,10 +32,11 @@ from al_loop.core.protocols import (
 from al_loop.core.store import STORE_FILE, LabelStore, RoundRecord
 from al_loop.core.units import UnitSpace, make_unit_space
 from al_loop.data import load_dataset
-from al_loop.data.base import DatasetSplits, SegmentationData
+from al_loop.data.base import BACKGROUND, DatasetSplits, SegmentationData
 from al_loop.interactive import LEARNED_METHODS, METHODS, make_method
 from al_loop.models.segmenter import make_segmenter
 from al_loop.wiring.check import check_config
+from al_loop.wiring.pool_cost import whole_pool_cost
 from strategies import make_strategy
 from strategies.cost_aware import FeatureCostPredictor
 
@@ -73,9 +74,12 @@ def build_segmenter(
     )
 
 
-def build_annotator(config: ExperimentConfig, pool_masks: np.ndarray) -> Annotator:
+def build_annotator(
+    config: ExperimentConfig, pool_masks: np.ndarray, background: int | None = BACKGROUND
+) -> Annotator:
     """The simulated annotator the config names: a batch annotator (the feature-space
-    box-labeller), or a simulated user driving the interactive method ``annotation.method``."""
+    box-labeller, region labels), or a simulated user driving the interactive method
+    ``annotation.method``; ``background`` is the pool's (``SegmentationData.background``)."""
     a = config.annotation
     if a.method in BATCH_ANNOTATORS:
         try:
@@ -98,6 +102,7 @@ def build_annotator(config: ExperimentConfig, pool_masks: np.ndarray) -> Annotat
         seed=config.seed,
         use_initial=a.use_model_mask,
         method_params=dict(a.params),
+        background=background,
     )
 
 
@@ -191,7 +196,7 @@ def build_parts(
     its own ``segmenter`` (also scored on the check set) and ``unit_space`` (shared by pages)."""
     pool = splits.train
     if person is None:
-        annotator = build_annotator(config, pool.masks)
+        annotator = build_annotator(config, pool.masks, pool.background)
 
         def method() -> InteractiveMethod:
             return annotator.method
@@ -295,6 +300,11 @@ def run_experiment(
     with LabelStore(store_path) as store:
         store.bind_config(config.to_dict())
         store.set_meta("classes", json.dumps([c.name for c in splits.classes]))
+        if store.get_meta("whole_pool") is None:  # the unit of "% of labelling everything"
+            whole = whole_pool_cost(
+                splits.train, CostTable.load(), config.annotation.min_instance_pixels
+            )
+            store.set_meta("whole_pool", json.dumps(whole))
         if config.full_supervision.enabled and store.get_meta("full_supervision") is None:
             reference = reference or full_supervision_reference(config, splits, progress)
             store.set_meta("full_supervision", json.dumps(reference))

@@ -13,6 +13,7 @@ import pytest
 from al_loop.core.errors import ConfigError
 from al_loop.core.paths import REPO_ROOT
 from al_loop.data import (
+    CAMVID_ROOT,
     DATASETS,
     DAVIS_ROOT,
     GRABCUT_ROOT,
@@ -46,6 +47,11 @@ def tiny_params(name: str, folder: Path) -> dict:
             pytest.skip(f"{root}: real data not here")
         extra = {"group_size": 2} if name == "davis" else {}
         return {"root": str(root), "hw": [32, 48], "limit": 12, **extra}
+    if name == "camvid":
+        root = real_root(CAMVID_ROOT)
+        if not root.is_dir():
+            pytest.skip(f"{root}: real data not here")
+        return {"root": str(root), "hw": [32, 48], "limit": 6}
     raise AssertionError(f"dataset '{name}' has no tiny params in this test: add them")
 
 

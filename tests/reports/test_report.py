@@ -35,6 +35,7 @@ def make_run(
     method="m",
     extra=None,
     strategy_params=None,
+    whole_pool=None,
 ):
     with LabelStore(run_dir / "store.sqlite") as store:
         config = {
@@ -48,6 +49,8 @@ def make_run(
             "full_supervision", json.dumps({"miou": full, "per_class_iou": [full, None]})
         )
         store.set_meta("classes", json.dumps(["bg", "fg"]))
+        if whole_pool is not None:
+            store.set_meta("whole_pool", json.dumps(whole_pool))
         for r, (miou, sec) in enumerate(zip(mious, seconds_per_round, strict=True)):
             store.start_round(r, strategy, 0.0, [Unit(r, 0)], [f"i{k}" for k in range(10)])
             store.add_annotation(
@@ -143,6 +146,24 @@ def test_group_table_hand_computed(sweep_runs):
     text = format_group_rows([entropy])[0]
     assert text["s_to_80pct"] == "16 ± 6" and text["s_to_95pct"] == "40 ± 0 (1/2)"
     assert text["vs_random_80pct"] == "2.50x" and text["vs_random_95pct"] is None
+
+
+def test_seconds_as_percent_of_labelling_the_whole_pool(tmp_path):
+    whole = {"seconds": 400.0, "basis": "dense_camvid: 2 images x 200 s"}
+    runs = [
+        make_run(tmp_path / "e0", [0.50, 0.70, 0.78], [10, 10, 20], seed=0, whole_pool=whole),
+        make_run(tmp_path / "e1", [0.65, 0.73, 0.74], [12, 12, 12], seed=1, whole_pool=whole),
+    ]
+    (row,) = group_rows(runs)
+    assert row["s_to_80pct_pct_pool"] == pytest.approx(100 * 16 / 400)  # 16 s of 400 s
+    assert row["s_to_95pct_pct_pool"] == pytest.approx(100 * 40 / 400)
+    text = format_group_rows([row])[0]
+    assert text["pct_pool_80pct"] == "4 %" and text["pct_pool_90pct"] == "8 %"
+    # runs that stored no whole-pool cost (older runs) get no such column
+    (old,) = group_rows([make_run(tmp_path / "o", [0.7], [10])])
+    assert old["s_to_80pct_pct_pool"] is None
+    assert "pct_pool_80pct" not in format_group_rows([old])[0]
+    assert write_report(runs, tmp_path / "report")  # the figure's top axis draws
 
 
 def test_groups_fold_varying_settings_into_labels_and_panels(tmp_path):

@@ -39,7 +39,7 @@ TYPOS = [
     ({"annotation.retrain.steps": 5}, "annotation.retrain.steps"),
     (
         {"dataset.name": "synth"},
-        "dataset.name: unknown 'synth'; valid: davis, folder, grabcut, run, synthetic",
+        "dataset.name: unknown 'synth'; valid: camvid, davis, folder, grabcut, run, synthetic",
     ),
     ({"dataset.params": {"num_imgs": 3}}, "dataset.num_imgs: unknown key; valid: num_images"),
     ({"dataset.params": {"hw": [0, 64]}}, "dataset.hw"),
