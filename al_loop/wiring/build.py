@@ -45,8 +45,10 @@ def build_segmenter(
     num_classes: int,
     epochs: int | None = None,
     min_steps: int | None = None,
+    whole_images: bool = False,
 ):
     s = config.segmenter
+    windows = None if whole_images or s.windows is None else s.windows.model_dump()
     return make_segmenter(
         arch=s.arch,
         encoder=s.encoder,
@@ -60,6 +62,8 @@ def build_segmenter(
         warm_start=s.warm_start,
         augment=s.augment,
         dropout=s.dropout,
+        windows=windows,
+        bf16=s.bf16,
         device=config.device,
     )
 

@@ -40,6 +40,26 @@ class UnitsConfig(_Section):
         return {}
 
 
+class WindowsConfig(_Section):
+    """Fit on windows around labelled pixels instead of whole images (al_loop/models/windows.py):
+    an epoch is a random cover of every labelled pixel by ``size`` x ``size`` windows, each
+    placed so its first labelled pixel has at least ``context`` pixels of image on every side."""
+
+    size: int = Field(128, gt=0)  # a multiple of 32 (the encoder's output stride)
+    context: int | None = Field(None, ge=0)  # None: size // 4
+
+    @model_validator(mode="after")
+    def _fits(self) -> WindowsConfig:
+        if self.size % 32:
+            raise ValueError(f"size must be a multiple of 32, got {self.size}")
+        if self.context is not None and self.context > (self.size - 1) // 2:
+            raise ValueError(
+                f"context must be at most {(self.size - 1) // 2} for size {self.size}, "
+                f"got {self.context}"
+            )
+        return self
+
+
 class SegmenterConfig(_Section):
     arch: str = "Unet"
     encoder: str = "timm-tf_efficientnet_lite0"
@@ -52,6 +72,8 @@ class SegmenterConfig(_Section):
     warm_start: bool = True
     augment: bool = True
     dropout: float = Field(0.0, ge=0, lt=1)  # before the head; > 0 enables MC dropout (BALD)
+    windows: WindowsConfig | None = None  # None: fit on whole images
+    bf16: bool = False  # bfloat16 autocast in training (README "Speed": measured on this CPU)
 
 
 class StrategyConfig(_Section):
