@@ -7,6 +7,7 @@ name to a function whose keyword arguments are that dataset's valid params:
 - ``folder``: root, hw, fractions, seed, group_size, require_masks
 - ``davis``: root, hw, fractions, seed, group_size, limit (whole videos per split by default)
 - ``grabcut``: root, hw, fractions, seed, limit
+- ``camvid``: root, hw, limit (per split, evenly spaced), sequences (of the pool); the SegNet split
 - ``run``: root (a run directory or app project: the labels acquired so far, see run.py)
 """
 
@@ -31,6 +32,15 @@ from al_loop.data.benchmarks import (
     load_davis_samples,
     load_grabcut,
     load_grabcut_samples,
+)
+from al_loop.data.camvid import (
+    CAMVID_CLASSES,
+    CAMVID_HW,
+    CAMVID_RARE_CLASSES,
+    CAMVID_ROOT,
+    camvid_splits,
+    check_sequences,
+    load_camvid,
 )
 from al_loop.data.folder import Sample, as_hw, load_folder, read_classes, write_folder
 from al_loop.data.run import run_labels_splits
@@ -91,6 +101,7 @@ DATASETS: dict[str, Callable[..., DatasetSplits]] = {
     "folder": folder_splits,
     "davis": davis_splits,
     "grabcut": grabcut_splits,
+    "camvid": camvid_splits,
     "run": run_labels_splits,
 }
 
@@ -132,6 +143,7 @@ PARAM_CHECKS: dict[str, Callable[[Any], Any]] = {
     "limit": lambda v: _int("limit", v, minimum=1, allow_none=True),
     "root": _root,
     "require_masks": lambda v: _bool("require_masks", v),
+    "sequences": check_sequences,
 }
 
 
@@ -165,6 +177,10 @@ def load_dataset(name: str, **params: Any) -> DatasetSplits:
 
 __all__ = [
     "BINARY_CLASSES",
+    "CAMVID_CLASSES",
+    "CAMVID_HW",
+    "CAMVID_RARE_CLASSES",
+    "CAMVID_ROOT",
     "DATASETS",
     "DAVIS_HW",
     "DAVIS_ROOT",
@@ -180,6 +196,7 @@ __all__ = [
     "Sample",
     "SegmentationData",
     "dataset_params",
+    "load_camvid",
     "load_dataset",
     "load_davis",
     "load_davis_samples",

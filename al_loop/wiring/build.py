@@ -80,9 +80,22 @@ def build_feature_space_annotator(config: ExperimentConfig, pool_masks: np.ndarr
         raise ConfigError(f"annotation.params for 'feature_space': {err}") from None
 
 
+def build_region_label_annotator(config: ExperimentConfig, pool_masks: np.ndarray):
+    """One click per region, its dominant class (al_loop/wiring/region_label.py). Superpixel
+    units are one region each; other units are cut into superpixels unless params say ``split``."""
+    from al_loop.wiring.region_label import PRICE_ENTRY, RegionLabelAnnotator
+
+    params = {"split": config.units.kind != "superpixel", **config.annotation.params}
+    try:
+        return RegionLabelAnnotator(pool_masks, CostTable.load()[PRICE_ENTRY], **params)
+    except TypeError as err:
+        raise ConfigError(f"annotation.params for 'region_label': {err}") from None
+
+
 # Annotation methods that are not an interactive method driven object by object.
 BATCH_ANNOTATORS: dict[str, Callable[[ExperimentConfig, np.ndarray], Annotator]] = {
     "feature_space": build_feature_space_annotator,
+    "region_label": build_region_label_annotator,
 }
 
 

@@ -99,7 +99,7 @@ def test_bad_group_size_or_groups():
 
 
 def test_registry_names():
-    assert set(DATASETS) == {"synthetic", "folder", "davis", "grabcut", "run"}
+    assert set(DATASETS) == {"synthetic", "folder", "davis", "grabcut", "camvid", "run"}
 
 
 def test_load_synthetic_with_yaml_style_params():
@@ -121,7 +121,8 @@ def test_load_folder_through_the_registry(tmp_path):
 
 def test_unknown_dataset_lists_valid_names():
     with pytest.raises(
-        ConfigError, match=r"unknown 'cityscapes'; valid: davis, folder, grabcut, run, synthetic"
+        ConfigError,
+        match=r"unknown 'cityscapes'; valid: camvid, davis, folder, grabcut, run, synthetic",
     ):
         load_dataset("cityscapes")
 
