@@ -42,7 +42,7 @@ from al_loop.models.pretrained import (
     load_lite0_into_encoder,
     make_tf_compatible,
 )
-from al_loop.models.windows import WindowSpec, cover_windows, crop_windows, make_window_spec
+from al_loop.models.windows import WindowSpec, crop_windows, make_window_spec, plan_epoch
 
 LITE0_WEIGHTS = "lite0-imagenet"
 ENCODER_WEIGHTS = (LITE0_WEIGHTS, "imagenet", None)
@@ -593,8 +593,9 @@ class TrainingSession:
     seeded generators, so a session replays exactly for a seed.
 
     Whole-image mode: an epoch is every labelled image once, in batches of ``batch_size``.
-    Window mode: an epoch is a random cover of the labelled pixels by windows
-    (``al_loop.models.windows``), shuffled, in batches of ``batch_size`` windows."""
+    Window mode: an epoch is a random cover of the labelled pixels by windows, shuffled, in
+    batches of ``batch_size`` windows, plus batches of the images that are cheaper whole
+    (``al_loop.models.windows.plan_epoch``); the batches come in random order."""
 
     def __init__(
         self,
@@ -627,12 +628,22 @@ class TrainingSession:
         if seg.windows is None:
             batches = epoch_batches(self.labelled, b, self.generator)
             return [(self.images[i], self.labels[i]) for i in batches]
-        local = cover_windows(self.labels[self.labelled], seg.windows, self.rng)
-        local = local[torch.randperm(len(local), generator=self.generator).numpy()]
-        local[:, 0] = self.labelled[local[:, 0]]
+        windows, whole = plan_epoch(self.labels[self.labelled], seg.windows, self.rng)
+        windows = windows[torch.randperm(len(windows), generator=self.generator).numpy()]
+        windows[:, 0] = self.labelled[windows[:, 0]]
+        whole = self.labelled[whole[torch.randperm(len(whole), generator=self.generator).numpy()]]
         shape = seg.windows.shape(self.images.shape[1:3])
-        groups = np.array_split(local, math.ceil(len(local) / b))
-        return [crop_windows(self.images, self.labels, g, shape) for g in groups]
+        batches = [
+            crop_windows(self.images, self.labels, group, shape)
+            for group in np.array_split(windows, max(1, math.ceil(len(windows) / b)))
+            if len(group)
+        ] + [
+            (self.images[group], self.labels[group])
+            for group in np.array_split(whole, max(1, math.ceil(len(whole) / b)))
+            if len(group)
+        ]
+        order = torch.randperm(len(batches), generator=self.generator).tolist()
+        return [batches[i] for i in order]
 
     def epoch(self) -> float:
         """Train one epoch; its mean step loss."""

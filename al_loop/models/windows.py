@@ -8,9 +8,10 @@ network still sees what surrounds a unit.
 One *epoch* is a random cover: windows are drawn until every labelled pixel lies in at least one
 of them (each next window sits on a labelled pixel no window covers yet). So an epoch shows
 every labelled unit and every labelled class at least once, as a whole-image epoch does, and
-costs about the labelled area plus its context instead of the whole image. A fully labelled
-image needs more window pixels than the image itself (windows overlap), which is why the
-full-supervision reference trains on whole images.
+costs about the labelled area plus its context instead of the whole image. An image whose cover
+would hold more pixels than the image (labels all over it) is trained whole in that epoch
+(``plan_epoch``), so a window epoch never costs more than a whole-image epoch; the
+full-supervision reference, labelled everywhere, trains on whole images.
 """
 
 from __future__ import annotations
@@ -96,6 +97,21 @@ def cover_windows(labels: np.ndarray, spec: WindowSpec, rng: np.random.Generator
             uncovered[top : top + wh, left : left + ww] = False
             windows.append((i, top, left))
     return np.asarray(windows, dtype=np.int64).reshape(-1, 3)
+
+
+def plan_epoch(
+    labels: np.ndarray, spec: WindowSpec, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """One epoch over ``labels`` [N,H,W]: (windows int64 [K,3] as (image, top, left), whole
+    images int64 [M]). An image whose cover would hold at least as many pixels as the image
+    itself (labels spread all over it, or an image no larger than a window) is trained whole
+    instead, so a window epoch never costs more than a whole-image one."""
+    h, w = labels.shape[1:]
+    wh, ww = spec.shape((h, w))
+    windows = cover_windows(labels, spec, rng)
+    per_image = np.bincount(windows[:, 0], minlength=len(labels))
+    whole = per_image * wh * ww >= h * w
+    return windows[~whole[windows[:, 0]]], np.flatnonzero(whole & (per_image > 0))
 
 
 def crop_windows(

@@ -24,6 +24,7 @@ from al_loop.core.units import make_unit_space
 from al_loop.data import load_dataset
 from al_loop.data.base import DatasetSplits
 from al_loop.interactive import LEARNED_METHODS, METHODS
+from al_loop.models.plateau import fit_until_plateau
 from al_loop.models.segmenter import make_segmenter
 from al_loop.wiring.config import ExperimentConfig
 from simulators.annotate import SimulatedAnnotator
@@ -188,14 +189,28 @@ def full_supervision_reference(
     """The same model trained on every label of the pool: the 100 % line. Seeded and
     threaded here, so every caller (run, demo, sweep) gets the same reference."""
     set_determinism(config.seed, config.threads)
+    fs = config.full_supervision
     segmenter = build_segmenter(
         config,
         splits.train.num_classes,
-        config.full_supervision.epochs,
+        fs.epochs,
         min_steps=reference_min_steps(config),
+        whole_images=True,  # labelled everywhere: windows would only overlap
     )
     segmenter.reset(config.seed)
     with progress("full supervision train", None) as bar:
+        if fs.patience is not None:
+            return fit_until_plateau(
+                segmenter,
+                splits.train.images,
+                splits.train.masks,
+                splits.val,
+                seed=config.seed,
+                patience=fs.patience,
+                eval_every=fs.eval_every,
+                max_epochs=fs.max_epochs,
+                progress=step_callback(bar),
+            )
         segmenter.fit(
             splits.train.images, splits.train.masks, seed=config.seed, progress=step_callback(bar)
         )

@@ -128,6 +128,18 @@ class ReferenceConfig(_Section):
     # None: at least as many optimiser steps as the loop's fits are guaranteed together (warm
     # start accumulates steps over rounds), so the 100 % line is never the less-trained model.
     min_steps: int | None = Field(None, ge=0)
+    # Train until val mIoU stops improving (al_loop/models/plateau.py): after the epochs /
+    # min_steps above, stop once ``patience`` val evaluations in a row bring no better mIoU,
+    # keep the best; at most ``max_epochs``. None: a fixed-length fit, as before.
+    patience: int | None = Field(None, gt=0)
+    eval_every: int = Field(1, gt=0)  # epochs between val evaluations
+    max_epochs: int = Field(60, gt=0)
+
+    @model_validator(mode="after")
+    def _cap_covers_epochs(self) -> ReferenceConfig:
+        if self.patience is not None and self.epochs is not None and self.epochs > self.max_epochs:
+            raise ValueError(f"max_epochs ({self.max_epochs}) is below epochs ({self.epochs})")
+        return self
 
 
 class ExperimentConfig(_Section):
