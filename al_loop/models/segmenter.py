@@ -5,7 +5,8 @@ uint8 NHWC -> float32, normalised in place). Sizes that are not a multiple of th
 output stride are reflect-padded on the bottom/right and cropped back, so any size works.
 Training is deterministic for a seed on CPU: the model is built and trained under a seeded,
 forked torch RNG (the caller's global RNG state is left untouched) and batches are drawn from
-a seeded torch.Generator.
+a seeded torch.Generator. With ``windows`` set, a fit trains on windows around the labelled
+pixels instead of whole images (``al_loop.models.windows``; README "Speed").
 """
 
 from __future__ import annotations
@@ -405,7 +406,8 @@ class SmpSegmenter:
         seed: int,
         progress: Progress | None = None,
     ) -> dict[str, float]:
-        """Train on the labelled pixels; images without any labelled pixel are skipped."""
+        """Train on the labelled pixels; images without any labelled pixel are skipped. At
+        least ``epochs`` epochs and ``min_steps`` optimiser steps (window steps, with windows)."""
         check_images(images)
         check_labels(images, labels)
         counts = label_counts(labels, self.num_classes)
