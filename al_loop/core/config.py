@@ -40,6 +40,26 @@ class UnitsConfig(_Section):
         return {}
 
 
+class WindowsConfig(_Section):
+    """Fit on windows around labelled pixels instead of whole images (al_loop/models/windows.py):
+    an epoch is a random cover of every labelled pixel by ``size`` x ``size`` windows, each
+    placed so its first labelled pixel has at least ``context`` pixels of image on every side."""
+
+    size: int = Field(128, gt=0)  # a multiple of 32 (the encoder's output stride)
+    context: int | None = Field(None, ge=0)  # None: size // 4
+
+    @model_validator(mode="after")
+    def _fits(self) -> WindowsConfig:
+        if self.size % 32:
+            raise ValueError(f"size must be a multiple of 32, got {self.size}")
+        if self.context is not None and self.context > (self.size - 1) // 2:
+            raise ValueError(
+                f"context must be at most {(self.size - 1) // 2} for size {self.size}, "
+                f"got {self.context}"
+            )
+        return self
+
+
 class SegmenterConfig(_Section):
     arch: str = "Unet"
     encoder: str = "timm-tf_efficientnet_lite0"
@@ -52,6 +72,8 @@ class SegmenterConfig(_Section):
     warm_start: bool = True
     augment: bool = True
     dropout: float = Field(0.0, ge=0, lt=1)  # before the head; > 0 enables MC dropout (BALD)
+    windows: WindowsConfig | None = None  # None: fit on whole images
+    bf16: bool = False  # bfloat16 autocast in training (README "Speed": measured on this CPU)
 
 
 class StrategyConfig(_Section):
@@ -106,6 +128,18 @@ class ReferenceConfig(_Section):
     # None: at least as many optimiser steps as the loop's fits are guaranteed together (warm
     # start accumulates steps over rounds), so the 100 % line is never the less-trained model.
     min_steps: int | None = Field(None, ge=0)
+    # Train until val mIoU stops improving (al_loop/models/plateau.py): after the epochs /
+    # min_steps above, stop once ``patience`` val evaluations in a row bring no better mIoU,
+    # keep the best; at most ``max_epochs``. None: a fixed-length fit, as before.
+    patience: int | None = Field(None, gt=0)
+    eval_every: int = Field(1, gt=0)  # epochs between val evaluations
+    max_epochs: int = Field(60, gt=0)
+
+    @model_validator(mode="after")
+    def _cap_covers_epochs(self) -> ReferenceConfig:
+        if self.patience is not None and self.epochs is not None and self.epochs > self.max_epochs:
+            raise ValueError(f"max_epochs ({self.max_epochs}) is below epochs ({self.epochs})")
+        return self
 
 
 class ExperimentConfig(_Section):

@@ -34,6 +34,7 @@ from al_loop.core.units import UnitSpace, make_unit_space
 from al_loop.data import load_dataset
 from al_loop.data.base import BACKGROUND, DatasetSplits, SegmentationData
 from al_loop.interactive import LEARNED_METHODS, METHODS, make_method
+from al_loop.models.plateau import fit_until_plateau
 from al_loop.models.segmenter import make_segmenter
 from al_loop.wiring.check import check_config
 from al_loop.wiring.pool_cost import whole_pool_cost
@@ -55,8 +56,10 @@ def build_segmenter(
     num_classes: int,
     epochs: int | None = None,
     min_steps: int | None = None,
+    whole_images: bool = False,
 ):
     s = config.segmenter
+    windows = None if whole_images or s.windows is None else s.windows.model_dump()
     return make_segmenter(
         arch=s.arch,
         encoder=s.encoder,
@@ -70,6 +73,8 @@ def build_segmenter(
         warm_start=s.warm_start,
         augment=s.augment,
         dropout=s.dropout,
+        windows=windows,
+        bf16=s.bf16,
         device=config.device,
     )
 
@@ -260,14 +265,28 @@ def full_supervision_reference(
     """The same model trained on every label of the pool: the 100 % line. Seeded and
     threaded here, so every caller (run, demo, sweep) gets the same reference."""
     set_determinism(config.seed, config.threads)
+    fs = config.full_supervision
     segmenter = build_segmenter(
         config,
         splits.train.num_classes,
-        config.full_supervision.epochs,
+        fs.epochs,
         min_steps=reference_min_steps(config),
+        whole_images=True,  # labelled everywhere: windows would only overlap
     )
     segmenter.reset(config.seed)
     with progress("full supervision train", None) as bar:
+        if fs.patience is not None:
+            return fit_until_plateau(
+                segmenter,
+                splits.train.images,
+                splits.train.masks,
+                splits.val,
+                seed=config.seed,
+                patience=fs.patience,
+                eval_every=fs.eval_every,
+                max_epochs=fs.max_epochs,
+                progress=step_callback(bar),
+            )
         segmenter.fit(
             splits.train.images, splits.train.masks, seed=config.seed, progress=step_callback(bar)
         )
