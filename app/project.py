@@ -37,6 +37,7 @@ import yaml
 
 from al_loop.core.errors import DataError, StoreError
 from al_loop.core.experiment import Loop
+from al_loop.core.lock import DirectoryLock
 from al_loop.core.protocols import UnitAnnotation
 from al_loop.core.store import STORE_FILE, LabelStore, QueuedUnit, RoundRecord
 from al_loop.core.units import Unit, UnitSpace, make_unit_space
@@ -445,6 +446,7 @@ class Project:
         """Close the open round, then train and select the next one in a separate process."""
         if self.job_running():
             raise StoreError("a round is being trained already")
+        DirectoryLock(self.project_dir, "project").probe()  # a job started by another app
         round_index = self.open_round()
         if round_index is None:
             raise StoreError("no open round to finish")

@@ -19,6 +19,7 @@ class BaldStrategy:
 
     name = "bald"
     needs_model = True
+    needs_dropout = True  # checked against segmenter.dropout before round 0 (wiring)
 
     def __init__(self, samples: int = 10, reduction: str = "mean", class_balance: bool = False):
         if samples < 2:

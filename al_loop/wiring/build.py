@@ -17,6 +17,7 @@ import yaml
 from al_loop.core.cost import CostTable
 from al_loop.core.errors import AlLoopError, ConfigError
 from al_loop.core.experiment import Budget, Loop
+from al_loop.core.lock import DirectoryLock
 from al_loop.core.progress import ProgressFactory, no_progress, step_callback
 from al_loop.core.protocols import AnnotationModelTrainer, Annotator, InteractiveMethod
 from al_loop.core.store import STORE_FILE, LabelStore, RoundRecord
@@ -24,7 +25,12 @@ from al_loop.core.units import make_unit_space
 from al_loop.data import load_dataset
 from al_loop.data.base import DatasetSplits
 from al_loop.interactive import LEARNED_METHODS, METHODS
-from al_loop.models.segmenter import make_segmenter
+from al_loop.models.segmenter import (
+    check_encoder,
+    check_encoder_weights,
+    make_segmenter,
+    resolve_architecture,
+)
 from al_loop.wiring.config import ExperimentConfig
 from simulators.annotate import SimulatedAnnotator
 from strategies import make_strategy
@@ -185,6 +191,53 @@ def full_supervision_reference(
     return segmenter.evaluate(splits.val)
 
 
+def check_device(device: str) -> None:
+    """The configured device exists on this machine (its spelling is checked by the config)."""
+    kind, _, index = device.partition(":")
+    if kind == "cpu":
+        return
+    backend = getattr(torch, kind) if kind != "mps" else torch.backends.mps
+    if not backend.is_available():
+        raise ConfigError(
+            f"device: '{device}' is not available on this machine "
+            f"(torch.{'backends.mps' if kind == 'mps' else kind}.is_available() is False); "
+            "use device: cpu"
+        )
+    count = backend.device_count() if hasattr(backend, "device_count") else 1
+    if index and int(index) >= count:
+        raise ConfigError(f"device: '{device}': this machine has {count} {kind} device(s)")
+
+
+def check_strategy_fits_segmenter(config: ExperimentConfig, strategy) -> None:
+    """What a strategy needs of the model, known before round 0 (BALD: MC dropout)."""
+    if getattr(strategy, "needs_dropout", False) and config.segmenter.dropout <= 0:
+        raise ConfigError(
+            f"segmenter.dropout: strategy '{config.strategy.name}' draws MC-dropout samples, so "
+            "it needs segmenter.dropout > 0 (e.g. 0.2); it is 0"
+        )
+
+
+def preflight(config: ExperimentConfig) -> None:
+    """Every check the config alone allows, before any data is generated or file written.
+
+    Issue 14's ``check_config`` (every registry name and parameter) belongs here too; the data
+    set, the annotator and the unit space are checked by building them in ``run_experiment``,
+    still before the first write."""
+    check_device(config.device)
+    s = config.segmenter
+    resolve_architecture(s.arch)
+    check_encoder(s.encoder)
+    check_encoder_weights(s.encoder, s.encoder_weights)
+    strategy = make_strategy(config.strategy.name, **config.strategy.params)
+    check_strategy_fits_segmenter(config, strategy)
+
+
+def _refuse_existing(store_path: Path) -> None:
+    raise AlLoopError(
+        f"{store_path}: a run is stored here already; pass --resume or use another directory"
+    )
+
+
 def run_experiment(
     config: ExperimentConfig,
     run_dir: str | Path,
@@ -194,45 +247,58 @@ def run_experiment(
     splits: DatasetSplits | None = None,
     reference: dict | None = None,
 ) -> list[RoundRecord]:
-    """Run (or resume) one experiment into ``run_dir``; returns its rounds."""
+    """Run (or resume) one experiment into ``run_dir``; returns its rounds.
+
+    The order is the contract: every check (config, names, parameters, device, data set, parts)
+    -> the run directory's lock -> the resume accepted (same config, undamaged store) -> the
+    first write. A refused run leaves the directory as it found it."""
     run_dir = Path(run_dir)
     store_path = run_dir / STORE_FILE
     if store_path.exists() and not resume:
-        raise AlLoopError(
-            f"{store_path}: a run is stored here already; pass --resume or use another directory"
-        )
+        _refuse_existing(store_path)  # before the data: a slip of the flag costs nothing
+    preflight(config)
     set_determinism(config.seed, config.threads)
     splits = splits or load_splits(config)
     pool = splits.train
-    # built before anything is written or trained: a bad method setting fails at once
+    # every part is built (and so checked) before anything is written or trained
     annotator = build_annotator(config, pool.masks)
     annotation_trainer = build_annotation_trainer(config, lambda: annotator.method, run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-    with LabelStore(store_path) as store:
-        store.bind_config(config.to_dict())
-        store.set_meta("classes", json.dumps([c.name for c in splits.classes]))
-        if config.full_supervision.enabled and store.get_meta("full_supervision") is None:
-            reference = reference or full_supervision_reference(config, splits, progress)
-            store.set_meta("full_supervision", json.dumps(reference))
-        loop = Loop(
-            pool=pool,
-            val=splits.val,
-            unit_space=make_unit_space(
-                config.units.kind, len(pool), pool.hw, images=pool.images, **config.units.params()
-            ),
-            segmenter=build_segmenter(config, pool.num_classes),
-            seed_strategy=make_strategy("random"),
-            strategy=make_strategy(config.strategy.name, **config.strategy.params),
-            annotator=annotator,
-            store=store,
-            checkpoint_dir=run_dir / "checkpoints",
-            budget=build_budget(config),
-            seed=config.seed,
-            offer_model_mask=config.annotation.use_model_mask,
-            cost_predictor=FeatureCostPredictor(),
-            annotation_trainer=annotation_trainer,
-            progress=progress,
-            log=log,
-        )
-        return loop.run()
+    unit_space = make_unit_space(
+        config.units.kind, len(pool), pool.hw, images=pool.images, **config.units.params()
+    )
+    segmenter = build_segmenter(config, pool.num_classes)
+    strategy = make_strategy(config.strategy.name, **config.strategy.params)
+    with DirectoryLock(run_dir):
+        is_new = not store_path.exists()
+        if not is_new and not resume:
+            _refuse_existing(store_path)  # another process made it since the first look
+        with LabelStore(store_path) as store:
+            if not is_new:
+                store.check_integrity()
+                store.check_same_config(config.to_dict())
+            # accepted: the first writes
+            (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+            store.bind_config(config.to_dict())
+            store.set_meta("classes", json.dumps([c.name for c in splits.classes]))
+            if config.full_supervision.enabled and store.get_meta("full_supervision") is None:
+                reference = reference or full_supervision_reference(config, splits, progress)
+                store.set_meta("full_supervision", json.dumps(reference))
+            loop = Loop(
+                pool=pool,
+                val=splits.val,
+                unit_space=unit_space,
+                segmenter=segmenter,
+                seed_strategy=make_strategy("random"),
+                strategy=strategy,
+                annotator=annotator,
+                store=store,
+                checkpoint_dir=run_dir / "checkpoints",
+                budget=build_budget(config),
+                seed=config.seed,
+                offer_model_mask=config.annotation.use_model_mask,
+                cost_predictor=FeatureCostPredictor(),
+                annotation_trainer=annotation_trainer,
+                progress=progress,
+                log=log,
+            )
+            return loop.run()

@@ -108,10 +108,15 @@ class ReferenceConfig(_Section):
     min_steps: int | None = Field(None, ge=0)
 
 
+# torch device spellings a run may name; whether the machine has one is checked before the run
+# starts (al_loop.wiring.build.check_device), not here: a stored GPU run must still load on a CPU.
+DEVICE_PATTERN = r"^(cpu|cuda|mps|xpu)(:\d+)?$"
+
+
 class ExperimentConfig(_Section):
     name: str = "experiment"
     seed: int = 0
-    device: str = "cpu"
+    device: str = Field("cpu", pattern=DEVICE_PATTERN)  # cpu, cuda, cuda:N, mps, xpu
     threads: int | None = Field(None, gt=0)
     dataset: DatasetConfig = DatasetConfig()
     units: UnitsConfig = UnitsConfig()
@@ -140,12 +145,25 @@ def read_yaml_mapping(path: str | Path, what: str = "config") -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: {what} file not found")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{path}: not a UTF-8 text file (byte {err.start}); is it the {what} file?"
+        ) from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err.__class__.__name__})") from None
+        raise ConfigError(f"{path}: not valid YAML ({yaml_problem(err)})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping")
     return data
+
+
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """A YAML error in a few words with its place: 'expected ',' or ']' (line 1, column 4)'."""
+    text = str(err).splitlines()
+    problem = getattr(err, "problem", None) or (text[0] if text else type(err).__name__)
+    mark = getattr(err, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return f"{problem}{where}"
 
 
 def parse_config(data: dict[str, Any], origin: str = "config") -> ExperimentConfig:
