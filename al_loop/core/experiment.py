@@ -77,7 +77,9 @@ class Loop:
 
     def run(self) -> list[RoundRecord]:
         round_index = self.resume()
-        while self._budget_left(round_index):
+        # a round already started is finished even if its labels spent the whole budget (a
+        # run stopped while its last round trained)
+        while self._has_round(round_index) or self._budget_left(round_index):
             if not self._has_round(round_index) and not self.select_round(round_index):
                 self.log(f"pool exhausted after {self.store.seconds_spent():.0f} s")
                 break
