@@ -83,3 +83,9 @@ def test_a_read_only_directory_is_one_line(tmp_path):
             DirectoryLock(tmp_path).acquire()
     finally:
         tmp_path.chmod(0o700)
+
+
+def test_a_file_where_the_directory_should_be_is_one_line(tmp_path):
+    (tmp_path / "run").write_text("")
+    with pytest.raises(RunDirError, match=r"run: not a directory; choose a folder"):
+        DirectoryLock(tmp_path / "run").acquire()

@@ -170,3 +170,20 @@ def test_a_full_disk_stops_with_one_line_and_keeps_what_was_stored(tmp_path):
     with LabelStore(path) as store:
         store.check_integrity()
         assert len(store.annotations()) == 1
+
+
+def test_a_reader_opens_a_store_it_may_not_write_and_never_creates_one(tmp_path, monkeypatch):
+    path = tmp_path / "store.sqlite"
+    good = _store_with_one_round(path)
+    with LabelStore(path, read_only=True) as store:
+        assert [r.status for r in store.rounds()] == ["evaluated"]
+        with pytest.raises(StoreError, match="readonly"):
+            store.set_meta("x", "y")
+    # a read-only directory (an archive, a read-only mount): no -shm can be made beside it
+    monkeypatch.setattr("al_loop.core.store.os.access", lambda path, mode: False)
+    with LabelStore(path, read_only=True) as store:
+        assert len(store.annotations()) == 1
+    assert path.read_bytes() == good
+    with pytest.raises(StoreError, match="no label store here"):
+        LabelStore(tmp_path / "missing.sqlite", read_only=True)
+    assert not (tmp_path / "missing.sqlite").exists()

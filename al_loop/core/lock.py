@@ -39,7 +39,15 @@ class DirectoryLock:
         self.what = what
         self._lock = FileLock(self.directory / LOCK_FILE, timeout=0, on_acquired=_write_pid)
 
+    def check_usable(self) -> None:
+        """Fail now (before any work) if the path exists but is no directory."""
+        if self.directory.exists() and not self.directory.is_dir():
+            raise RunDirError(
+                f"{self.directory}: not a directory; choose a folder for this {self.what}"
+            )
+
     def acquire(self) -> DirectoryLock:
+        self.check_usable()
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._lock.acquire()

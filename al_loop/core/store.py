@@ -14,6 +14,7 @@ trains the model: its labels are only scored against, and its seconds are not th
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -110,25 +111,35 @@ def decode_mask(blob: bytes) -> np.ndarray:
 
 
 class LabelStore:
-    def __init__(self, path: str | Path):
+    """``read_only``: for readers (reports, the ``run`` data set), which also works on a run
+    directory they may not write (an archive, a read-only mount); never creates a store."""
+
+    def __init__(self, path: str | Path, read_only: bool = False):
         self.path = Path(path)
+        if read_only and not self.path.is_file():
+            raise StoreError(f"{self.path}: no label store here")
         if self.path.is_file() and self.path.stat().st_size == 0:
             # sqlite would take an empty file for a new store and silently start over
             raise StoreError(
                 f"{self.path}: empty file (0 bytes), not a label store; restore it from a backup, "
                 "or delete it to start this run again from round 0"
             )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._open()
+            if read_only:
+                self._open_read_only()
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._open()
+            version = int(self.get_meta("schema_version"))
         except sqlite3.DatabaseError as err:
             if hasattr(self, "_conn"):
                 self._conn.close()
             raise self._error(err) from err
-        version = int(self.get_meta("schema_version"))
         if version != SCHEMA_VERSION:
+            self._conn.close()
             raise StoreError(
                 f"{self.path}: schema version {version}, this code reads {SCHEMA_VERSION}"
+                + ("; open it once for writing to migrate it" if read_only else "")
             )
 
     def _open(self) -> None:
@@ -146,6 +157,15 @@ class LabelStore:
                 (str(SCHEMA_VERSION),),
             )
         self._migrate()
+
+    def _open_read_only(self) -> None:
+        uri = self.path.resolve().as_uri() + "?mode=ro"
+        if not os.access(self.path.parent, os.W_OK):
+            # WAL readers need a -shm file beside the store; where none can be made, nobody can
+            # write either, so the file may be read as immutable
+            uri += "&immutable=1"
+        self._conn = sqlite3.connect(uri, uri=True, timeout=30.0)
+        self._conn.row_factory = sqlite3.Row
 
     def _error(self, err: sqlite3.Error) -> StoreError:
         """A one-line StoreError for a failed sqlite call: disk full, busy, or a damaged file."""

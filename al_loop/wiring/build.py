@@ -254,6 +254,8 @@ def run_experiment(
     first write. A refused run leaves the directory as it found it."""
     run_dir = Path(run_dir)
     store_path = run_dir / STORE_FILE
+    lock = DirectoryLock(run_dir)
+    lock.check_usable()
     if store_path.exists() and not resume:
         _refuse_existing(store_path)  # before the data: a slip of the flag costs nothing
     preflight(config)
@@ -268,7 +270,7 @@ def run_experiment(
     )
     segmenter = build_segmenter(config, pool.num_classes)
     strategy = make_strategy(config.strategy.name, **config.strategy.params)
-    with DirectoryLock(run_dir):
+    with lock:
         is_new = not store_path.exists()
         if not is_new and not resume:
             _refuse_existing(store_path)  # another process made it since the first look
