@@ -177,15 +177,18 @@ def test_a_bad_name_or_parameter_fails_before_anything_is_written(
     assert not run_dir.exists() and not trained
 
 
-def test_bald_without_dropout_fails_before_round_0(config, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize(
+    "strategy", ["strategy.name=bald", "strategy={name: cost_aware, params: {base: bald}}"]
+)
+def test_bald_without_dropout_fails_before_round_0(config, tmp_path, capsys, monkeypatch, strategy):
     import al_loop.wiring.build as build
 
     loaded = []
     monkeypatch.setattr(build, "load_splits", lambda c: loaded.append(c))
     run_dir = tmp_path / "run"
-    argv = ["run", str(config), "--out", str(run_dir), "--set", "strategy.name=bald"]
+    argv = ["run", str(config), "--out", str(run_dir), "--set", strategy]
     assert main(argv) == 2
-    assert "segmenter.dropout: strategy 'bald'" in error_line(capsys)
+    assert "segmenter.dropout: strategy" in error_line(capsys)
     assert not run_dir.exists() and not loaded  # before the data is even generated
 
 
