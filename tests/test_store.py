@@ -187,3 +187,27 @@ def test_a_reader_opens_a_store_it_may_not_write_and_never_creates_one(tmp_path,
     with pytest.raises(StoreError, match="no label store here"):
         LabelStore(tmp_path / "missing.sqlite", read_only=True)
     assert not (tmp_path / "missing.sqlite").exists()
+
+
+def test_a_new_store_appears_complete_or_not_at_all(tmp_path, monkeypatch):
+    import sqlite3
+
+    path = tmp_path / "store.sqlite"
+    real_connect = sqlite3.connect
+
+    def killed_while_creating(target, *args, **kwargs):
+        conn = real_connect(target, *args, **kwargs)
+        if str(target).endswith(".new"):
+            raise KeyboardInterrupt  # the instant after sqlite made the (empty) file
+        return conn
+
+    monkeypatch.setattr("al_loop.core.store.sqlite3.connect", killed_while_creating)
+    with pytest.raises(KeyboardInterrupt):
+        LabelStore(path)
+    assert not path.exists()  # a later run starts afresh instead of finding an empty store
+    monkeypatch.undo()
+    with LabelStore(path) as store:
+        assert store.rounds() == [] and store.get_meta("schema_version") == "2"
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("store.sqlite-")) == [
+        "store.sqlite"
+    ]

@@ -129,6 +129,8 @@ class LabelStore:
                 self._open_read_only()
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+                if not self.path.exists():
+                    self._create()
                 self._open()
             version = int(self.get_meta("schema_version"))
         except sqlite3.DatabaseError as err:
@@ -141,6 +143,27 @@ class LabelStore:
                 f"{self.path}: schema version {version}, this code reads {SCHEMA_VERSION}"
                 + ("; open it once for writing to migrate it" if read_only else "")
             )
+
+    def _create(self) -> None:
+        """Make a new store beside its path and link it in when complete: a process killed
+        while creating it leaves no store (a fresh start), never an empty or half-made one."""
+        partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.new")
+        partial.unlink(missing_ok=True)
+        conn = sqlite3.connect(partial, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")  # persistent: recorded in the file
+            conn.executescript(SCHEMA)
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        finally:
+            conn.close()  # the last connection: everything is in the file, no -wal left
+        try:
+            os.link(partial, self.path)  # never replaces a store another process just made
+        except FileExistsError:
+            pass
+        finally:
+            partial.unlink()
 
     def _open(self) -> None:
         # isolation_level=None: we open transactions ourselves with BEGIN IMMEDIATE, so two
