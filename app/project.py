@@ -47,7 +47,7 @@ from al_loop.data.folder import IMAGE_SUFFIXES
 from al_loop.data.run import PROJECT_CONFIG
 from al_loop.interactive import make_method
 from al_loop.wiring.build import build_annotation_trainer, build_budget, build_segmenter
-from al_loop.wiring.config import ExperimentConfig, parse_config
+from al_loop.wiring.config import ExperimentConfig, parse_config, read_yaml_mapping
 from strategies import make_strategy
 
 PROJECT_FILE = PROJECT_CONFIG  # the run dataset reads projects too
@@ -220,7 +220,7 @@ class Project:
         config_path = self.project_dir / PROJECT_FILE
         if not config_path.is_file():
             raise DataError(f"{config_path}: not a project (create one with al-loop app --images)")
-        data = yaml.safe_load(config_path.read_text()) or {}
+        data = read_yaml_mapping(config_path, "project config")
         params = data.get("dataset", {}).get("params", {})
         params["root"] = str(inside(self.project_dir, str(params.get("root", DATA_DIR))))
         self.config = parse_config(data, str(config_path))

@@ -481,3 +481,11 @@ def test_the_cli_reports_a_bad_sweep_in_one_line(tmp_path, capsys):
 
     assert main(["sweep", str(tmp_path / "missing.yaml")]) == 2
     assert "sweep file not found" in capsys.readouterr().err
+
+
+def test_a_base_config_that_is_not_text_is_a_one_line_error(tmp_path):
+    (tmp_path / "base.yaml").write_bytes(b"\x00\xff")
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"base": "base.yaml"}))
+    with pytest.raises(ConfigError, match=r"base.yaml: not a UTF-8 text file"):
+        load_sweep(path)

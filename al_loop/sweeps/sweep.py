@@ -48,7 +48,6 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, unquote
 
-import yaml
 from filelock import FileLock, Timeout
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -131,10 +130,7 @@ def base_config(base: str | dict[str, Any], folder: Path) -> dict[str, Any]:
         raise ConfigError(
             f"base: config '{base}' not found next to the sweep file or in {CONFIG_DIR}"
         )
-    data = yaml.safe_load(found.read_text()) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{found}: the top level must be a mapping")
-    return data
+    return read_yaml_mapping(found)
 
 
 def combinations(spec: SweepSpec) -> list[dict[str, Any]]:

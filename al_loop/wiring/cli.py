@@ -217,9 +217,10 @@ def cmd_app(args: argparse.Namespace) -> None:
     import subprocess
 
     if args.images:
+        from al_loop.wiring.config import read_yaml_mapping
         from app.project import create_project
 
-        config = yaml.safe_load(Path(args.config).read_text()) if args.config else None
+        config = read_yaml_mapping(args.config) if args.config else None
         create_project(args.project_dir, args.images, args.masks, config, args.classes)
         print(f"created project {args.project_dir}")
     try:
