@@ -277,11 +277,15 @@ class Loop:
             return
         except AlLoopError:
             raise  # a checkpoint of another model: a config problem, not a lost file
-        except Exception as err:  # missing, truncated, overwritten: torch raises many types
-            reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        except FileNotFoundError:
+            problem = "missing"
+        except Exception as err:  # truncated, overwritten: torch raises many types
+            first = str(err).splitlines()[0] if str(err) else ""
+            problem = f"unreadable ({type(err).__name__}{': ' + first if first else ''})"
+        rounds = f"rounds 0-{round_index}" if round_index else "round 0"
         self.log(
-            f"warning: {path} unreadable ({reason.rstrip(': ')}); rebuilding it from the store "
-            f"(retraining rounds 0-{round_index} on their labels with their seeds)"
+            f"warning: {path} {problem}; rebuilding it from the store (retraining {rounds} on "
+            "their labels with their seeds)"
         )
         self._rebuild(round_index)
         self._save_checkpoint(round_index)
