@@ -334,3 +334,27 @@ def test_a_full_disk_stops_in_one_line_with_the_store_intact_and_resume_repeats_
     monkeypatch.setattr(torch, "save", save)
     assert main(["run", str(config), "--out", str(run_dir), "--resume"]) == 0
     assert run_curve(run_dir) == run_curve(finished)
+
+
+def test_a_full_disk_before_the_first_write_leaves_a_fresh_start(
+    config, tmp_path, capsys, monkeypatch
+):
+    import errno
+
+    run_dir = tmp_path / "run"
+    write_text = Path.write_text
+
+    def full(self, *args, **kwargs):
+        if self.name == ".config.yaml.tmp":
+            write_text(self, "partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full)
+    assert main(["run", str(config), "--out", str(run_dir)]) == 2
+    line = error_line(capsys)
+    assert "config.yaml: could not be written (No space left on device)" in line
+    assert sorted(p.name for p in run_dir.iterdir()) == ["run.lock"]
+    monkeypatch.setattr(Path, "write_text", write_text)
+    short = ["--set", "budget.total_seconds=20"]
+    assert main(["run", str(config), "--out", str(run_dir), *short]) == 0  # not "stored already"

@@ -7,6 +7,7 @@ config names; the loop in ``al_loop.core.experiment`` sees protocols only.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import torch
 import yaml
 
 from al_loop.core.cost import CostTable
-from al_loop.core.errors import AlLoopError, ConfigError
+from al_loop.core.errors import AlLoopError, ConfigError, RunDirError
 from al_loop.core.experiment import Budget, Loop
 from al_loop.core.lock import DirectoryLock
 from al_loop.core.progress import ProgressFactory, no_progress, step_callback
@@ -232,6 +233,21 @@ def preflight(config: ExperimentConfig) -> None:
     check_strategy_fits_segmenter(config, strategy)
 
 
+def write_run_config(run_dir: Path, config: ExperimentConfig) -> None:
+    """``run_dir/config.yaml``, whole or not at all (a kill mid-write leaves the old one)."""
+    path = run_dir / "config.yaml"
+    partial = path.with_name(".config.yaml.tmp")
+    try:
+        partial.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+        os.replace(partial, path)
+    except OSError as err:
+        partial.unlink(missing_ok=True)
+        raise RunDirError(
+            f"{path}: could not be written ({err.strerror or err}); nothing else was written: "
+            "free some space, then run again"
+        ) from None
+
+
 def _refuse_existing(store_path: Path) -> None:
     raise AlLoopError(
         f"{store_path}: a run is stored here already; pass --resume or use another directory"
@@ -274,12 +290,13 @@ def run_experiment(
         is_new = not store_path.exists()
         if not is_new and not resume:
             _refuse_existing(store_path)  # another process made it since the first look
+        if is_new:
+            write_run_config(run_dir, config)  # the first write, before the store exists
         with LabelStore(store_path) as store:
             if not is_new:
                 store.check_integrity()
                 store.check_same_config(config.to_dict())
-            # accepted: the first writes
-            (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+                write_run_config(run_dir, config)  # accepted: the first write of a resume
             store.bind_config(config.to_dict())
             store.set_meta("classes", json.dumps([c.name for c in splits.classes]))
             if config.full_supervision.enabled and store.get_meta("full_supervision") is None:
