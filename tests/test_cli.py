@@ -358,3 +358,16 @@ def test_a_full_disk_before_the_first_write_leaves_a_fresh_start(
     monkeypatch.setattr(Path, "write_text", write_text)
     short = ["--set", "budget.total_seconds=20"]
     assert main(["run", str(config), "--out", str(run_dir), *short]) == 0  # not "stored already"
+
+
+def test_a_demo_strategy_typo_fails_before_the_data_and_the_reference(
+    tmp_path, capsys, monkeypatch
+):
+    import al_loop.wiring.build as build
+
+    loaded = []
+    monkeypatch.setattr(build, "load_splits", lambda c: loaded.append(c))
+    argv = ["demo", "--out", str(tmp_path / "demo"), "--strategies", "random", "entropyy"]
+    assert main(argv) == 2
+    assert "strategy.name: unknown 'entropyy'" in error_line(capsys)
+    assert not loaded and not (tmp_path / "demo").exists()
