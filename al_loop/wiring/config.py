@@ -6,11 +6,12 @@ Parts receive plain values from here; nothing reads a global config.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from al_loop.core.errors import ConfigError
 
@@ -110,13 +111,13 @@ class ReferenceConfig(_Section):
 
 # torch device spellings a run may name; whether the machine has one is checked before the run
 # starts (al_loop.wiring.build.check_device), not here: a stored GPU run must still load on a CPU.
-DEVICE_PATTERN = r"^(cpu|cuda|mps|xpu)(:\d+)?$"
+DEVICE_PATTERN = r"(cpu|cuda|mps|xpu)(:\d+)?"
 
 
 class ExperimentConfig(_Section):
     name: str = "experiment"
     seed: int = 0
-    device: str = Field("cpu", pattern=DEVICE_PATTERN)  # cpu, cuda, cuda:N, mps, xpu
+    device: str = "cpu"  # cpu, cuda, cuda:N, mps, xpu
     threads: int | None = Field(None, gt=0)
     dataset: DatasetConfig = DatasetConfig()
     units: UnitsConfig = UnitsConfig()
@@ -125,6 +126,15 @@ class ExperimentConfig(_Section):
     annotation: AnnotationConfig = AnnotationConfig()
     budget: BudgetConfig = BudgetConfig()
     full_supervision: ReferenceConfig = ReferenceConfig()
+
+    @field_validator("device")
+    @classmethod
+    def _a_torch_device(cls, device: str) -> str:
+        if not re.fullmatch(DEVICE_PATTERN, device):
+            raise ValueError(
+                f"'{device}' is not a torch device; valid: cpu, cuda, cuda:N, mps, xpu"
+            )
+        return device
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -135,6 +145,7 @@ def describe_validation_error(err: ValidationError, origin: str) -> str:
     first = err.errors()[0]
     key = ".".join(str(p) for p in first["loc"]) or "(top level)"
     message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+    message = message.removeprefix("Value error, ")  # our validators' own words
     more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
     return f"{origin}: {key}: {message}{more}"
 
