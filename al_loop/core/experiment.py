@@ -285,7 +285,7 @@ class Loop:
         rounds = f"rounds 0-{round_index}" if round_index else "round 0"
         self.log(
             f"warning: {path} {problem}; rebuilding it from the store (retraining {rounds} on "
-            "their labels with their seeds)"
+            "the same labels with the same seeds)"
         )
         self._rebuild(round_index)
         self._save_checkpoint(round_index)
