@@ -35,9 +35,10 @@ import cv2
 import numpy as np
 import yaml
 
-from al_loop.core.config import ExperimentConfig, parse_config
+from al_loop.core.config import ExperimentConfig, parse_config, read_yaml_mapping
 from al_loop.core.errors import DataError, StoreError
 from al_loop.core.experiment import Loop
+from al_loop.core.lock import DirectoryLock
 from al_loop.core.progress import no_progress
 from al_loop.core.protocols import UnitAnnotation
 from al_loop.core.store import STORE_FILE, LabelStore, QueuedUnit, RoundRecord
@@ -224,7 +225,7 @@ class Project:
         config_path = self.project_dir / PROJECT_FILE
         if not config_path.is_file():
             raise DataError(f"{config_path}: not a project (create one with al-loop app --images)")
-        data = yaml.safe_load(config_path.read_text()) or {}
+        data = read_yaml_mapping(config_path, "project config")
         params = data.get("dataset", {}).get("params", {})
         params["root"] = str(inside(self.project_dir, str(params.get("root", DATA_DIR))))
         self.config = parse_config(data, str(config_path))
@@ -438,6 +439,7 @@ class Project:
         """Close the open round, then train and select the next one in a separate process."""
         if self.job_running():
             raise StoreError("a round is being trained already")
+        DirectoryLock(self.project_dir, "project").probe()  # a job started by another app
         round_index = self.open_round()
         if round_index is None:
             raise StoreError("no open round to finish")

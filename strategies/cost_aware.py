@@ -106,6 +106,7 @@ class CostAwareStrategy:
             )
         self.base = base
         self.name = f"{self.base.name}_per_second"
+        self.needs_dropout = getattr(self.base, "needs_dropout", False)  # base bald: MC dropout
 
     def rank(self, ctx: SelectionContext, count: int) -> Ranked:
         scores = self.base.unit_scores(ctx)

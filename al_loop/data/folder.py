@@ -162,7 +162,7 @@ def read_classes(path: Path) -> list[ClassInfo]:
     """Classes from ``classes.yaml`` (list or id mapping, see the module docstring)."""
     try:
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         raise DataError(f"{path}: cannot parse ({str(err).splitlines()[0]})") from err
     if isinstance(spec, dict):
         ids = sorted(spec) if all(isinstance(k, int) for k in spec) else None

@@ -50,7 +50,7 @@ def run_labels_splits(root: str | Path, load_dataset: DatasetLoader) -> DatasetS
     config = parse_config(data, str(config_path))
     splits = load_dataset(config.dataset.name, **config.dataset.params)
     pool = splits.train
-    with LabelStore(store_path) as store:
+    with LabelStore(store_path, read_only=True) as store:
         labels = store.label_maps(len(pool), pool.hw)
     labelled = np.flatnonzero((labels != IGNORE).any(axis=(1, 2)))
     if labelled.size == 0:

@@ -98,7 +98,7 @@ def load_run(run_dir: str | Path) -> RunResult:
     store_path = run_dir / STORE_FILE
     if not store_path.is_file():
         raise AlLoopError(f"{store_path}: no stored run here")
-    with LabelStore(store_path) as store:
+    with LabelStore(store_path, read_only=True) as store:
         config = json.loads(store.get_meta("config", "{}"))
         reference = store.get_meta("full_supervision")
         classes = json.loads(store.get_meta("classes", "[]"))

@@ -36,10 +36,10 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import product
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from al_loop.core.config import (
@@ -120,10 +120,7 @@ def base_config(base: str | dict[str, Any], folder: Path) -> dict[str, Any]:
         raise ConfigError(
             f"base: config '{base}' not found next to the sweep file or in {CONFIG_DIR}"
         )
-    data = yaml.safe_load(found.read_text()) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{found}: the top level must be a mapping")
-    return data
+    return read_yaml_mapping(found)
 
 
 def _product(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -185,27 +182,129 @@ def short_keys(keys: Sequence[str]) -> dict[str, str]:
     return {k: short(k) if counts[short(k)] == 1 else k for k in keys}
 
 
-def format_value(value: Any) -> str:
-    """A value as a file-name-safe token: 0.001 -> '0.001', [64, 64] -> '64x64', a path -> its name,
-    {name: entropy, params: {class_balance: true}} -> 'entropy+params-class_balance-true'."""
+# -- run names: readable, unique and reversible ----------------------------------------------
+# A value's token in a run name: readable when that reads back as the same value (entropy, 3,
+# -1, 0.001, true, none, 64x64, purity@0.9+max_wrong@5), else '~' + the %-escaped JSON. A part
+# named by "name" leads with it: {name: entropy, params: {class_balance: true}} ->
+# entropy+params@class_balance@true, {name: random} -> random+ (the '+' tells it from the string
+# 'random'). Strings are %-escaped (quote), so a token never holds ',', '=', '/', '+', '@' or a
+# leading '~'; it reads back by parse_value alone, and distinct values give distinct tokens.
+_INT = re.compile(r"-?\d+")
+_FLOAT = re.compile(r"-?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?")
+_NUMBERS = re.compile(r"-?[\d.]+(?:[eE][-+]?\d+)?(?:x-?[\d.]+(?:[eE][-+]?\d+)?)+")
+
+
+def _readable(value: Any) -> str | None:
     if isinstance(value, bool) or value is None:
-        text = str(value).lower()
-    elif isinstance(value, float):
-        text = f"{value:g}"
-    elif isinstance(value, list | tuple):
-        text = "x".join(format_value(v) for v in value)
-    elif isinstance(value, dict):  # a part named by "name" ({name: entropy, ...}) leads with it
-        lead = [format_value(value["name"])] if "name" in value else []
-        text = "+".join(lead + [f"{k}-{format_value(v)}" for k, v in value.items() if k != "name"])
-    else:
-        text = str(value)
-        text = PurePath(text).name or text if "/" in text else text
-    return re.sub(r"[^A-Za-z0-9._+-]+", "-", text).strip("-") or "empty"
+        return str(value).lower()
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        short = f"{value:g}"
+        return short if float(short) == value else repr(value)
+    if isinstance(value, str):
+        return quote(value, safe="")
+    if isinstance(value, list | tuple) and value:
+        parts = [_readable(v) for v in value]
+        return "x".join(parts) if all(p is not None for p in parts) else None
+    if isinstance(value, dict) and value:
+        return _readable_mapping(value)
+    return None
+
+
+def _readable_mapping(value: dict) -> str | None:
+    lead = [_readable(value["name"])] if "name" in value else []
+    items = [(str(k), _readable(v)) for k, v in value.items() if k != "name"]
+    if None in lead or any(v is None for _, v in items):
+        return None
+    text = "+".join(lead + [f"{quote(k, safe='')}@{v}" for k, v in items])
+    return text if items else f"{text}+"  # the name alone: 'random+', not the string 'random'
+
+
+def parse_value(token: str) -> Any:
+    """The value a run-name token stands for (the inverse of format_value)."""
+    if token.startswith("~"):
+        return json.loads(unquote(token[1:]))
+    if token in ("none", "true", "false"):
+        return {"none": None, "true": True, "false": False}[token]
+    if _INT.fullmatch(token):
+        return int(token)
+    if _FLOAT.fullmatch(token):
+        return float(token)
+    if _NUMBERS.fullmatch(token):
+        return [parse_value(t) for t in token.split("x")]
+    if "@" in token or "+" in token:
+        return _parse_mapping(token)
+    return unquote(token)
+
+
+def _parse_mapping(token: str) -> dict[str, Any]:
+    parts = token.split("+")
+    out: dict[str, Any] = {}
+    if "@" not in parts[0]:  # a named part: its name leads
+        out["name"] = parse_value(parts.pop(0))
+        if parts == [""]:  # the name alone ('random+')
+            return out
+    for part in parts:
+        key, at, value = part.partition("@")
+        if not at:
+            raise ValueError(f"run-name token {token!r}: '{part}' is not KEY@VALUE")
+        out[unquote(key)] = parse_value(value)
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as config values: 600 is 600.0, but True is not 1, a tuple is its list and a
+    mapping's key order does not matter (a named part leads with its name)."""
+    if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:
+        return a is b
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    return type(a) is type(b) and a == b
+
+
+def format_value(value: Any) -> str:
+    """A value as a file-name-safe token that reads back as the same value (parse_value)."""
+    token = _readable(value)
+    try:
+        if token is not None and _same(parse_value(token), value):
+            return token
+    except ValueError:
+        pass  # e.g. '~' opening a string that is not escaped JSON
+    try:
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        raise ConfigError(f"sweep: value {value!r} cannot be written in a run name") from None
+    return "~" + quote(text, safe="")
 
 
 def run_name(params: dict[str, Any], labels: dict[str, str]) -> str:
+    """``label=token,...`` in the order of ``params``; ``labels``: short_keys of the sweep."""
     name = ",".join(f"{labels[k]}={format_value(v)}" for k, v in params.items()) or "base"
-    if len(name) > MAX_NAME_LENGTH:  # keep it readable and unique
+    if len(name) > MAX_NAME_LENGTH:  # file names have a limit: readable head, unique digest
         digest = hashlib.sha1(name.encode()).hexdigest()[:8]
-        name = f"{name[: MAX_NAME_LENGTH - 9]}-{digest}"
+        # ',~digest': a part without '=', which no full name has, so the two never meet
+        name = f"{name[: MAX_NAME_LENGTH - 10]},~{digest}"
     return name
+
+
+def parse_run_name(name: str, labels: dict[str, str]) -> dict[str, Any]:
+    """The params a run name was made from (the inverse of run_name with the same labels);
+    a ConfigError for a name run_name does not make, such as a shortened one."""
+    keys = {label: key for key, label in labels.items()}
+    params: dict[str, Any] = {}
+    try:
+        for part in [] if name == "base" else name.split(","):
+            label, equals, token = part.partition("=")
+            if not equals:
+                raise ValueError(part)
+            params[keys[label]] = parse_value(token)
+    except (KeyError, ValueError):
+        params = None
+    if params is None or run_name(params, labels) != name:
+        raise ConfigError(f"sweep: '{name}' is not a run name of this sweep (or was shortened)")
+    return params

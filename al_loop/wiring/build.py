@@ -7,6 +7,7 @@ config names; the loop in ``al_loop.core.experiment`` sees protocols only.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +20,9 @@ from al_loop.annotators import BATCH_ANNOTATORS
 from al_loop.annotators.simulated import SimulatedAnnotator
 from al_loop.core.config import ExperimentConfig
 from al_loop.core.cost import CostTable
-from al_loop.core.errors import AlLoopError, ConfigError
+from al_loop.core.errors import AlLoopError, ConfigError, RunDirError
 from al_loop.core.experiment import Budget, Loop
+from al_loop.core.lock import DirectoryLock
 from al_loop.core.progress import ProgressFactory, no_progress, step_callback
 from al_loop.core.protocols import (
     AnnotationModelTrainer,
@@ -293,6 +295,63 @@ def full_supervision_reference(
     return segmenter.evaluate(splits.val)
 
 
+def check_device(device: str) -> None:
+    """The configured device exists on this machine (its spelling is checked by the config)."""
+    kind, _, index = device.partition(":")
+    if kind == "cpu":
+        return
+    backend = getattr(torch, kind) if kind != "mps" else torch.backends.mps
+    if not backend.is_available():
+        raise ConfigError(
+            f"device: '{device}' is not available on this machine "
+            f"(torch.{'backends.mps' if kind == 'mps' else kind}.is_available() is False); "
+            "use device: cpu"
+        )
+    count = backend.device_count() if hasattr(backend, "device_count") else 1
+    if index and int(index) >= count:
+        raise ConfigError(f"device: '{device}': this machine has {count} {kind} device(s)")
+
+
+def check_strategy_fits_segmenter(config: ExperimentConfig, strategy) -> None:
+    """What a strategy needs of the model, known before round 0 (BALD: MC dropout)."""
+    if getattr(strategy, "needs_dropout", False) and config.segmenter.dropout <= 0:
+        raise ConfigError(
+            f"segmenter.dropout: strategy '{config.strategy.name}' draws MC-dropout samples, so "
+            "it needs segmenter.dropout > 0 (e.g. 0.2); it is 0"
+        )
+
+
+def preflight(config: ExperimentConfig) -> None:
+    """What ``check_config`` (every registry name and parameter) cannot know from the names
+    alone, still before any data is generated or file written: the device exists here and the
+    strategy fits the segmenter. The data set, the annotator and the unit space are checked by
+    building them in ``run_experiment``, still before the first write."""
+    check_device(config.device)
+    strategy = make_strategy(config.strategy.name, **config.strategy.params)
+    check_strategy_fits_segmenter(config, strategy)
+
+
+def write_run_config(run_dir: Path, config: ExperimentConfig) -> None:
+    """``run_dir/config.yaml``, whole or not at all (a kill mid-write leaves the old one)."""
+    path = run_dir / "config.yaml"
+    partial = path.with_name(".config.yaml.tmp")
+    try:
+        partial.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+        os.replace(partial, path)
+    except OSError as err:
+        partial.unlink(missing_ok=True)
+        raise RunDirError(
+            f"{path}: could not be written ({err.strerror or err}); nothing else was written: "
+            "free some space, then run again"
+        ) from None
+
+
+def _refuse_existing(store_path: Path) -> None:
+    raise AlLoopError(
+        f"{store_path}: a run is stored here already; pass --resume or use another directory"
+    )
+
+
 def run_experiment(
     config: ExperimentConfig,
     run_dir: str | Path,
@@ -302,29 +361,42 @@ def run_experiment(
     splits: DatasetSplits | None = None,
     reference: dict | None = None,
 ) -> list[RoundRecord]:
-    """Run (or resume) one experiment into ``run_dir``; returns its rounds."""
+    """Run (or resume) one experiment into ``run_dir``; returns its rounds.
+
+    The order is the contract: every check (config, names, parameters, device, data set, parts)
+    -> the run directory's lock -> the resume accepted (same config, undamaged store) -> the
+    first write. A refused run leaves the directory as it found it."""
     check_config(config)  # every name and parameter, before anything is read, built or written
     run_dir = Path(run_dir)
     store_path = run_dir / STORE_FILE
+    lock = DirectoryLock(run_dir)
+    lock.check_usable()
     if store_path.exists() and not resume:
-        raise AlLoopError(
-            f"{store_path}: a run is stored here already; pass --resume or use another directory"
-        )
+        _refuse_existing(store_path)  # before the data: a slip of the flag costs nothing
+    preflight(config)
     set_determinism(config.seed, config.threads)
     splits = splits or load_splits(config)
     # every part is built (and so checked) before anything is written or trained
     parts = build_parts(config, splits, run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-    with LabelStore(store_path) as store:
-        store.bind_config(config.to_dict())
-        store.set_meta("classes", json.dumps([c.name for c in splits.classes]))
-        if store.get_meta("whole_pool") is None:  # the unit of "% of labelling everything"
-            whole = whole_pool_cost(
-                splits.train, CostTable.load(), config.annotation.min_instance_pixels
-            )
-            store.set_meta("whole_pool", json.dumps(whole))
-        if config.full_supervision.enabled and store.get_meta("full_supervision") is None:
-            reference = reference or full_supervision_reference(config, splits, progress)
-            store.set_meta("full_supervision", json.dumps(reference))
-        return parts.loop(store, progress=progress, log=log).run()
+    with lock:
+        is_new = not store_path.exists()
+        if not is_new and not resume:
+            _refuse_existing(store_path)  # another process made it since the first look
+        if is_new:
+            write_run_config(run_dir, config)  # the first write, before the store exists
+        with LabelStore(store_path) as store:
+            if not is_new:
+                store.check_integrity()
+                store.check_same_config(config.to_dict())
+                write_run_config(run_dir, config)  # accepted: the first write of a resume
+            store.bind_config(config.to_dict())
+            store.set_meta("classes", json.dumps([c.name for c in splits.classes]))
+            if store.get_meta("whole_pool") is None:  # the unit of "% of labelling everything"
+                whole = whole_pool_cost(
+                    splits.train, CostTable.load(), config.annotation.min_instance_pixels
+                )
+                store.set_meta("whole_pool", json.dumps(whole))
+            if config.full_supervision.enabled and store.get_meta("full_supervision") is None:
+                reference = reference or full_supervision_reference(config, splits, progress)
+                store.set_meta("full_supervision", json.dumps(reference))
+            return parts.loop(store, progress=progress, log=log).run()

@@ -1,5 +1,6 @@
 import json
 import math
+import os
 import sqlite3
 
 import numpy as np
@@ -318,3 +319,22 @@ def test_cost_aware_selects_in_an_app_project_as_in_a_simulated_run(tmp_path):
         assert [r.status for r in rounds] == ["evaluated", "selected"]
         assert rounds[1].strategy == "entropy_per_second"
         assert project.store.queued(1)
+
+
+def test_a_second_round_job_is_refused_and_leaves_the_first_ones_status(tmp_path):
+    from al_loop.core.errors import RunDirError
+    from al_loop.core.lock import DirectoryLock
+
+    project_dir = make_project(tmp_path)  # round 0 selected
+    job = project_dir / "job.json"
+    job.write_text('{"state": "running", "pid": 1}')  # the first job's
+    with DirectoryLock(project_dir, "project"):  # the first job holds the project
+        status = run_round_job(project_dir)
+        assert status["state"] == "refused"
+        assert f"this project is in use by another process (pid {os.getpid()})" in status["error"]
+        assert job.read_text() == '{"state": "running", "pid": 1}'
+        job.unlink()  # as if its process had died without a word, yet it holds the lock
+        with Project(project_dir) as project, pytest.raises(RunDirError, match="in use"):
+            project.start_finish_round()
+        with Project(project_dir) as project:
+            assert project.open_round() == 0  # the round was not closed

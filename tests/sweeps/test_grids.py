@@ -7,7 +7,14 @@ import yaml
 
 from al_loop.core.errors import ConfigError
 from al_loop.core.paths import CONFIG_DIR
-from al_loop.sweeps.sweep import SweepSpec, expand_runs, load_sweep, union_of_grids
+from al_loop.sweeps.sweep import (
+    SweepSpec,
+    expand_runs,
+    load_sweep,
+    parse_run_name,
+    short_keys,
+    union_of_grids,
+)
 
 BASE = {
     "seed": 0,
@@ -83,7 +90,7 @@ def test_the_studies_expand(name):
     assert len({run.name for run in sweep.runs}) == len(sweep.runs)
 
 
-def test_a_named_part_is_named_like_its_dotted_key():
+def test_a_named_part_leads_its_run_name_with_its_name_and_reads_back():
     spec = SweepSpec(
         grids=[
             {
@@ -97,8 +104,10 @@ def test_a_named_part_is_named_like_its_dotted_key():
     )
     runs = expand_runs(spec, BASE, "sw")
     assert [r.name for r in runs] == [
-        "strategy=random",
-        "strategy=entropy+params-class_balance-true",
-        "strategy=random,seed=3",
+        "strategy=random+",  # the '+': a part named random, not the string 'random'
+        "strategy=entropy+params@class_balance@true",
+        "strategy=random+,seed=3",
     ]
+    labels = short_keys(["strategy", "seed"])
+    assert [parse_run_name(r.name, labels) for r in runs] == [r.params for r in runs]
     assert runs[1].config.strategy.params == {"class_balance": True}
