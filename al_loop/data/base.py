@@ -16,6 +16,9 @@ DENSE_COST = "dense_cost"
 # meta key: the background class id, or None where every class is an object to outline (dense
 # street scenes: CamVid's class 0 is Sky); absent means BACKGROUND
 BACKGROUND_KEY = "background"
+# meta key: names of the classes a study watches (rare ones: what class-weighted rewards and
+# class balance are for); a tuple, so a subset of images keeps it whole
+RARE_KEY = "rare_classes"
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from al_loop.data.base import (
     BACKGROUND_KEY,
     DENSE_COST,
     IGNORE,
+    RARE_KEY,
     ClassInfo,
     DatasetSplits,
     SegmentationData,
@@ -157,6 +158,7 @@ def load_camvid(
     data.meta["sequences"] = [sequence_of(name) for name in data.names]
     data.meta[DENSE_COST] = CAMVID_DENSE_COST
     data.meta[BACKGROUND_KEY] = None  # Sky (0) is a class to label like any other
+    data.meta[RARE_KEY] = CAMVID_RARE_CLASSES
     return data
 
 

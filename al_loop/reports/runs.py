@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,8 @@ class RunResult:
     # what labelling the whole pool by hand costs ({"seconds", "basis", ...}): the unit of the
     # "% of labelling everything" axis (al_loop/wiring/pool_cost.py); None in older runs
     whole_pool: dict | None = None
+    # classes the data set marks rare (its loader's meta): the report's per-class IoU columns
+    rare_classes: list[str] = field(default_factory=list)
 
     @property
     def strategy(self) -> str:
@@ -103,6 +105,7 @@ def load_run(run_dir: str | Path) -> RunResult:
         reference = store.get_meta("full_supervision")
         classes = json.loads(store.get_meta("classes", "[]"))
         whole_pool = json.loads(store.get_meta("whole_pool", "null"))
+        rare = json.loads(store.get_meta("rare_classes", "[]"))
         return RunResult(
             run_dir,
             config,
@@ -110,6 +113,7 @@ def load_run(run_dir: str | Path) -> RunResult:
             None if reference is None else json.loads(reference),
             classes,
             whole_pool,
+            rare,
         )
 
 

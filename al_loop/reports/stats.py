@@ -237,6 +237,8 @@ def group_rows(runs: list[RunResult], metric: str = "miou") -> list[dict]:
             final = mean_std([values[-1] for _, _, values in curves])
             auc = mean_std([area_under_curve(s, v, until) for _, s, v in curves])
             row.update(final_mean=final[0], final_std=final[1], auc_mean=auc[0], auc_std=auc[1])
+            for name, (mean, std) in rare_class_finals([run for run, _, _ in curves]).items():
+                row.update({f"iou_{name}_mean": mean, f"iou_{name}_std": std})
             for level in LEVELS:
                 reached = [
                     seconds_to_reach(s, v, level * run.full(metric))
@@ -277,6 +279,22 @@ def group_rows(runs: list[RunResult], metric: str = "miou") -> list[dict]:
     return rows
 
 
+def rare_class_finals(runs: Sequence[RunResult]) -> dict[str, tuple[float, float]]:
+    """Final IoU (mean, std over seeds) of each class the runs' data set marks rare; a class
+    absent from a run's classes is left out."""
+    out = {}
+    for name in dict.fromkeys(c for run in runs for c in run.rare_classes):
+        finals = [
+            float(run.curve(f"iou:{run.classes.index(name)}")[1][-1])
+            for run in runs
+            if name in run.classes
+        ]
+        finals = [v for v in finals if not np.isnan(v)]
+        if finals:
+            out[name] = mean_std(finals)
+    return out
+
+
 def _mean_pm(mean: float | None, std: float | None, digits: int) -> str | None:
     return None if mean is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
@@ -300,6 +318,8 @@ def format_group_rows(rows: list[dict]) -> list[dict]:
                     f"{pct:.2g} %" if pct < 10 else f"{pct:.0f} %"
                 )
         text["auc"] = _mean_pm(row["auc_mean"], row["auc_std"], 3)
+        for key in (k for k in row if k.startswith("iou_") and k.endswith("_mean")):
+            text[key[: -len("_mean")]] = _mean_pm(row[key], row[key[:-5] + "_std"], 3)
         for level in LEVELS:
             ratio = row[f"savings_{round(level * 100)}pct"]
             text[f"vs_random_{round(level * 100)}pct"] = None if ratio is None else f"{ratio:.2f}x"

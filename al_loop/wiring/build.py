@@ -34,7 +34,7 @@ from al_loop.core.protocols import (
 from al_loop.core.store import STORE_FILE, LabelStore, RoundRecord
 from al_loop.core.units import UnitSpace, make_unit_space
 from al_loop.data import load_dataset
-from al_loop.data.base import BACKGROUND, DatasetSplits, SegmentationData
+from al_loop.data.base import BACKGROUND, RARE_KEY, DatasetSplits, SegmentationData
 from al_loop.interactive import LEARNED_METHODS, METHODS, make_method
 from al_loop.models.plateau import fit_until_plateau
 from al_loop.models.segmenter import make_segmenter
@@ -391,6 +391,8 @@ def run_experiment(
                 write_run_config(run_dir, config)  # accepted: the first write of a resume
             store.bind_config(config.to_dict())
             store.set_meta("classes", json.dumps([c.name for c in splits.classes]))
+            # the classes the report gives their own IoU columns (CamVid's pole, sign, ...)
+            store.set_meta("rare_classes", json.dumps(list(splits.train.meta.get(RARE_KEY, ()))))
             if store.get_meta("whole_pool") is None:  # the unit of "% of labelling everything"
                 whole = whole_pool_cost(
                     splits.train, CostTable.load(), config.annotation.min_instance_pixels

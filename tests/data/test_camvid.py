@@ -103,6 +103,8 @@ def test_registry_resizes_and_limits_each_split():
     assert set(np.unique(splits.val.masks)) <= set(np.unique(full.masks))
     # a dense street scene: no class is a free background (Sky is class 0)
     assert splits.train.background is None and splits.train.subset([0, 1]).background is None
+    # the report's rare-class columns; a subset of 4 frames keeps all 4 names
+    assert splits.train.subset(range(4)).meta["rare_classes"] == CAMVID_RARE_CLASSES
 
 
 @needs_camvid

@@ -36,6 +36,8 @@ def make_run(
     extra=None,
     strategy_params=None,
     whole_pool=None,
+    rare=None,
+    fg_ious=None,
 ):
     with LabelStore(run_dir / "store.sqlite") as store:
         config = {
@@ -51,13 +53,16 @@ def make_run(
         store.set_meta("classes", json.dumps(["bg", "fg"]))
         if whole_pool is not None:
             store.set_meta("whole_pool", json.dumps(whole_pool))
+        if rare is not None:
+            store.set_meta("rare_classes", json.dumps(rare))
         for r, (miou, sec) in enumerate(zip(mious, seconds_per_round, strict=True)):
             store.start_round(r, strategy, 0.0, [Unit(r, 0)], [f"i{k}" for k in range(10)])
             store.add_annotation(
                 store.queued(r)[0].id, r, _annotation(Unit(r, 0), (0, 0, 1, 1), 1, sec)
             )
             store.close_round(r)
-            store.finish_round(r, {"miou": miou, "per_class_iou": [miou, None]})
+            fg = None if fg_ious is None else fg_ious[r]
+            store.finish_round(r, {"miou": miou, "per_class_iou": [miou, fg]})
     return load_run(run_dir)
 
 
@@ -273,3 +278,17 @@ def test_missing_run_is_a_clear_error(tmp_path):
         load_run(tmp_path / "nothing")
     with pytest.raises(AlLoopError, match="no store.sqlite"):
         find_runs([tmp_path])
+
+
+def test_rare_classes_get_their_final_iou_over_seeds(tmp_path):
+    runs = [
+        make_run(tmp_path / "e0", [0.5, 0.7], [10, 10], seed=0, rare=["fg"], fg_ious=[0.0, 0.2]),
+        make_run(tmp_path / "e1", [0.6, 0.7], [10, 10], seed=1, rare=["fg"], fg_ious=[0.1, 0.4]),
+    ]
+    (row,) = group_rows(runs)
+    assert row["iou_fg_mean"] == pytest.approx(0.3)  # the last round of each seed
+    assert row["iou_fg_std"] == pytest.approx(np.std([0.2, 0.4], ddof=1))
+    assert format_group_rows([row])[0]["iou_fg"] == f"0.300 ± {np.std([0.2, 0.4], ddof=1):.3f}"
+    # a data set that marks no class rare gets no such column
+    (plain,) = group_rows([make_run(tmp_path / "p", [0.7], [10], fg_ious=[0.3])])
+    assert not any(k.startswith("iou_") for k in plain)
