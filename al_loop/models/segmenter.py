@@ -5,7 +5,8 @@ uint8 NHWC -> float32, normalised in place). Sizes that are not a multiple of th
 output stride are reflect-padded on the bottom/right and cropped back, so any size works.
 Training is deterministic for a seed on CPU: the model is built and trained under a seeded,
 forked torch RNG (the caller's global RNG state is left untouched) and batches are drawn from
-a seeded torch.Generator.
+a seeded torch.Generator. With ``windows`` set, a fit trains on windows around the labelled
+pixels instead of whole images (``al_loop.models.windows``; README "Speed").
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import inspect
 import json
 import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from al_loop.data.base import IGNORE, SegmentationData
 from al_loop.core.errors import ConfigError, DataError
 from al_loop.core.metrics import (
     confusion_matrix,
@@ -34,6 +34,8 @@ from al_loop.core.metrics import (
     mean_iou,
     pixel_accuracy,
 )
+from al_loop.core.protocols import Progress
+from al_loop.data.base import IGNORE, SegmentationData
 from al_loop.models.pretrained import (
     LITE0_ENCODER,
     LITE0_MEAN,
@@ -41,7 +43,7 @@ from al_loop.models.pretrained import (
     load_lite0_into_encoder,
     make_tf_compatible,
 )
-from al_loop.core.protocols import Progress
+from al_loop.models.windows import WindowSpec, crop_windows, make_window_spec, plan_epoch
 
 LITE0_WEIGHTS = "lite0-imagenet"
 ENCODER_WEIGHTS = (LITE0_WEIGHTS, "imagenet", None)
@@ -265,6 +267,8 @@ class SmpSegmenter:
         seed: int = 0,
         dropout: float = 0.0,
         min_steps: int = 0,
+        windows: WindowSpec | dict | None = None,
+        bf16: bool = False,
     ):
         self.arch_cls = resolve_architecture(arch)
         check_encoder(encoder)
@@ -293,6 +297,9 @@ class SmpSegmenter:
         # small labelled sets get at least this many optimiser steps: early rounds of a loop
         # would otherwise train for a handful of steps and draw a curve of noise
         self.min_steps = int(min_steps)
+        # None: fit on whole images; else on windows around labelled pixels (models/windows.py)
+        self.windows = make_window_spec(windows)
+        self.bf16 = bool(bf16)  # bfloat16 autocast for the training forward pass
         self._mc_samples = 0  # > 0 while predict_proba_samples runs: dropout on, input repeated
         self._head_inputs: list[torch.Tensor] | None = None  # set while pixel_features runs
         if threads:
@@ -324,6 +331,8 @@ class SmpSegmenter:
             "seed": self._init_seed,
             "dropout": self.dropout,
             "min_steps": self.min_steps,
+            "windows": None if self.windows is None else self.windows.to_dict(),
+            "bf16": self.bf16,
         }
 
     # -- building
@@ -397,7 +406,8 @@ class SmpSegmenter:
         seed: int,
         progress: Progress | None = None,
     ) -> dict[str, float]:
-        """Train on the labelled pixels; images without any labelled pixel are skipped."""
+        """Train on the labelled pixels; images without any labelled pixel are skipped. At
+        least ``epochs`` epochs and ``min_steps`` optimiser steps (window steps, with windows)."""
         check_images(images)
         check_labels(images, labels)
         counts = label_counts(labels, self.num_classes)
@@ -406,54 +416,25 @@ class SmpSegmenter:
         labelled = np.flatnonzero((labels != IGNORE).any(axis=(1, 2)))
         if labelled.size == 0 or self.epochs == 0:
             return {"loss": float("nan"), "steps": 0, "labelled_pixels": 0, "images": 0}
+        session = TrainingSession(self, images, labels, labelled, seed, progress)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)  # dropout / drop-path draws
-            loss = self._train(images, labels, labelled, seed, progress)
+            loss = session.run(lambda: session.epochs < session.epochs_needed())
         return {
             "loss": loss,
-            "steps": self._epochs_for(labelled.size) * math.ceil(labelled.size / self.batch_size),
+            "steps": session.steps,
             "labelled_pixels": int(counts[: self.num_classes].sum()),
             "images": int(labelled.size),
         }
 
-    def _train(
-        self,
-        images: np.ndarray,
-        labels: np.ndarray,
-        labelled: np.ndarray,
-        seed: int,
-        progress: Progress | None,
-    ) -> float:
-        generator = torch.Generator().manual_seed(seed)
-        optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay
-        )
-        steps_per_epoch = math.ceil(labelled.size / self.batch_size)
-        epochs = self._epochs_for(labelled.size)
-        total, done = epochs * steps_per_epoch, 0
-        self.model.train()
-        for _ in range(epochs):
-            epoch_loss = 0.0
-            for batch in epoch_batches(labelled, self.batch_size, generator):
-                x, y = self._training_batch(images[batch], labels[batch], generator)
-                optimizer.zero_grad(set_to_none=True)
-                loss = masked_cross_entropy(self.model(x), y)
-                loss.backward()
-                optimizer.step()
-                epoch_loss += loss.item()
-                done += 1
-                if progress is not None:
-                    progress(done, total)
-        return epoch_loss / steps_per_epoch  # mean step loss of the final epoch
-
-    def _epochs_for(self, num_images: int) -> int:
+    def _epochs_for(self, steps_per_epoch: int) -> int:
         """``epochs``, raised so that the fit makes at least ``min_steps`` optimiser steps."""
-        steps_per_epoch = math.ceil(num_images / self.batch_size)
-        return max(self.epochs, math.ceil(self.min_steps / steps_per_epoch))
+        return max(self.epochs, math.ceil(self.min_steps / max(steps_per_epoch, 1)))
 
     def _training_batch(
         self, images: np.ndarray, labels: np.ndarray, generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised, flipped, padded tensors of uint8 images and their labels."""
         x = to_input(images, self._scale, self._shift, self.channels_last)
         y = torch.from_numpy(labels).long()
         if self.augment:  # horizontal flips only: vertical ones break street/scene layouts
@@ -605,6 +586,96 @@ class SmpSegmenter:
         model = self._build_model(seed=0, pretrained=False)
         model.load_state_dict(blob["state_dict"])
         self.model = model
+
+
+class TrainingSession:
+    """One fit's optimiser and random streams, run an epoch at a time so that a caller can
+    evaluate between epochs (``fit_until_plateau``). The caller forks and seeds torch's global
+    RNG around it (dropout draws); batches, flips and windows come from the session's own
+    seeded generators, so a session replays exactly for a seed.
+
+    Whole-image mode: an epoch is every labelled image once, in batches of ``batch_size``.
+    Window mode: an epoch is a random cover of the labelled pixels by windows, shuffled, in
+    batches of ``batch_size`` windows, plus batches of the images that are cheaper whole
+    (``al_loop.models.windows.plan_epoch``); the batches come in random order."""
+
+    def __init__(
+        self,
+        segmenter: SmpSegmenter,
+        images: np.ndarray,
+        labels: np.ndarray,
+        labelled: np.ndarray,
+        seed: int,
+        progress: Progress | None = None,
+    ):
+        self.seg = segmenter
+        self.images, self.labels, self.labelled = images, labels, labelled
+        self.progress = progress
+        self.generator = torch.Generator().manual_seed(seed)  # order and flips
+        self.rng = np.random.default_rng(seed)  # window placement
+        self.optimizer = torch.optim.AdamW(
+            segmenter.model.parameters(), lr=segmenter.lr, weight_decay=segmenter.weight_decay
+        )
+        self.epochs, self.steps, self.loss = 0, 0, float("nan")
+        self._next = self._draw_epoch()
+        # window covers vary a little from epoch to epoch: the first one sets the step count
+        self.steps_per_epoch = len(self._next)
+
+    def epochs_needed(self) -> int:
+        return self.seg._epochs_for(self.steps_per_epoch)
+
+    def _draw_epoch(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The epoch's batches as uint8 (images, labels) pairs, not yet normalised."""
+        seg, b = self.seg, self.seg.batch_size
+        if seg.windows is None:
+            batches = epoch_batches(self.labelled, b, self.generator)
+            return [(self.images[i], self.labels[i]) for i in batches]
+        windows, whole = plan_epoch(self.labels[self.labelled], seg.windows, self.rng)
+        windows = windows[torch.randperm(len(windows), generator=self.generator).numpy()]
+        windows[:, 0] = self.labelled[windows[:, 0]]
+        whole = self.labelled[whole[torch.randperm(len(whole), generator=self.generator).numpy()]]
+        shape = seg.windows.shape(self.images.shape[1:3])
+        batches = [
+            crop_windows(self.images, self.labels, group, shape)
+            for group in np.array_split(windows, max(1, math.ceil(len(windows) / b)))
+            if len(group)
+        ] + [
+            (self.images[group], self.labels[group])
+            for group in np.array_split(whole, max(1, math.ceil(len(whole) / b)))
+            if len(group)
+        ]
+        order = torch.randperm(len(batches), generator=self.generator).tolist()
+        return [batches[i] for i in order]
+
+    def epoch(self) -> float:
+        """Train one epoch; its mean step loss."""
+        seg = self.seg
+        batches = self._next if self._next is not None else self._draw_epoch()
+        self._next = None
+        seg.model.train()
+        total = self.epochs_needed() * self.steps_per_epoch
+        epoch_loss = 0.0
+        for images, labels in batches:
+            x, y = seg._training_batch(images, labels, self.generator)
+            self.optimizer.zero_grad(set_to_none=True)
+            with torch.autocast(seg.device.type, dtype=torch.bfloat16, enabled=seg.bf16):
+                logits = seg.model(x)
+            loss = masked_cross_entropy(logits.float(), y)
+            loss.backward()
+            self.optimizer.step()
+            epoch_loss += loss.item()
+            self.steps += 1
+            if self.progress is not None:
+                self.progress(self.steps, max(total, self.steps))
+        self.epochs += 1
+        self.loss = epoch_loss / len(batches)
+        return self.loss
+
+    def run(self, more: Callable[[], bool]) -> float:
+        """Epochs while ``more()``; the last epoch's mean step loss."""
+        while more():
+            self.epoch()
+        return self.loss
 
 
 def scores_from_confusion(cm: np.ndarray) -> dict[str, Any]:

@@ -1,9 +1,9 @@
 import pytest
 import yaml
 
+from al_loop.core.config import load_config, merge, parse_config
 from al_loop.core.errors import ConfigError
 from al_loop.core.paths import CONFIG_DIR
-from al_loop.wiring.config import load_config, merge, parse_config
 
 
 def test_defaults_are_valid():
@@ -55,3 +55,30 @@ def test_every_shipped_experiment_config_validates(path):
         load_train_config(path)
     else:
         load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        ({"segmenter": {"windows": {"size": 100}}}, "segmenter.windows: .*multiple of 32"),
+        ({"segmenter": {"windows": {"size": -32}}}, "segmenter.windows.size"),
+        ({"segmenter": {"windows": {"size": 64, "context": 40}}}, "context must be at most 31"),
+        ({"segmenter": {"windows": {"sise": 64}}}, "segmenter.windows.sise: unknown key"),
+        ({"full_supervision": {"patience": 0}}, "full_supervision.patience"),
+        ({"full_supervision": {"eval_every": 0}}, "full_supervision.eval_every"),
+        (
+            {"full_supervision": {"patience": 3, "epochs": 10, "max_epochs": 5}},
+            "max_epochs .5. is below epochs .10.",
+        ),
+    ],
+)
+def test_window_and_plateau_settings_are_checked(data, needle):
+    with pytest.raises(ConfigError, match=needle):
+        parse_config(data, origin="x.yaml")
+
+
+def test_window_fit_and_plateau_are_opt_in():
+    config = parse_config({})
+    assert config.segmenter.windows is None and config.full_supervision.patience is None
+    windows = parse_config({"segmenter": {"windows": {"size": 96}}}).segmenter.windows
+    assert (windows.size, windows.context) == (96, None)

@@ -6,12 +6,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from al_loop.annotators.feature_space import FeatureSpaceAnnotator
+from al_loop.annotators.simulated import SimulatedAnnotator
+from al_loop.core.config import parse_config
 from al_loop.core.errors import ConfigError
 from al_loop.core.protocols import units_per_call
-from al_loop.wiring.build import build_annotator, build_budget, reference_min_steps, unit_view_size
-from al_loop.wiring.config import parse_config
-from simulators.annotate import SimulatedAnnotator
-from simulators.feature_space_annotator import FeatureSpaceAnnotator
+from al_loop.wiring.build import (
+    build_annotator,
+    build_budget,
+    build_segmenter,
+    full_supervision_reference,
+    load_splits,
+    reference_min_steps,
+    unit_view_size,
+)
 
 MASKS = np.zeros((2, 8, 8), np.uint8)
 
@@ -98,3 +106,33 @@ def test_a_retrained_method_trains_at_the_size_of_a_grid_units_crop():
     )
     assert unit_view_size(grid) == 48
     assert unit_view_size(parse_config({"units": {"kind": "image"}})) is None
+
+
+def tiny_run_config(**full_supervision):
+    return parse_config(
+        {
+            "seed": 3,
+            "threads": 1,
+            "dataset": {"name": "synthetic", "params": {"num_images": 20, "hw": [32, 32]}},
+            "segmenter": {"epochs": 1, "batch_size": 4, "windows": {"size": 32}},
+            "budget": {"initial_seconds": 100, "round_seconds": 100, "total_seconds": 100},
+            "full_supervision": {"epochs": 1, **full_supervision},
+        }
+    )
+
+
+def test_the_loop_segmenter_fits_windows_and_the_reference_whole_images():
+    config = tiny_run_config()
+    assert build_segmenter(config, 3).windows.size == 32
+    assert build_segmenter(config, 3, whole_images=True).windows is None
+
+
+def test_a_reference_with_patience_reports_its_epochs_and_val_curve_and_repeats():
+    config = tiny_run_config(patience=1, max_epochs=4)
+    splits = load_splits(config)
+    first = full_supervision_reference(config, splits)
+    assert 1 <= first["best_epoch"] <= first["epochs"] <= 4
+    assert first["miou"] == max(score for _, score in first["val_curve"])
+    assert first == full_supervision_reference(config, splits)
+    # without patience: the fixed-length reference, no curve
+    assert "val_curve" not in full_supervision_reference(tiny_run_config(), splits)

@@ -6,11 +6,12 @@ Parts receive plain values from here; nothing reads a global config.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from al_loop.core.errors import ConfigError
 
@@ -40,6 +41,26 @@ class UnitsConfig(_Section):
         return {}
 
 
+class WindowsConfig(_Section):
+    """Fit on windows around labelled pixels instead of whole images (al_loop/models/windows.py):
+    an epoch is a random cover of every labelled pixel by ``size`` x ``size`` windows, each
+    placed so its first labelled pixel has at least ``context`` pixels of image on every side."""
+
+    size: int = Field(128, gt=0)  # a multiple of 32 (the encoder's output stride)
+    context: int | None = Field(None, ge=0)  # None: size // 4
+
+    @model_validator(mode="after")
+    def _fits(self) -> WindowsConfig:
+        if self.size % 32:
+            raise ValueError(f"size must be a multiple of 32, got {self.size}")
+        if self.context is not None and self.context > (self.size - 1) // 2:
+            raise ValueError(
+                f"context must be at most {(self.size - 1) // 2} for size {self.size}, "
+                f"got {self.context}"
+            )
+        return self
+
+
 class SegmenterConfig(_Section):
     arch: str = "Unet"
     encoder: str = "timm-tf_efficientnet_lite0"
@@ -52,6 +73,8 @@ class SegmenterConfig(_Section):
     warm_start: bool = True
     augment: bool = True
     dropout: float = Field(0.0, ge=0, lt=1)  # before the head; > 0 enables MC dropout (BALD)
+    windows: WindowsConfig | None = None  # None: fit on whole images
+    bf16: bool = False  # bfloat16 autocast in training (README "Speed": measured on this CPU)
 
 
 class StrategyConfig(_Section):
@@ -81,7 +104,7 @@ class AnnotationConfig(_Section):
     context_margin: int = Field(16, ge=0)  # pixels of image around a unit the method sees
     min_instance_pixels: int = Field(16, ge=1)
     # method-specific settings: an interactive method's constructor arguments, or for
-    # feature_space the box-labeller's (simulators/feature_space_annotator.py)
+    # feature_space the box-labeller's (al_loop/annotators/feature_space.py)
     params: dict[str, Any] = Field(default_factory=dict)
     retrain: RetrainConfig = RetrainConfig()
 
@@ -106,12 +129,29 @@ class ReferenceConfig(_Section):
     # None: at least as many optimiser steps as the loop's fits are guaranteed together (warm
     # start accumulates steps over rounds), so the 100 % line is never the less-trained model.
     min_steps: int | None = Field(None, ge=0)
+    # Train until val mIoU stops improving (al_loop/models/plateau.py): after the epochs /
+    # min_steps above, stop once ``patience`` val evaluations in a row bring no better mIoU,
+    # keep the best; at most ``max_epochs``. None: a fixed-length fit, as before.
+    patience: int | None = Field(None, gt=0)
+    eval_every: int = Field(1, gt=0)  # epochs between val evaluations
+    max_epochs: int = Field(60, gt=0)
+
+    @model_validator(mode="after")
+    def _cap_covers_epochs(self) -> ReferenceConfig:
+        if self.patience is not None and self.epochs is not None and self.epochs > self.max_epochs:
+            raise ValueError(f"max_epochs ({self.max_epochs}) is below epochs ({self.epochs})")
+        return self
+
+
+# torch device spellings a run may name; whether the machine has one is checked before the run
+# starts (al_loop.wiring.build.check_device), not here: a stored GPU run must still load on a CPU.
+DEVICE_PATTERN = r"(cpu|cuda|mps|xpu)(:\d+)?"
 
 
 class ExperimentConfig(_Section):
     name: str = "experiment"
     seed: int = 0
-    device: str = "cpu"
+    device: str = "cpu"  # cpu, cuda, cuda:N, mps, xpu
     threads: int | None = Field(None, gt=0)
     dataset: DatasetConfig = DatasetConfig()
     units: UnitsConfig = UnitsConfig()
@@ -120,6 +160,15 @@ class ExperimentConfig(_Section):
     annotation: AnnotationConfig = AnnotationConfig()
     budget: BudgetConfig = BudgetConfig()
     full_supervision: ReferenceConfig = ReferenceConfig()
+
+    @field_validator("device")
+    @classmethod
+    def _a_torch_device(cls, device: str) -> str:
+        if not re.fullmatch(DEVICE_PATTERN, device):
+            raise ValueError(
+                f"'{device}' is not a torch device; valid: cpu, cuda, cuda:N, mps, xpu"
+            )
+        return device
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -130,6 +179,7 @@ def describe_validation_error(err: ValidationError, origin: str) -> str:
     first = err.errors()[0]
     key = ".".join(str(p) for p in first["loc"]) or "(top level)"
     message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+    message = message.removeprefix("Value error, ")  # our validators' own words
     more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
     return f"{origin}: {key}: {message}{more}"
 
@@ -140,12 +190,25 @@ def read_yaml_mapping(path: str | Path, what: str = "config") -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: {what} file not found")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{path}: not a UTF-8 text file (byte {err.start}); is it the {what} file?"
+        ) from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err.__class__.__name__})") from None
+        raise ConfigError(f"{path}: not valid YAML ({yaml_problem(err)})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping")
     return data
+
+
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """A YAML error in a few words with its place: 'expected ',' or ']' (line 1, column 4)'."""
+    text = str(err).splitlines()
+    problem = getattr(err, "problem", None) or (text[0] if text else type(err).__name__)
+    mark = getattr(err, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return f"{problem}{where}"
 
 
 def parse_config(data: dict[str, Any], origin: str = "config") -> ExperimentConfig:

@@ -1,0 +1,120 @@
+"""Training until val mIoU plateaus: the policy on scripted curves, then on a tiny network."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from al_loop.core.errors import ConfigError
+from al_loop.models.plateau import fit_until_plateau, train_until_plateau
+from al_loop.models.segmenter import make_segmenter
+from tests.fakes import make_toy_data
+
+
+class Scripted:
+    """A model whose val score after epoch e is curve[e - 1]; its 'weights' are its epoch."""
+
+    def __init__(self, curve):
+        self.curve, self.epoch, self.restored = list(curve), 0, []
+
+    def train_epoch(self):
+        self.epoch += 1
+
+    def evaluate(self):
+        score = self.curve[self.epoch - 1]
+        return score, {"miou": score, "at": self.epoch}
+
+    def snapshot(self):
+        return self.epoch
+
+    def restore(self, epoch):
+        self.restored.append(epoch)
+        self.epoch = epoch
+
+
+def run(curve, **kwargs):
+    model = Scripted(curve)
+    kwargs.setdefault("max_epochs", len(curve))
+    result = train_until_plateau(
+        model.train_epoch, model.evaluate, model.snapshot, model.restore, **kwargs
+    )
+    return model, result
+
+
+def test_stops_after_patience_evaluations_without_a_better_score_and_keeps_the_best():
+    model, result = run([0.1, 0.3, 0.5, 0.4, 0.5, 0.2, 0.9], patience=2)
+    assert result.epochs == 5  # 0.4 and an equal 0.5 are not better: stop after epoch 5
+    assert result.best_epoch == 3 and result.best == {"miou": 0.5, "at": 3}
+    assert result.curve == [(1, 0.1), (2, 0.3), (3, 0.5), (4, 0.4), (5, 0.5)]
+    assert model.restored == [3] and model.epoch == 3
+
+
+def test_evaluates_every_k_epochs_and_after_the_last():
+    model, result = run([0.1] * 3 + [0.2] * 4, patience=5, eval_every=3)
+    assert [e for e, _ in result.curve] == [3, 6, 7]
+    assert result.best_epoch == 6 and model.restored == [6]
+
+
+def test_min_epochs_keep_training_through_a_plateau():
+    _, result = run([0.5, 0.4, 0.3, 0.2, 0.6, 0.1], patience=1, min_epochs=4)
+    assert result.epochs == 4 and result.best_epoch == 1
+    _, result = run([0.5, 0.4, 0.3, 0.2, 0.6, 0.1, 0.1], patience=2, min_epochs=5)
+    assert result.epochs == 7 and result.best_epoch == 5
+
+
+def test_a_rising_curve_stops_at_the_cap_with_the_last_weights():
+    model, result = run([0.1, 0.2, 0.3, 0.4], patience=1, max_epochs=3)
+    assert result.epochs == 3 and result.best_epoch == 3
+    assert model.restored == []  # the last weights are the best: nothing to restore
+
+
+def test_nan_scores_never_count_as_best():
+    _, result = run([math.nan, 0.2, math.nan, math.nan], patience=2)
+    assert result.best_epoch == 2 and result.epochs == 4
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"patience": 0},
+        {"patience": 1, "eval_every": 0},
+        {"patience": 1, "max_epochs": 0},
+        {"patience": 1, "min_epochs": 9, "max_epochs": 4},
+    ],
+)
+def test_bad_settings_are_config_errors(kwargs):
+    with pytest.raises(ConfigError, match="full_supervision"):
+        train_until_plateau(lambda: None, lambda: (0.0, {}), lambda: 0, lambda _: None, **kwargs)
+
+
+# ---------------------------------------------------------------- on a tiny network
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_fit_until_plateau_keeps_the_best_weights_and_reports_its_curve():
+    train, val = make_toy_data(n=6, hw=(32, 32), seed=0), make_toy_data(n=4, hw=(32, 32), seed=1)
+    results, predictions = [], []
+    for _ in range(2):
+        seg = make_segmenter(num_classes=3, epochs=1, batch_size=4, lr=3e-3)
+        results.append(
+            fit_until_plateau(seg, train.images, train.masks, val, seed=0, patience=2, max_epochs=6)
+        )
+        predictions.append(seg.predict(val.images))
+    ref = results[0]
+    scores = [score for _, score in ref["val_curve"]]
+    assert ref["miou"] == max(scores)
+    assert ref["val_curve"][ref["best_epoch"] - 1] == [ref["best_epoch"], ref["miou"]]
+    assert ref["epochs"] == len(scores) and ref["steps"] == 2 * ref["epochs"]
+    assert seg.evaluate(val)["miou"] == ref["miou"]  # the best weights are the segmenter's
+    assert results[0] == results[1]  # deterministic
+    assert np.array_equal(*predictions)
