@@ -35,19 +35,24 @@ import cv2
 import numpy as np
 import yaml
 
+from al_loop.core.config import ExperimentConfig, parse_config, read_yaml_mapping
 from al_loop.core.errors import DataError, StoreError
 from al_loop.core.experiment import Loop
+from al_loop.core.lock import DirectoryLock
+from al_loop.core.progress import no_progress
 from al_loop.core.protocols import UnitAnnotation
 from al_loop.core.store import STORE_FILE, LabelStore, QueuedUnit, RoundRecord
-from al_loop.core.units import Unit, UnitSpace, make_unit_space
+from al_loop.core.units import Unit, UnitSpace
 from al_loop.data import load_dataset, write_folder
 from al_loop.data.base import IGNORE, DatasetSplits, SegmentationData
 from al_loop.data.folder import IMAGE_SUFFIXES
 from al_loop.data.run import PROJECT_CONFIG
-from al_loop.interactive import make_method
-from al_loop.wiring.build import build_annotation_trainer, build_budget, build_segmenter
-from al_loop.wiring.config import ExperimentConfig, parse_config
-from strategies import make_strategy
+from al_loop.wiring.build import (
+    build_parts,
+    build_segmenter,
+    build_unit_space,
+)
+from al_loop.wiring.check import check_config
 
 PROJECT_FILE = PROJECT_CONFIG  # the run dataset reads projects too
 DATA_DIR = "data"
@@ -139,7 +144,8 @@ def create_project(
     params = dict(merged.get("dataset", {}).get("params", {}))
     params["root"] = DATA_DIR  # relative: resolved inside the project on open
     merged["dataset"] = {"name": "folder", "params": params}
-    parse_config(merged, str(project_dir / PROJECT_FILE))  # fail now, not at the first round
+    # fail now, not at the first round (the data root is checked when the project opens)
+    check_config(parse_config(merged, str(project_dir / PROJECT_FILE)))
     (project_dir / PROJECT_FILE).write_text(yaml.safe_dump(merged, sort_keys=False))
     with Project(project_dir) as project:
         project.select_first_round()
@@ -219,7 +225,7 @@ class Project:
         config_path = self.project_dir / PROJECT_FILE
         if not config_path.is_file():
             raise DataError(f"{config_path}: not a project (create one with al-loop app --images)")
-        data = yaml.safe_load(config_path.read_text()) or {}
+        data = read_yaml_mapping(config_path, "project config")
         params = data.get("dataset", {}).get("params", {})
         params["root"] = str(inside(self.project_dir, str(params.get("root", DATA_DIR))))
         self.config = parse_config(data, str(config_path))
@@ -254,10 +260,7 @@ class Project:
     @property
     def unit_space(self) -> UnitSpace:
         if self._unit_space is None:
-            pool, units = self.pool, self.config.units
-            self._unit_space = make_unit_space(
-                units.kind, len(pool), pool.hw, images=pool.images, **units.params()
-            )
+            self._unit_space = build_unit_space(self.config, self.pool)
         return self._unit_space
 
     def crop_box(self, unit: Unit) -> tuple[int, int, int, int]:
@@ -269,32 +272,23 @@ class Project:
 
     # -- the loop -----------------------------------------------------------------------------
     def loop(self, progress=None, log=print) -> Loop:
+        """The loop with the parts ``al-loop run`` wires (al_loop.wiring.build.build_parts), a
+        person in the browser as its annotator and a segmenter also scored on the check set."""
+        check_config(self.config)
         segmenter = _ScoredOnCheckSet(
             build_segmenter(self.config, self.pool.num_classes),
             self.check_set,
             self.has_ground_truth,
         )
-        extra = {} if progress is None else {"progress": progress}
-        return Loop(
-            pool=self.pool,
-            val=self.splits.val,
-            unit_space=self.unit_space,
+        parts = build_parts(
+            self.config,
+            self.splits,
+            self.project_dir,
+            person=_Person(),
             segmenter=segmenter,
-            seed_strategy=make_strategy("random"),
-            strategy=make_strategy(self.config.strategy.name, **self.config.strategy.params),
-            annotator=_Person(),
-            store=self.store,
-            checkpoint_dir=inside(self.project_dir, "checkpoints"),
-            budget=build_budget(self.config),
-            seed=self.config.seed,
-            annotation_trainer=build_annotation_trainer(
-                self.config,
-                lambda: make_method(self.config.annotation.method, **self.config.annotation.params),
-                self.project_dir,
-            ),
-            log=log,
-            **extra,
+            unit_space=self.unit_space,
         )
+        return parts.loop(self.store, progress=progress or no_progress, log=log)
 
     def select_first_round(self) -> None:
         self.store.bind_config(self.config.to_dict())
@@ -445,6 +439,7 @@ class Project:
         """Close the open round, then train and select the next one in a separate process."""
         if self.job_running():
             raise StoreError("a round is being trained already")
+        DirectoryLock(self.project_dir, "project").probe()  # a job started by another app
         round_index = self.open_round()
         if round_index is None:
             raise StoreError("no open round to finish")

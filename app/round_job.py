@@ -13,12 +13,27 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from al_loop.core.errors import RunDirError
+from al_loop.core.lock import DirectoryLock
 from al_loop.wiring.build import set_determinism
 from app.project import Project, write_job
 
 
 def run_round_job(project_dir: str | Path) -> dict:
+    """Train and select under the project's lock: a second job at the same time is refused
+    (one line naming the holder's PID) and leaves ``job.json`` to the first."""
     project_dir = Path(project_dir)
+    try:
+        lock = DirectoryLock(project_dir, "project").acquire()
+    except RunDirError as err:
+        return {"state": "refused", "error": str(err)}
+    try:
+        return _run_locked(project_dir)
+    finally:
+        lock.release()
+
+
+def _run_locked(project_dir: Path) -> dict:
     status: dict = {"state": "running", "phase": "loading", "done": 0, "total": None}
     status["pid"] = os.getpid()
 
@@ -55,4 +70,7 @@ def run_round_job(project_dir: str | Path) -> dict:
 
 if __name__ == "__main__":
     final = run_round_job(sys.argv[1])
+    if final["state"] == "refused":
+        print(f"round job: error: {final['error']}", file=sys.stderr)
+        sys.exit(2)
     sys.exit(0 if final["state"] == "done" else 1)

@@ -30,8 +30,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from al_loop.core.config import merge, parse_config  # noqa: E402
 from al_loop.wiring.build import load_splits, run_experiment  # noqa: E402
-from al_loop.wiring.config import merge, parse_config  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_fit_windows.json"
 DATASETS_ROOT = "/work/shared/datasets"

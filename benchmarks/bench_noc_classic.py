@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from al_loop.annotators.noc import evaluate_image
 from al_loop.core.cost import CostTable
 from al_loop.core.metrics import clicks_to_iou
 from al_loop.interactive import make_method
-from al_loop.interactive.noc import MAX_INTERACTIONS, evaluate_image, load_noc_samples
+from al_loop.interactive.noc import MAX_INTERACTIONS, load_noc_samples
 from simulators import make_user
 
 GRABCUT = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "GrabCut"

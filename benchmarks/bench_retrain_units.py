@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from al_loop.core.config import load_config
 from al_loop.core.units import make_unit_space
 from al_loop.interactive.learned.retrain import RETRAINED_DIR
 from al_loop.wiring.build import build_annotator, load_splits, set_determinism
-from al_loop.wiring.config import load_config
 
 
 def main() -> None:

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from al_loop.annotators.region_label import PRICE_ENTRY, RegionLabelAnnotator
 from al_loop.core.cost import CostTable
 from al_loop.core.units import make_unit_space
 from al_loop.data import CAMVID_RARE_CLASSES, load_camvid
 from al_loop.data.base import IGNORE
-from al_loop.wiring.region_label import PRICE_ENTRY, RegionLabelAnnotator
 
 RESULTS = Path(__file__).parent / "results" / "study_region_label.json"
 
@@ -62,11 +62,11 @@ def main() -> None:
     rows = []
     for cell in (60,):
         space = make_unit_space("grid", len(pool), pool.hw, cell=cell)
-        for threshold in (100, 200, 400, 800):
+        for threshold in (50, 100, 200, 400, 800):
             annotator = RegionLabelAnnotator(pool.masks, price, 11, split=True, threshold=threshold)
             rows.append({"units": f"grid {cell}", "threshold": threshold,
                          **measure(pool, space, annotator)})  # fmt: skip
-    for threshold in (100, 200, 400):
+    for threshold in (50, 100, 200, 400):
         space = make_unit_space("superpixel", len(pool), pool.hw, images=pool.images,
                                 threshold=threshold)  # fmt: skip
         annotator = RegionLabelAnnotator(pool.masks, price, 11, split=False)

@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from al_loop.core.errors import ConfigError
+from al_loop.core.geometry import encode_gt
 from al_loop.core.protocols import SimulatedUser
-from simulators.clicker import NocClicker, encode_gt, farthest_error_click
+from simulators.clicker import NocClicker, farthest_error_click
 from simulators.polygon import PolygonUser, oracle_polygon_user
 from simulators.seeded import BoxUser, ExtremePointsUser, InsideOutsideUser, ScribbleUser
 

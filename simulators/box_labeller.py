@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
-from scipy import ndimage
 
 from al_loop.core.errors import ConfigError
+from al_loop.core.geometry import largest_part_interior_point
 from al_loop.data.base import IGNORE
 from al_loop.feature_space.labelling import select_in_box, split_segment
 
@@ -146,17 +146,6 @@ class Labelling:
         return float(self.seconds.sum())
 
 
-def interior_point(region: np.ndarray) -> tuple[int, int]:
-    """(y, x) of the pixel of ``region``'s largest component farthest from its border."""
-    components, count = ndimage.label(region)
-    if count > 1:
-        sizes = np.bincount(components.ravel())[1:]
-        region = components == (int(np.argmax(sizes)) + 1)
-    distance = ndimage.distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1]
-    y, x = np.unravel_index(int(np.argmax(distance)), region.shape)
-    return int(y), int(x)
-
-
 def click_split(
     image: np.ndarray,
     inside: np.ndarray,
@@ -178,9 +167,11 @@ def click_split(
         if wrong.sum() <= (1 - target_accuracy) * max(int(known.sum()), 1):
             break
         if not clicks and (known & (gt == label)).any():
-            y, x = interior_point(known & (gt == label))  # say what the segment's label keeps
+            y, x = largest_part_interior_point(
+                known & (gt == label)
+            )  # say what the segment's label keeps
         else:
-            y, x = interior_point(wrong)
+            y, x = largest_part_interior_point(wrong)
         clicks.append((y, x, int(gt[y, x])))
         if len({c for _, _, c in clicks}) > 1 or gt[y, x] != label:
             current = split_segment(image, inside, clicks)

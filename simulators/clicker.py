@@ -10,35 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from al_loop.core.distance import distance_to_zero
+from al_loop.core.geometry import error_distance, split_gt
 from al_loop.core.interactions import Click
-from al_loop.data.base import IGNORE
-
-
-def encode_gt(gt: np.ndarray, ignore: np.ndarray | None = None) -> np.ndarray:
-    """uint8 ground truth for a simulated user: 1 object, 0 background, IGNORE where ``ignore``."""
-    encoded = np.asarray(gt, dtype=bool).astype(np.uint8)
-    if ignore is not None:
-        encoded[np.asarray(ignore, dtype=bool)] = IGNORE
-    return encoded
-
-
-def split_gt(gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(object bool, ignore bool) from ``bool`` or IGNORE-encoded ``uint8`` ground truth."""
-    gt = np.asarray(gt)
-    if gt.dtype == bool:
-        return gt, np.zeros(gt.shape, dtype=bool)
-    ignore = gt == IGNORE
-    return (gt != 0) & ~ignore, ignore
-
-
-def error_distance(error: np.ndarray) -> np.ndarray:
-    """Euclidean distance of each error pixel to the nearest non-error pixel or the image border.
-
-    Padding with a zero frame makes the border count as a boundary, as in RITM.
-    """
-    padded = np.pad(error.astype(np.uint8), 1)
-    return distance_to_zero(padded)[1:-1, 1:-1]
 
 
 def farthest_error_click(

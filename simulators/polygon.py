@@ -12,9 +12,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from al_loop.core.geometry import fill_polygon, split_gt
 from al_loop.core.interactions import Polygon
-from al_loop.interactive.polygon import fill_polygon
-from simulators.clicker import split_gt
 
 
 def outer_contours(region: np.ndarray) -> list[np.ndarray]:

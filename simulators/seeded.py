@@ -15,47 +15,14 @@ import cv2
 import numpy as np
 from skimage.morphology import skeletonize
 
+from al_loop.core.geometry import (
+    bounding_box,
+    extreme_points,
+    interior_point,
+    split_gt,
+)
 from al_loop.core.interactions import Box, ExtremePoints, InsideOutside, Scribble
-from simulators.clicker import NocClicker, error_distance, split_gt
-
-
-def object_of(gt: np.ndarray) -> np.ndarray:
-    """The object's bool mask, or ValueError when there is none."""
-    obj, _ = split_gt(gt)
-    if not obj.any():
-        raise ValueError("the ground truth holds no object pixel")
-    return obj
-
-
-def extreme_points(obj: np.ndarray) -> tuple[tuple[int, int], ...]:
-    """(top, bottom, left, right) (y, x) of the object; among ties, the median one (as a person
-    clicks the middle of a flat edge)."""
-    ys, xs = np.nonzero(object_of(obj))
-
-    def middle(sel: np.ndarray) -> tuple[int, int]:
-        order = np.lexsort((xs[sel], ys[sel]))
-        k = order[(len(order) - 1) // 2]
-        return int(ys[sel][k]), int(xs[sel][k])
-
-    return (
-        middle(ys == ys.min()),
-        middle(ys == ys.max()),
-        middle(xs == xs.min()),
-        middle(xs == xs.max()),
-    )
-
-
-def bounding_box(obj: np.ndarray) -> tuple[int, int, int, int]:
-    """(y0, x0, y1, x1), end exclusive, of the object."""
-    ys, xs = np.nonzero(object_of(obj))
-    return int(ys.min()), int(xs.min()), int(ys.max()) + 1, int(xs.max()) + 1
-
-
-def interior_point(obj: np.ndarray) -> tuple[int, int]:
-    """The object pixel farthest from its boundary (first in raster order among ties)."""
-    dist = error_distance(object_of(obj))
-    y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
-    return int(y), int(x)
+from simulators.clicker import NocClicker
 
 
 def _clip(y: float, x: float, shape: tuple[int, ...]) -> tuple[int, int]:

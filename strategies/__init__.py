@@ -14,6 +14,16 @@ from strategies.ralis import RalisStrategy
 from strategies.random import RandomStrategy
 from strategies.uncertainty import UncertaintyStrategy
 
+
+def cost_aware(base: str = "entropy", **base_params) -> CostAwareStrategy:
+    """``base`` (a registered strategy with unit scores, built with ``base_params``), ranked by
+    score per expected second."""
+    if base not in STRATEGIES:
+        valid = ", ".join(sorted(STRATEGIES))
+        raise ConfigError(f"strategy.params.base: unknown '{base}'; valid: {valid}")
+    return CostAwareStrategy(make_strategy(base, **base_params))
+
+
 STRATEGIES: dict[str, Callable[..., object]] = {
     "random": RandomStrategy,
     "entropy": partial(UncertaintyStrategy, score="entropy"),
@@ -22,7 +32,7 @@ STRATEGIES: dict[str, Callable[..., object]] = {
     "bald": BaldStrategy,
     "coreset": CoresetStrategy,
     "hybrid": HybridStrategy,
-    "cost_aware": CostAwareStrategy,
+    "cost_aware": cost_aware,
     "ralis": RalisStrategy,
     "feature_space": FeatureSpaceStrategy,
 }

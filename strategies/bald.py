@@ -18,7 +18,7 @@ class BaldStrategy:
     at inference and ``samples`` forward passes are drawn with a seed from the round's rng."""
 
     name = "bald"
-    needs_model = True
+    needs_dropout = True  # checked against segmenter.dropout before round 0 (wiring)
 
     def __init__(self, samples: int = 10, reduction: str = "mean", class_balance: bool = False):
         if samples < 2:

@@ -15,11 +15,11 @@ import numpy as np
 from skimage.measure import label as connected_regions
 
 from al_loop.core.errors import ConfigError
-from al_loop.core.protocols import Ranked, SelectionContext
+from al_loop.core.protocols import Ranked, SelectionContext, Strategy
 from al_loop.core.units import Unit
+from al_loop.data.base import BACKGROUND
 from strategies.uncertainty import rank_by_score
 
-BACKGROUND = 0  # class 0 is background in every dataset here; objects are the other classes
 COST_FEATURES = ("objects", "boundary", "uncertainty", "area")
 
 
@@ -95,20 +95,18 @@ class FeatureCostPredictor:
 
 class CostAwareStrategy:
     """Any strategy with ``unit_scores`` (entropy, margin, least_confidence, bald), ranked by
-    score per expected second: ``strategy: {name: cost_aware, params: {base: entropy}}``."""
+    score per expected second: ``strategy: {name: cost_aware, params: {base: entropy}}`` (the
+    registry builds ``base`` and passes it in)."""
 
-    needs_model = True
-
-    def __init__(self, base: str = "entropy", **base_params):
-        from strategies import make_strategy  # the registry imports this module
-
-        self.base = make_strategy(base, **base_params)
-        if not hasattr(self.base, "unit_scores"):
+    def __init__(self, base: Strategy):
+        if not hasattr(base, "unit_scores"):
             raise ConfigError(
-                f"strategy.base: '{base}' gives no unit scores to divide by expected seconds; "
-                "use entropy, margin, least_confidence or bald"
+                f"strategy.base: '{base.name}' gives no unit scores to divide by expected "
+                "seconds; use entropy, margin, least_confidence or bald"
             )
+        self.base = base
         self.name = f"{self.base.name}_per_second"
+        self.needs_dropout = getattr(self.base, "needs_dropout", False)  # base bald: MC dropout
 
     def rank(self, ctx: SelectionContext, count: int) -> Ranked:
         scores = self.base.unit_scores(ctx)

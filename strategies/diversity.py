@@ -78,7 +78,6 @@ class CoresetStrategy:
     """Greedy k-center over unit features; the labelled units are the initial centers."""
 
     name = "coreset"
-    needs_model = True
 
     def rank(self, ctx: SelectionContext, count: int) -> Ranked:
         all_units = ctx.unit_space.units()
@@ -95,7 +94,6 @@ class HybridStrategy:
     clusters by unit features, take the most uncertain unit of each cluster."""
 
     name = "hybrid"
-    needs_model = True
 
     def __init__(
         self,

@@ -64,7 +64,6 @@ def order_by_cluster(
 
 class FeatureSpaceStrategy:
     name = "feature_space"
-    needs_model = True
 
     def __init__(
         self,

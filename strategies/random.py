@@ -7,7 +7,6 @@ from al_loop.core.protocols import Ranked, SelectionContext
 
 class RandomStrategy:
     name = "random"
-    needs_model = False
 
     def rank(self, ctx: SelectionContext, count: int) -> Ranked:
         candidates = ctx.candidates()

@@ -40,8 +40,6 @@ def rank_by_score(ctx: SelectionContext, scores: np.ndarray, count: int) -> Rank
 
 
 class UncertaintyStrategy:
-    needs_model = True
-
     def __init__(
         self, score: str = "entropy", reduction: str = "mean", class_balance: bool = False
     ):

@@ -31,7 +31,8 @@ def make_toy_data(n: int = 8, hw=(32, 32), seed: int = 0) -> SegmentationData:
 
 
 class CentroidSegmenter:
-    """A fast deterministic stand-in for a network: nearest class-mean colour, softmax of -distance."""
+    """A fast deterministic stand-in for a network: nearest class-mean colour, softmax of -distance;
+    all of the ``Segmenter`` protocol (tests/models/test_segmenter_contract.py)."""
 
     def __init__(self, num_classes: int = 3, warm_start: bool = True):
         self.num_classes = num_classes
@@ -61,6 +62,20 @@ class CentroidSegmenter:
 
     def features(self, images):
         return images.reshape(len(images), -1, 3).mean(1).astype(np.float32)
+
+    def pixel_features(self, images):
+        return images.astype(np.float32).transpose(0, 3, 1, 2) / 255.0
+
+    def predict_proba_samples(self, images, samples, seed):
+        """MC-dropout-like samples: seeded noise on the class means."""
+        rng = np.random.default_rng(seed)
+        means = self.means
+        out = []
+        for _ in range(samples):
+            self.means = means + rng.normal(0, 20.0, size=means.shape)
+            out.append(self.predict_proba(images))
+        self.means = means
+        return np.stack(out)
 
     def evaluate(self, data):
         pred = self.predict_proba(data.images).argmax(1)

@@ -1,1 +1,2 @@
-"""The core the loop needs: protocols, units, the label store, the loop, cost, interactions, metrics, geometry."""
+"""The core the loop needs: the loop, protocols, units, the label store, cost, interactions,
+metrics, the typed config, and the mask geometry users and methods share."""

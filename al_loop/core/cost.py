@@ -70,8 +70,9 @@ class CostTable:
             raise ConfigError(f"{path}: cost table not found; pass the path to a costs.yaml")
         try:
             data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML ({err})") from err
+        except (UnicodeDecodeError, yaml.YAMLError) as err:
+            first = str(err).splitlines()[0]
+            raise ConfigError(f"{path}: not valid YAML text ({first})") from None
         return cls.from_dict(data, origin=str(path))
 
     @classmethod

@@ -15,3 +15,8 @@ class DataError(AlLoopError):
 
 class StoreError(AlLoopError):
     """A label store that does not match the run asking for it."""
+
+
+class RunDirError(AlLoopError):
+    """A run directory (or app project) that cannot be used now: locked by another process,
+    not writable, or out of space."""

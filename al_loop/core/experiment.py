@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from al_loop.core.errors import AlLoopError, RunDirError
 from al_loop.core.progress import ProgressFactory, no_progress, step_callback
 from al_loop.core.protocols import (
     AnnotationModelTrainer,
@@ -76,7 +77,9 @@ class Loop:
 
     def run(self) -> list[RoundRecord]:
         round_index = self.resume()
-        while self._budget_left(round_index):
+        # a round already started is finished even if its labels spent the whole budget (a
+        # run stopped while its last round trained)
+        while self._has_round(round_index) or self._budget_left(round_index):
             if not self._has_round(round_index) and not self.select_round(round_index):
                 self.log(f"pool exhausted after {self.store.seconds_spent():.0f} s")
                 break
@@ -135,13 +138,7 @@ class Loop:
         """Train on every stored label, evaluate, checkpoint, and mark the round evaluated."""
         labels = self.store.label_maps(len(self.pool), self.pool.hw)
         labelled = np.flatnonzero((labels != IGNORE).any(axis=(1, 2)))
-        with self.progress(f"round {round_index} train", None) as bar:
-            train_stats = self.segmenter.fit(
-                self.pool.images[labelled],
-                labels[labelled],
-                seed=self.seed * 1000 + round_index,
-                progress=step_callback(bar),
-            )
+        train_stats = self._fit(round_index, labels, labelled)
         metrics = self.segmenter.evaluate(self.val)
         metrics.update(
             train_loss=train_stats.get("loss"),
@@ -161,6 +158,16 @@ class Loop:
         )
 
     # -- helpers ----------------------------------------------------------------------------
+    def _fit(self, round_index: int, labels: np.ndarray, labelled: np.ndarray) -> dict:
+        """Round ``round_index``'s fit (also how a lost checkpoint is rebuilt: same seed)."""
+        with self.progress(f"round {round_index} train", None) as bar:
+            return self.segmenter.fit(
+                self.pool.images[labelled],
+                labels[labelled],
+                seed=self.seed * 1000 + round_index,
+                progress=step_callback(bar),
+            )
+
     def _update_annotation_model(
         self, round_index: int, labels: np.ndarray | None = None
     ) -> dict[str, float]:
@@ -253,7 +260,7 @@ class Loop:
             return 0
         done = last.round if last.status == "evaluated" else last.round - 1
         if done >= 0:
-            self.segmenter.load(str(self._checkpoint(done)))
+            self._load_or_rebuild(done)
             self._model_round = done
             self._update_annotation_model(done)  # reloads what that round wrote
         else:
@@ -261,15 +268,55 @@ class Loop:
         self.log(f"resuming at round {done + 1} ({self.store.seconds_spent():.0f} s spent)")
         return done + 1
 
+    def _load_or_rebuild(self, round_index: int) -> None:
+        """Load round ``round_index``'s checkpoint; if it is missing or unreadable, rebuild it
+        from the store, which holds everything the model was trained on."""
+        path = self._checkpoint(round_index)
+        try:
+            self.segmenter.load(str(path))
+            return
+        except AlLoopError:
+            raise  # a checkpoint of another model: a config problem, not a lost file
+        except FileNotFoundError:
+            problem = "missing"
+        except Exception as err:  # truncated, overwritten: torch raises many types
+            first = str(err).splitlines()[0] if str(err) else ""
+            problem = f"unreadable ({type(err).__name__}{': ' + first if first else ''})"
+        rounds = f"rounds 0-{round_index}" if round_index else "round 0"
+        self.log(
+            f"warning: {path} {problem}; rebuilding it from the store (retraining {rounds} on "
+            "the same labels with the same seeds)"
+        )
+        self._rebuild(round_index)
+        self._save_checkpoint(round_index)
+
+    def _rebuild(self, round_index: int) -> None:
+        """The model as it was after round ``round_index``: every fit up to it replayed on the
+        labels it saw, with its seed (a warm-started model carries all of them), so the
+        resumed curve is the uninterrupted one."""
+        self.segmenter.reset(self.seed)
+        for past in range(round_index + 1):
+            labels = self.store.label_maps(len(self.pool), self.pool.hw, max_round=past)
+            labelled = np.flatnonzero((labels != IGNORE).any(axis=(1, 2)))
+            self._fit(past, labels, labelled)
+
     def _checkpoint(self, round_index: int) -> Path:
         return self.checkpoint_dir / f"round_{round_index:03d}.pt"
 
     def _save_checkpoint(self, round_index: int) -> None:
-        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
         final = self._checkpoint(round_index)
         partial = final.with_suffix(".pt.tmp")
-        self.segmenter.save(str(partial))
-        os.replace(partial, final)  # atomic: a kill never leaves half a checkpoint
+        try:
+            self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+            self.segmenter.save(str(partial))
+            os.replace(partial, final)  # atomic: a kill never leaves half a checkpoint
+        except (OSError, RuntimeError) as err:  # disk full: torch raises RuntimeError too
+            partial.unlink(missing_ok=True)
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise RunDirError(
+                f"{final}: could not be written ({first}); the store holds every label so far: "
+                "free some space (disk full?), then resume"
+            ) from err
 
     def _drop_checkpoint(self, round_index: int) -> None:
         if round_index >= 0:

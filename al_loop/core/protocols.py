@@ -128,7 +128,6 @@ class Ranked:
 
 class Strategy(Protocol):
     name: str
-    needs_model: bool  # False: may run before any model exists (the seed round)
 
     def rank(self, ctx: SelectionContext, count: int) -> Ranked:
         """The ``count`` most useful units not in ``ctx.labelled``, best first."""

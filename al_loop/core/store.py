@@ -14,6 +14,7 @@ trains the model: its labels are only scored against, and its seconds are not th
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -110,9 +111,61 @@ def decode_mask(blob: bytes) -> np.ndarray:
 
 
 class LabelStore:
-    def __init__(self, path: str | Path):
+    """``read_only``: for readers (reports, the ``run`` data set), which also works on a run
+    directory they may not write (an archive, a read-only mount); never creates a store."""
+
+    def __init__(self, path: str | Path, read_only: bool = False):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if read_only and not self.path.is_file():
+            raise StoreError(f"{self.path}: no label store here")
+        if self.path.is_file() and self.path.stat().st_size == 0:
+            # sqlite would take an empty file for a new store and silently start over
+            raise StoreError(
+                f"{self.path}: empty file (0 bytes), not a label store; restore it from a backup, "
+                "or delete it to start this run again from round 0"
+            )
+        try:
+            if read_only:
+                self._open_read_only()
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                if not self.path.exists():
+                    self._create()
+                self._open()
+            version = int(self.get_meta("schema_version"))
+        except sqlite3.DatabaseError as err:
+            if hasattr(self, "_conn"):
+                self._conn.close()
+            raise self._error(err) from err
+        if version != SCHEMA_VERSION:
+            self._conn.close()
+            raise StoreError(
+                f"{self.path}: schema version {version}, this code reads {SCHEMA_VERSION}"
+                + ("; open it once for writing to migrate it" if read_only else "")
+            )
+
+    def _create(self) -> None:
+        """Make a new store beside its path and link it in when complete: a process killed
+        while creating it leaves no store (a fresh start), never an empty or half-made one."""
+        partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.new")
+        partial.unlink(missing_ok=True)
+        conn = sqlite3.connect(partial, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")  # persistent: recorded in the file
+            conn.executescript(SCHEMA)
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        finally:
+            conn.close()  # the last connection: everything is in the file, no -wal left
+        try:
+            os.link(partial, self.path)  # never replaces a store another process just made
+        except FileExistsError:
+            pass
+        finally:
+            partial.unlink()
+
+    def _open(self) -> None:
         # isolation_level=None: we open transactions ourselves with BEGIN IMMEDIATE, so two
         # processes (loop and app) never interleave a read-modify-write.
         self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
@@ -127,11 +180,40 @@ class LabelStore:
                 (str(SCHEMA_VERSION),),
             )
         self._migrate()
-        version = int(self.get_meta("schema_version"))
-        if version != SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path}: schema version {version}, this code reads {SCHEMA_VERSION}"
+
+    def _open_read_only(self) -> None:
+        uri = self.path.resolve().as_uri() + "?mode=ro"
+        if not os.access(self.path.parent, os.W_OK):
+            # WAL readers need a -shm file beside the store; where none can be made, nobody can
+            # write either, so the file may be read as immutable
+            uri += "&immutable=1"
+        self._conn = sqlite3.connect(uri, uri=True, timeout=30.0)
+        self._conn.row_factory = sqlite3.Row
+
+    def _error(self, err: sqlite3.Error) -> StoreError:
+        """A one-line StoreError for a failed sqlite call: disk full, busy, or a damaged file."""
+        message = str(err)
+        if "full" in message:
+            return StoreError(
+                f"{self.path}: disk full ({message}); what was stored before is intact: free some "
+                "space, then resume"
             )
+        if isinstance(err, sqlite3.OperationalError):
+            return StoreError(f"{self.path}: {message}")
+        return StoreError(
+            f"{self.path}: damaged or not a label store ({message}); restore it from a backup, "
+            "or move it away to start this run again from round 0"
+        )
+
+    def check_integrity(self) -> None:
+        """A damaged store (truncated, overwritten) fails here in one line, not mid-run."""
+        try:
+            rows = self._conn.execute("PRAGMA quick_check").fetchall()
+        except sqlite3.DatabaseError as err:
+            raise self._error(err) from err
+        problems = [row[0] for row in rows if row[0] != "ok"]
+        if problems:
+            raise self._error(sqlite3.DatabaseError(problems[0]))
 
     # -- plumbing -----------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -151,13 +233,17 @@ class LabelStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._conn.execute("BEGIN IMMEDIATE")
         try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:  # sqlite rolls back itself after some errors
+                    self._conn.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as err:  # disk full, busy too long: one line
+            raise self._error(err) from err
 
     def close(self) -> None:
         self._conn.close()
@@ -179,12 +265,16 @@ class LabelStore:
 
     def bind_config(self, config: dict) -> None:
         """Record the run's config, or check that a resumed run uses the same one."""
+        if self.get_meta("config") is None:
+            self.set_meta("config", json.dumps(config, sort_keys=True))
+        else:
+            self.check_same_config(config)
+
+    def check_same_config(self, config: dict) -> None:
+        """Refuse (one line, nothing written) a config other than the stored one, if any."""
         text = json.dumps(config, sort_keys=True)
         stored = self.get_meta("config")
-        if stored is None:
-            self.set_meta("config", text)
-            return
-        if stored != text:
+        if stored is not None and stored != text:
             old, new = json.loads(stored), config
             diff = sorted(_diff_keys(old, new))
             raise StoreError(

@@ -43,7 +43,6 @@ from al_loop.data.camvid import (
     load_camvid,
 )
 from al_loop.data.folder import Sample, as_hw, load_folder, read_classes, write_folder
-from al_loop.data.run import run_labels_splits
 from al_loop.data.splits import DEFAULT_FRACTIONS, check_fractions, split_data
 from al_loop.data.synthetic import SYNTHETIC_CLASSES, SYNTHETIC_RARE_CLASS, make_synthetic
 
@@ -96,13 +95,21 @@ def grabcut_splits(
     return split_data(load_grabcut(root, hw, limit), fractions, seed)
 
 
+def run_splits(root: str | Path) -> DatasetSplits:
+    """The labels a run or app project has acquired so far (``al_loop/data/run.py``)."""
+    # imported here: reading a run's labels needs the store, and the store imports this package
+    from al_loop.data.run import run_labels_splits
+
+    return run_labels_splits(root, load_dataset)
+
+
 DATASETS: dict[str, Callable[..., DatasetSplits]] = {
     "synthetic": synthetic_splits,
     "folder": folder_splits,
     "davis": davis_splits,
     "grabcut": grabcut_splits,
     "camvid": camvid_splits,
-    "run": run_labels_splits,
+    "run": run_splits,
 }
 
 
@@ -153,8 +160,9 @@ def dataset_params(name: str) -> dict[str, inspect.Parameter]:
     return dict(inspect.signature(DATASETS[name]).parameters)
 
 
-def load_dataset(name: str, **params: Any) -> DatasetSplits:
-    """The splits of dataset ``name``; every param is checked and named in errors."""
+def check_dataset_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` checked (and normalised, e.g. lists to tuples) for dataset ``name``, without
+    reading any data; ConfigError naming the key."""
     valid = dataset_params(name)
     checked = {}
     for key, value in params.items():
@@ -167,6 +175,13 @@ def load_dataset(name: str, **params: Any) -> DatasetSplits:
     for key, param in valid.items():
         if param.default is inspect.Parameter.empty and key not in checked:
             raise ConfigError(f"dataset.{key}: required for dataset '{name}'")
+    return checked
+
+
+def load_dataset(name: str, **params: Any) -> DatasetSplits:
+    """The splits of dataset ``name``; every param is checked and named in errors."""
+    checked = check_dataset_params(name, params)
+    valid = dataset_params(name)
     try:
         return DATASETS[name](**checked)
     except ConfigError as err:  # a loader's complaint about one param, e.g. "hw: ..."
@@ -195,6 +210,7 @@ __all__ = [
     "DatasetSplits",
     "Sample",
     "SegmentationData",
+    "check_dataset_params",
     "dataset_params",
     "load_camvid",
     "load_dataset",

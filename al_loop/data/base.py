@@ -9,6 +9,16 @@ import numpy as np
 from al_loop.core.errors import DataError
 
 IGNORE = 255  # mask value for "unlabelled / do not score"
+BACKGROUND = 0  # class id 0 is the background in every dataset here; objects are the others
+# meta key: the cost entry (configs/costs.yaml) of labelling one image of this data densely by
+# hand, where the data set's authors published one (CamVid); others are priced by polygons
+DENSE_COST = "dense_cost"
+# meta key: the background class id, or None where every class is an object to outline (dense
+# street scenes: CamVid's class 0 is Sky); absent means BACKGROUND
+BACKGROUND_KEY = "background"
+# meta key: names of the classes a study watches (rare ones: what class-weighted rewards and
+# class balance are for); a tuple, so a subset of images keeps it whole
+RARE_KEY = "rare_classes"
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,12 @@ class SegmentationData:
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+    @property
+    def background(self) -> int | None:
+        """The class a simulated user leaves as it is (pixels default to it), or None when
+        every class is an object that costs interactions."""
+        return self.meta.get(BACKGROUND_KEY, BACKGROUND)
 
     @property
     def hw(self) -> tuple[int, int]:

@@ -24,7 +24,8 @@ Seq05VD (SegNet's split, kept as published so that figures compare with the lite
   last and equal steps between). Consecutive CamVid frames are near-duplicates of one sequence,
   so the first N would be one or two sequences; evenly spaced frames cover every sequence.
 
-``meta["sequences"]`` holds each frame's sequence name. ``CAMVID_RARE_CLASSES`` names the
+``meta["sequences"]`` holds each frame's sequence name; ``meta["dense_cost"]`` names the cost
+entry of labelling one frame densely (``dense_camvid``), the unit of "% of labelling everything". ``CAMVID_RARE_CLASSES`` names the
 classes under 1.2 % of the training pixels, whose IoU the studies report.
 """
 
@@ -36,7 +37,15 @@ from pathlib import Path
 import numpy as np
 
 from al_loop.core.errors import ConfigError, DataError
-from al_loop.data.base import IGNORE, ClassInfo, DatasetSplits, SegmentationData
+from al_loop.data.base import (
+    BACKGROUND_KEY,
+    DENSE_COST,
+    IGNORE,
+    RARE_KEY,
+    ClassInfo,
+    DatasetSplits,
+    SegmentationData,
+)
 from al_loop.data.folder import Sample, read_image, read_mask, stack_samples
 
 CAMVID_ROOT = "../shared/datasets/CamVid"
@@ -58,6 +67,7 @@ CAMVID_CLASSES = [
     ClassInfo("Bicyclist", (0, 128, 192)),
 ]
 CAMVID_RARE_CLASSES = ("Pole", "SignSymbol", "Pedestrian", "Bicyclist")
+CAMVID_DENSE_COST = "dense_camvid"  # configs/costs.yaml: one frame labelled densely by hand
 # split name -> (image folder, label folder)
 CAMVID_SPLITS = {"train": ("train", "trainannot"), "val": ("val", "valannot"),
                  "test": ("test", "testannot")}  # fmt: skip
@@ -146,6 +156,9 @@ def load_camvid(
     )
     data.meta.pop("has_mask", None)  # every CamVid frame has its label map
     data.meta["sequences"] = [sequence_of(name) for name in data.names]
+    data.meta[DENSE_COST] = CAMVID_DENSE_COST
+    data.meta[BACKGROUND_KEY] = None  # Sky (0) is a class to label like any other
+    data.meta[RARE_KEY] = CAMVID_RARE_CLASSES
     return data
 
 

@@ -37,6 +37,7 @@ Rules (each violation is a one-line ``DataError`` naming the file):
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import islice
 from pathlib import Path
 from typing import NamedTuple
 
@@ -161,7 +162,7 @@ def read_classes(path: Path) -> list[ClassInfo]:
     """Classes from ``classes.yaml`` (list or id mapping, see the module docstring)."""
     try:
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         raise DataError(f"{path}: cannot parse ({str(err).splitlines()[0]})") from err
     if isinstance(spec, dict):
         ids = sorted(spec) if all(isinstance(k, int) for k in spec) else None
@@ -285,11 +286,20 @@ def _folder_classes(root: Path, mask_paths: dict[str, Path]) -> list[ClassInfo]:
         return read_classes(path)
     if not mask_paths:
         raise DataError(f"{path}: missing; a folder without masks needs it to name its classes")
-    largest = 0
+    largest, any_ignore = 0, False
     for mask_path in mask_paths.values():
         ids = np.flatnonzero(np.bincount(read_mask(mask_path).ravel(), minlength=256))
+        any_ignore |= bool((ids == IGNORE).any())
         ids = ids[ids != IGNORE]
         largest = max(largest, int(ids.max()) if ids.size else 0)
+    if largest == 0 and any_ignore:
+        # The common binary export (object = 255) reads here as "background + ignore": refuse
+        # rather than silently label nothing.
+        raise DataError(
+            f"{root / 'masks'}: masks hold only 0 and 255, and 255 means ignore in this format, so "
+            "no pixel would be labelled; write the object as 1 (e.g. mask // 255), or add "
+            "classes.yaml if 255 really marks unlabelled pixels"
+        )
     return default_classes(largest + 1)
 
 
@@ -322,6 +332,25 @@ def load_folder(
 ) -> SegmentationData:
     """Read a dataset folder (format in the module docstring); images sorted by name."""
     root = Path(root)
+    image_paths, classes, samples = _open_folder(root, require_masks)
+    data = stack_samples(
+        samples, hw, classes, source=str(root), describe=lambda name: str(image_paths[name])
+    )
+    data.meta["root"] = str(root)
+    return data
+
+
+def load_folder_samples(
+    root: str | Path, require_masks: bool = False, limit: int | None = None
+) -> tuple[list[Sample], list[ClassInfo]]:
+    """The first ``limit`` samples of a dataset folder, each at its own native size (what the
+    NoC protocol scores), with the folder's classes; the same checks as ``load_folder``."""
+    _, classes, samples = _open_folder(Path(root), require_masks)
+    return list(islice(samples, limit)), classes
+
+
+def _open_folder(root: Path, require_masks: bool):
+    """Image paths, classes and a lazy iterator of checked native-size samples."""
     images_dir = root / "images"
     if not images_dir.is_dir():
         raise DataError(f"{images_dir}: missing images folder (expected ROOT/images/NAME.png|jpg)")
@@ -330,12 +359,11 @@ def load_folder(
         raise DataError(f"{images_dir}: no images ({', '.join(IMAGE_SUFFIXES)})")
     mask_paths = _list_masks(root / "masks", image_paths)
     classes = _folder_classes(root, mask_paths)
-    samples = _folder_samples(image_paths, mask_paths, len(classes), require_masks)
-    data = stack_samples(
-        samples, hw, classes, source=str(root), describe=lambda name: str(image_paths[name])
+    return (
+        image_paths,
+        classes,
+        _folder_samples(image_paths, mask_paths, len(classes), require_masks),
     )
-    data.meta["root"] = str(root)
-    return data
 
 
 def _write_png(array: np.ndarray, path: Path) -> None:

@@ -12,24 +12,26 @@ interactive model improves as annotated images accumulate:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from al_loop.core.config import parse_config, read_yaml_mapping
 from al_loop.core.errors import DataError
+from al_loop.core.store import STORE_FILE, LabelStore
 from al_loop.data.base import IGNORE, DatasetSplits
+
+DatasetLoader = Callable[..., DatasetSplits]
 
 RUN_CONFIG = "config.yaml"  # written by al-loop run
 PROJECT_CONFIG = "project.yaml"  # written by al-loop app (its dataset root is inside the project)
 
 
-def run_labels_splits(root: str | Path) -> DatasetSplits:
-    # the config, the registry and the store all import this package
-    from al_loop.core.store import STORE_FILE, LabelStore
-    from al_loop.data import load_dataset
-    from al_loop.wiring.config import parse_config, read_yaml_mapping
-
+def run_labels_splits(root: str | Path, load_dataset: DatasetLoader) -> DatasetSplits:
+    """``load_dataset``: the registry's loader, for the run's own dataset (passed in: the
+    registry lists this module's dataset)."""
     root = Path(root)
     store_path = root / STORE_FILE
     config_path = next(
@@ -48,7 +50,7 @@ def run_labels_splits(root: str | Path) -> DatasetSplits:
     config = parse_config(data, str(config_path))
     splits = load_dataset(config.dataset.name, **config.dataset.params)
     pool = splits.train
-    with LabelStore(store_path) as store:
+    with LabelStore(store_path, read_only=True) as store:
         labels = store.label_maps(len(pool), pool.hw)
     labelled = np.flatnonzero((labels != IGNORE).any(axis=(1, 2)))
     if labelled.size == 0:

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from al_loop.core.errors import ConfigError
-from al_loop.data.base import ClassInfo, SegmentationData
+from al_loop.data.base import RARE_KEY, ClassInfo, SegmentationData
 from al_loop.data.folder import as_hw
 
 SYNTHETIC_CLASSES = [
@@ -169,5 +169,10 @@ def make_synthetic(num_images: int, hw=(128, 128), seed: int = 0) -> Segmentatio
         images[i], masks[i] = synthetic_sample(seed, i, hw)
     names = [f"synth_{i:05d}" for i in range(num_images)]
     return SegmentationData(
-        names, images, masks, list(SYNTHETIC_CLASSES), f"synthetic(seed={seed})", {"seed": seed}
+        names,
+        images,
+        masks,
+        list(SYNTHETIC_CLASSES),
+        f"synthetic(seed={seed})",
+        {"seed": seed, RARE_KEY: (SYNTHETIC_CLASSES[SYNTHETIC_RARE_CLASS].name,)},
     )

@@ -7,6 +7,9 @@ Every interaction counts one, the opening one of box-like methods (extreme point
 polygon) included, so all methods share one table; seconds come from the cost model.
 The session stops at the highest target and later IoUs repeat the last one (``full_curve``
 runs all interactions instead).
+
+This module holds the protocol, the threshold and the scores; the runner that puts a simulated
+user in front of a method, image by image, is ``al_loop.annotators.noc``.
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from al_loop.core.errors import DataError
-from al_loop.core.interactions import to_json
 from al_loop.core.metrics import clicks_to_iou
-from al_loop.core.protocols import CostModel, InteractiveMethod
-from al_loop.data.base import IGNORE
+from al_loop.core.protocols import InteractiveMethod
+from al_loop.data import load_davis_samples, load_grabcut_samples
+from al_loop.data.folder import load_folder_samples
 
 TARGETS = (0.85, 0.90)
 MAX_INTERACTIONS = 20
@@ -68,42 +71,6 @@ def binarize(mask: np.ndarray, threshold: float = PROB_THRESHOLD) -> np.ndarray:
     return mask if mask.dtype == bool else mask > threshold
 
 
-def evaluate_image(
-    name: str,
-    method: InteractiveMethod,
-    user,
-    image: np.ndarray,
-    gt: np.ndarray,
-    cost: CostModel,
-    max_interactions: int = MAX_INTERACTIONS,
-    stop_iou: float | None = max(TARGETS),
-) -> ImageRecord:
-    """Run one image: ``gt`` uint8 (0 background, object > 0, IGNORE ignored)."""
-    from simulators.annotate import annotate_object  # simulators depend on al_loop, not back
-
-    gt = np.asarray(gt)
-    ignore = gt == IGNORE
-    obj = (gt > 0) & ~ignore
-    if not obj.any():
-        raise DataError(f"{name}: the mask holds no object pixel")
-    result = annotate_object(
-        Thresholded(method),
-        user,
-        image,
-        obj,
-        cost,
-        max_interactions,
-        2.0 if stop_iou is None else stop_iou,  # above any IoU: never stop early
-        None,
-        ignore if ignore.any() else None,
-    )
-    seconds = [
-        cost.seconds(result.interactions[: k + 1], method.name) for k in range(len(result.ious))
-    ]
-    kinds = [to_json(i)["type"] for i in result.interactions]
-    return ImageRecord(name, list(result.ious), seconds, kinds)
-
-
 def iou_after(record: ImageRecord, k: int) -> float:
     """IoU after ``k`` interactions; the last one repeats after the session stopped, 0 before
     any interaction."""
@@ -144,33 +111,6 @@ def summarize(
         if k <= max_interactions:
             row[f"miou@{k}"] = float(np.mean([iou_after(r, k) for r in records]))
     return row
-
-
-def run_noc(
-    method: InteractiveMethod,
-    samples: Iterable,
-    cost: CostModel,
-    seed: int = 0,
-    max_interactions: int = MAX_INTERACTIONS,
-    stop_iou: float | None = max(TARGETS),
-    user_params: dict | None = None,
-) -> list[ImageRecord]:
-    """One record per sample (``name, image, mask``); the user's seed is ``seed`` + index."""
-    from simulators import make_user
-
-    return [
-        evaluate_image(
-            s.name,
-            method,
-            make_user(method.interaction, seed=seed + index, **(user_params or {})),
-            s.image,
-            s.mask,
-            cost,
-            max_interactions,
-            stop_iou,
-        )
-        for index, s in enumerate(samples)
-    ]
 
 
 def write_csv(records: Sequence[ImageRecord], path: Path, max_interactions: int) -> Path:
@@ -236,9 +176,6 @@ def load_noc_samples(root: str | Path, limit: int | None = None) -> list:
     """Native-size samples of GrabCut (``data_GT/`` + ``boundary_GT/``), DAVIS (``img/`` +
     ``gt/``) or a dataset folder (``images/`` + ``masks/``; every non-background class is the
     object)."""
-    from al_loop.data import load_davis_samples, load_folder, load_grabcut_samples
-    from al_loop.data.folder import Sample
-
     root = Path(root)
     if (root / "boundary_GT").is_dir():
         return load_grabcut_samples(root, limit)
@@ -248,6 +185,5 @@ def load_noc_samples(root: str | Path, limit: int | None = None) -> list:
         raise DataError(
             f"{root}: not a NoC dataset (expected data_GT/+boundary_GT/, img/+gt/ or images/+masks/)"
         )
-    data = load_folder(root, require_masks=True)
-    count = len(data.names) if limit is None else min(limit, len(data.names))
-    return [Sample(data.names[i], data.images[i], data.masks[i]) for i in range(count)]
+    samples, _ = load_folder_samples(root, require_masks=True, limit=limit)
+    return samples  # each at its own size: the protocol scores images as they are

@@ -11,18 +11,10 @@ pixel a vertex), the result is the ground-truth mask, priced per instance.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
+from al_loop.core.geometry import fill_polygon
 from al_loop.core.interactions import Polygon
-
-
-def fill_polygon(shape: tuple[int, int], vertices) -> np.ndarray:
-    """bool mask of a closed polygon given as (y, x) vertices, boundary pixels included."""
-    filled = np.zeros(shape, np.uint8)
-    points = np.asarray(vertices, dtype=np.int32).reshape(-1, 2)[:, ::-1]  # (y, x) -> (x, y)
-    cv2.fillPoly(filled, [points.reshape(-1, 1, 2)], 1)
-    return filled.astype(bool)
 
 
 class PolygonMethod:

@@ -34,9 +34,9 @@ from al_loop.interactive.grabcut import (
     run_grabcut,
 )
 from al_loop.interactive.watershed import (
-    BACKGROUND,
-    NONE,
-    OBJECT,
+    BACKGROUND_MARKER,
+    NO_MARKER,
+    OBJECT_MARKER,
     border_markers,
     gradient_graph,
     mask_markers,
@@ -308,17 +308,19 @@ class MarkerSession:
         radius = min(cap, self.method.reach * max(float(dist[y, x]) for y, x in stroke.points))
         if radius > 0:
             region = stroke_mask(self.shape, stroke, 2 * int(round(radius)) + 1)
-            self.base[region & (self.base != NONE)] = NONE
+            self.base[region & (self.base != NO_MARKER)] = NO_MARKER
 
     def _segment(self) -> np.ndarray:
         markers = self.base.copy()
-        paint_strokes(markers, self.strokes, self.method.stroke_width, OBJECT, BACKGROUND)
-        if not (markers == OBJECT).any():
+        paint_strokes(
+            markers, self.strokes, self.method.stroke_width, OBJECT_MARKER, BACKGROUND_MARKER
+        )
+        if not (markers == OBJECT_MARKER).any():
             return np.zeros(self.shape, bool)
-        if not (markers == BACKGROUND).any():
+        if not (markers == BACKGROUND_MARKER).any():
             return np.ones(self.shape, bool)
         return np.asarray(hg.labelisation_seeded_watershed(self.graph, self.weights, markers)) == (
-            OBJECT
+            OBJECT_MARKER
         )
 
 

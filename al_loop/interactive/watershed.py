@@ -17,7 +17,7 @@ import numpy as np
 from al_loop.core.interactions import Click
 from al_loop.interactive.grabcut import check_click, local_radius, paint_clicks
 
-NONE, OBJECT, BACKGROUND = 0, 1, 2  # marker labels; 0 = no marker
+NO_MARKER, OBJECT_MARKER, BACKGROUND_MARKER = 0, 1, 2  # marker labels; 0 = no marker
 
 
 def gradient_graph(image: np.ndarray, spatial_radius: int, color_radius: float, levels: int = 0):
@@ -31,9 +31,9 @@ def gradient_graph(image: np.ndarray, spatial_radius: int, color_radius: float, 
 
 
 def border_markers(shape: tuple[int, int]) -> np.ndarray:
-    markers = np.full(shape, NONE, np.int32)
-    markers[[0, -1], :] = BACKGROUND
-    markers[:, [0, -1]] = BACKGROUND
+    markers = np.full(shape, NO_MARKER, np.int32)
+    markers[[0, -1], :] = BACKGROUND_MARKER
+    markers[:, [0, -1]] = BACKGROUND_MARKER
     return markers
 
 
@@ -42,9 +42,9 @@ def mask_markers(mask: np.ndarray, erosion: int) -> np.ndarray:
     kernel = np.ones((2 * erosion + 1, 2 * erosion + 1), np.uint8)
     inside = cv2.erode(mask.astype(np.uint8), kernel) > 0
     outside = cv2.erode((~mask).astype(np.uint8), kernel) > 0
-    markers = np.full(mask.shape, NONE, np.int32)
-    markers[inside] = OBJECT
-    markers[outside] = BACKGROUND
+    markers = np.full(mask.shape, NO_MARKER, np.int32)
+    markers[inside] = OBJECT_MARKER
+    markers[outside] = BACKGROUND_MARKER
     return markers
 
 
@@ -113,13 +113,13 @@ class WatershedSession:
         m = self.method
         self.clicks.append(check_click(interaction, self._mask.shape, m.name))
         markers = self._markers()
-        if not (markers == OBJECT).any():
+        if not (markers == OBJECT_MARKER).any():
             self._mask = np.zeros(markers.shape, bool)
-        elif not (markers == BACKGROUND).any():
+        elif not (markers == BACKGROUND_MARKER).any():
             self._mask = np.ones(markers.shape, bool)
         else:
             labels = hg.labelisation_seeded_watershed(self.graph, self.weights, markers)
-            self._mask = np.asarray(labels) == OBJECT
+            self._mask = np.asarray(labels) == OBJECT_MARKER
         return self.mask
 
     def _markers(self) -> np.ndarray:
@@ -129,6 +129,6 @@ class WatershedSession:
             for c in self.clicks:
                 radius = int(round(local_radius(self.initial, c, cap, self.method.reach)))
                 if radius > 0:  # the click says the initial mask is wrong around here
-                    cv2.circle(markers, (c.x, c.y), radius, NONE, -1)
-        paint_clicks(markers, self.clicks, self.method.radius, OBJECT, BACKGROUND)
+                    cv2.circle(markers, (c.x, c.y), radius, NO_MARKER, -1)
+        paint_clicks(markers, self.clicks, self.method.radius, OBJECT_MARKER, BACKGROUND_MARKER)
         return markers

@@ -1,1 +1,2 @@
-"""Reports: load run directories, statistics, figures, writers, tracking."""
+"""Reports: loading runs (runs.py), the numbers (stats.py), figures (figures.py), the files
+(report.py), MLflow tracking (tracking.py)."""

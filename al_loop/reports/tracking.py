@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from al_loop.core.errors import ConfigError
-from al_loop.reports.report import RunResult
+from al_loop.reports.runs import RunResult
 
 RUN_TAG = "al_loop.run_dir"
 

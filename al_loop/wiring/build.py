@@ -7,27 +7,39 @@ config names; the loop in ``al_loop.core.experiment`` sees protocols only.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import yaml
 
+from al_loop.annotators import BATCH_ANNOTATORS
+from al_loop.annotators.simulated import SimulatedAnnotator
+from al_loop.core.config import ExperimentConfig
 from al_loop.core.cost import CostTable
-from al_loop.core.errors import AlLoopError, ConfigError
+from al_loop.core.errors import AlLoopError, ConfigError, RunDirError
 from al_loop.core.experiment import Budget, Loop
+from al_loop.core.lock import DirectoryLock
 from al_loop.core.progress import ProgressFactory, no_progress, step_callback
-from al_loop.core.protocols import AnnotationModelTrainer, Annotator, InteractiveMethod
+from al_loop.core.protocols import (
+    AnnotationModelTrainer,
+    Annotator,
+    InteractiveMethod,
+    Segmenter,
+    Strategy,
+)
 from al_loop.core.store import STORE_FILE, LabelStore, RoundRecord
-from al_loop.core.units import make_unit_space
+from al_loop.core.units import UnitSpace, make_unit_space
 from al_loop.data import load_dataset
-from al_loop.data.base import DatasetSplits
-from al_loop.interactive import LEARNED_METHODS, METHODS
+from al_loop.data.base import BACKGROUND, RARE_KEY, DatasetSplits, SegmentationData
+from al_loop.interactive import LEARNED_METHODS, METHODS, make_method
 from al_loop.models.plateau import fit_until_plateau
 from al_loop.models.segmenter import make_segmenter
-from al_loop.wiring.config import ExperimentConfig
-from simulators.annotate import SimulatedAnnotator
+from al_loop.wiring.check import check_config
+from al_loop.wiring.pool_cost import whole_pool_cost
 from strategies import make_strategy
 from strategies.cost_aware import FeatureCostPredictor
 
@@ -69,41 +81,20 @@ def build_segmenter(
     )
 
 
-def build_feature_space_annotator(config: ExperimentConfig, pool_masks: np.ndarray):
-    """Box-labeller over a 2-D projection of the units (simulators/feature_space_annotator.py)."""
-    from simulators.feature_space_annotator import FeatureSpaceAnnotator
-
-    try:
-        return FeatureSpaceAnnotator(
-            pool_masks, CostTable.load(), seed=config.seed, **config.annotation.params
-        )
-    except TypeError as err:
-        raise ConfigError(f"annotation.params for 'feature_space': {err}") from None
-
-
-def build_region_label_annotator(config: ExperimentConfig, pool_masks: np.ndarray):
-    """One click per region, its dominant class (al_loop/wiring/region_label.py). Superpixel
-    units are one region each; other units are cut into superpixels unless params say ``split``."""
-    from al_loop.wiring.region_label import PRICE_ENTRY, RegionLabelAnnotator
-
-    params = {"split": config.units.kind != "superpixel", **config.annotation.params}
-    try:
-        return RegionLabelAnnotator(pool_masks, CostTable.load()[PRICE_ENTRY], **params)
-    except TypeError as err:
-        raise ConfigError(f"annotation.params for 'region_label': {err}") from None
-
-
-# Annotation methods that are not an interactive method driven object by object.
-BATCH_ANNOTATORS: dict[str, Callable[[ExperimentConfig, np.ndarray], Annotator]] = {
-    "feature_space": build_feature_space_annotator,
-    "region_label": build_region_label_annotator,
-}
-
-
-def build_annotator(config: ExperimentConfig, pool_masks: np.ndarray) -> Annotator:
+def build_annotator(
+    config: ExperimentConfig, pool_masks: np.ndarray, background: int | None = BACKGROUND
+) -> Annotator:
+    """The simulated annotator the config names: a batch annotator (the feature-space
+    box-labeller, region labels), or a simulated user driving the interactive method
+    ``annotation.method``; ``background`` is the pool's (``SegmentationData.background``)."""
     a = config.annotation
     if a.method in BATCH_ANNOTATORS:
-        return BATCH_ANNOTATORS[a.method](config, pool_masks)
+        try:
+            return BATCH_ANNOTATORS[a.method](
+                pool_masks, CostTable.load(), seed=config.seed, **a.params
+            )
+        except TypeError as err:
+            raise ConfigError(f"annotation.params for '{a.method}': {err}") from None
     if a.method not in METHODS:
         valid = ", ".join(sorted([*METHODS, *BATCH_ANNOTATORS]))
         raise ConfigError(f"annotation.method: unknown '{a.method}'; valid: {valid}")
@@ -118,6 +109,7 @@ def build_annotator(config: ExperimentConfig, pool_masks: np.ndarray) -> Annotat
         seed=config.seed,
         use_initial=a.use_model_mask,
         method_params=dict(a.params),
+        background=background,
     )
 
 
@@ -146,6 +138,92 @@ def build_annotation_trainer(
         lr=r.lr,
         min_object_pixels=r.min_object_pixels,
         view_size=unit_view_size(config) if r.unit_scale else None,
+    )
+
+
+def build_unit_space(config: ExperimentConfig, pool: SegmentationData) -> UnitSpace:
+    return make_unit_space(
+        config.units.kind, len(pool), pool.hw, images=pool.images, **config.units.params()
+    )
+
+
+@dataclass(frozen=True)
+class LoopParts:
+    """Everything a ``Loop`` needs but its store, built (and so checked) before anything is
+    written; ``loop(store)`` puts them together. Built by ``build_parts`` only."""
+
+    config: ExperimentConfig
+    splits: DatasetSplits
+    checkpoint_dir: Path
+    annotator: Annotator
+    annotation_trainer: AnnotationModelTrainer | None
+    unit_space: UnitSpace
+    segmenter: Segmenter
+    strategy: Strategy
+
+    def loop(
+        self,
+        store: LabelStore,
+        progress: ProgressFactory = no_progress,
+        log: Callable[[str], None] = print,
+    ) -> Loop:
+        """The one place a ``Loop`` is built, for ``al-loop run`` / demo / sweep and the app."""
+        return Loop(
+            pool=self.splits.train,
+            val=self.splits.val,
+            unit_space=self.unit_space,
+            segmenter=self.segmenter,
+            seed_strategy=make_strategy("random"),
+            strategy=self.strategy,
+            annotator=self.annotator,
+            store=store,
+            checkpoint_dir=self.checkpoint_dir,
+            budget=build_budget(self.config),
+            seed=self.config.seed,
+            offer_model_mask=self.config.annotation.use_model_mask,
+            cost_predictor=FeatureCostPredictor(),
+            annotation_trainer=self.annotation_trainer,
+            progress=progress,
+            log=log,
+        )
+
+
+def build_parts(
+    config: ExperimentConfig,
+    splits: DatasetSplits,
+    run_dir: Path,
+    person: Annotator | None = None,
+    segmenter: Segmenter | None = None,
+    unit_space: UnitSpace | None = None,
+) -> LoopParts:
+    """A loop's parts from the config, the same for ``al-loop run`` / demo / sweep and the app:
+    the annotator (a simulated user with the configured method, or ``person``: the app's someone
+    in a browser using that method), the retrainer of the method's learned model, units,
+    segmenter and strategy; checkpoints and retrained weights under ``run_dir``. The app passes
+    its own ``segmenter`` (also scored on the check set) and ``unit_space`` (shared by pages)."""
+    pool = splits.train
+    if person is None:
+        annotator = build_annotator(config, pool.masks, pool.background)
+
+        def method() -> InteractiveMethod:
+            return annotator.method
+
+    else:
+        annotator = person
+
+        def method() -> InteractiveMethod:
+            return make_method(config.annotation.method, **config.annotation.params)
+
+    trainer = build_annotation_trainer(config, method, run_dir)
+    return LoopParts(
+        config=config,
+        splits=splits,
+        checkpoint_dir=run_dir / "checkpoints",
+        annotator=annotator,
+        annotation_trainer=trainer,
+        unit_space=build_unit_space(config, pool) if unit_space is None else unit_space,
+        segmenter=build_segmenter(config, pool.num_classes) if segmenter is None else segmenter,
+        strategy=make_strategy(config.strategy.name, **config.strategy.params),
     )
 
 
@@ -217,6 +295,63 @@ def full_supervision_reference(
     return segmenter.evaluate(splits.val)
 
 
+def check_device(device: str) -> None:
+    """The configured device exists on this machine (its spelling is checked by the config)."""
+    kind, _, index = device.partition(":")
+    if kind == "cpu":
+        return
+    backend = getattr(torch, kind) if kind != "mps" else torch.backends.mps
+    if not backend.is_available():
+        raise ConfigError(
+            f"device: '{device}' is not available on this machine "
+            f"(torch.{'backends.mps' if kind == 'mps' else kind}.is_available() is False); "
+            "use device: cpu"
+        )
+    count = backend.device_count() if hasattr(backend, "device_count") else 1
+    if index and int(index) >= count:
+        raise ConfigError(f"device: '{device}': this machine has {count} {kind} device(s)")
+
+
+def check_strategy_fits_segmenter(config: ExperimentConfig, strategy) -> None:
+    """What a strategy needs of the model, known before round 0 (BALD: MC dropout)."""
+    if getattr(strategy, "needs_dropout", False) and config.segmenter.dropout <= 0:
+        raise ConfigError(
+            f"segmenter.dropout: strategy '{config.strategy.name}' draws MC-dropout samples, so "
+            "it needs segmenter.dropout > 0 (e.g. 0.2); it is 0"
+        )
+
+
+def preflight(config: ExperimentConfig) -> None:
+    """What ``check_config`` (every registry name and parameter) cannot know from the names
+    alone, still before any data is generated or file written: the device exists here and the
+    strategy fits the segmenter. The data set, the annotator and the unit space are checked by
+    building them in ``run_experiment``, still before the first write."""
+    check_device(config.device)
+    strategy = make_strategy(config.strategy.name, **config.strategy.params)
+    check_strategy_fits_segmenter(config, strategy)
+
+
+def write_run_config(run_dir: Path, config: ExperimentConfig) -> None:
+    """``run_dir/config.yaml``, whole or not at all (a kill mid-write leaves the old one)."""
+    path = run_dir / "config.yaml"
+    partial = path.with_name(".config.yaml.tmp")
+    try:
+        partial.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+        os.replace(partial, path)
+    except OSError as err:
+        partial.unlink(missing_ok=True)
+        raise RunDirError(
+            f"{path}: could not be written ({err.strerror or err}); nothing else was written: "
+            "free some space, then run again"
+        ) from None
+
+
+def _refuse_existing(store_path: Path) -> None:
+    raise AlLoopError(
+        f"{store_path}: a run is stored here already; pass --resume or use another directory"
+    )
+
+
 def run_experiment(
     config: ExperimentConfig,
     run_dir: str | Path,
@@ -226,45 +361,44 @@ def run_experiment(
     splits: DatasetSplits | None = None,
     reference: dict | None = None,
 ) -> list[RoundRecord]:
-    """Run (or resume) one experiment into ``run_dir``; returns its rounds."""
+    """Run (or resume) one experiment into ``run_dir``; returns its rounds.
+
+    The order is the contract: every check (config, names, parameters, device, data set, parts)
+    -> the run directory's lock -> the resume accepted (same config, undamaged store) -> the
+    first write. A refused run leaves the directory as it found it."""
+    check_config(config)  # every name and parameter, before anything is read, built or written
     run_dir = Path(run_dir)
     store_path = run_dir / STORE_FILE
+    lock = DirectoryLock(run_dir)
+    lock.check_usable()
     if store_path.exists() and not resume:
-        raise AlLoopError(
-            f"{store_path}: a run is stored here already; pass --resume or use another directory"
-        )
+        _refuse_existing(store_path)  # before the data: a slip of the flag costs nothing
+    preflight(config)
     set_determinism(config.seed, config.threads)
     splits = splits or load_splits(config)
-    pool = splits.train
-    # built before anything is written or trained: a bad method setting fails at once
-    annotator = build_annotator(config, pool.masks)
-    annotation_trainer = build_annotation_trainer(config, lambda: annotator.method, run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-    with LabelStore(store_path) as store:
-        store.bind_config(config.to_dict())
-        store.set_meta("classes", json.dumps([c.name for c in splits.classes]))
-        if config.full_supervision.enabled and store.get_meta("full_supervision") is None:
-            reference = reference or full_supervision_reference(config, splits, progress)
-            store.set_meta("full_supervision", json.dumps(reference))
-        loop = Loop(
-            pool=pool,
-            val=splits.val,
-            unit_space=make_unit_space(
-                config.units.kind, len(pool), pool.hw, images=pool.images, **config.units.params()
-            ),
-            segmenter=build_segmenter(config, pool.num_classes),
-            seed_strategy=make_strategy("random"),
-            strategy=make_strategy(config.strategy.name, **config.strategy.params),
-            annotator=annotator,
-            store=store,
-            checkpoint_dir=run_dir / "checkpoints",
-            budget=build_budget(config),
-            seed=config.seed,
-            offer_model_mask=config.annotation.use_model_mask,
-            cost_predictor=FeatureCostPredictor(),
-            annotation_trainer=annotation_trainer,
-            progress=progress,
-            log=log,
-        )
-        return loop.run()
+    # every part is built (and so checked) before anything is written or trained
+    parts = build_parts(config, splits, run_dir)
+    with lock:
+        is_new = not store_path.exists()
+        if not is_new and not resume:
+            _refuse_existing(store_path)  # another process made it since the first look
+        if is_new:
+            write_run_config(run_dir, config)  # the first write, before the store exists
+        with LabelStore(store_path) as store:
+            if not is_new:
+                store.check_integrity()
+                store.check_same_config(config.to_dict())
+                write_run_config(run_dir, config)  # accepted: the first write of a resume
+            store.bind_config(config.to_dict())
+            store.set_meta("classes", json.dumps([c.name for c in splits.classes]))
+            # the classes the report gives their own IoU columns (CamVid's pole, sign, ...)
+            store.set_meta("rare_classes", json.dumps(list(splits.train.meta.get(RARE_KEY, ()))))
+            if store.get_meta("whole_pool") is None:  # the unit of "% of labelling everything"
+                whole = whole_pool_cost(
+                    splits.train, CostTable.load(), config.annotation.min_instance_pixels
+                )
+                store.set_meta("whole_pool", json.dumps(whole))
+            if config.full_supervision.enabled and store.get_meta("full_supervision") is None:
+                reference = reference or full_supervision_reference(config, splits, progress)
+                store.set_meta("full_supervision", json.dumps(reference))
+            return parts.loop(store, progress=progress, log=log).run()

@@ -19,7 +19,14 @@ def _overrides(pairs: list[str]) -> dict:
         key, sep, value = pair.partition("=")
         if not sep:
             raise ConfigError(f"--set {pair}: expected KEY=VALUE, e.g. budget.total_seconds=600")
-        out[key] = yaml.safe_load(value)
+        try:
+            out[key] = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            from al_loop.core.config import yaml_problem
+
+            raise ConfigError(
+                f"--set {key}: the value {value!r} is not valid YAML ({yaml_problem(err)})"
+            ) from None
     return out
 
 
@@ -30,9 +37,9 @@ def _log(message: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
+    from al_loop.core.config import load_config
     from al_loop.core.progress import tqdm_progress
     from al_loop.wiring.build import run_experiment
-    from al_loop.wiring.config import load_config
 
     config = load_config(args.config, _overrides(args.set))
     out = Path(args.out or Path("runs") / config.name)
@@ -48,14 +55,27 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
+    from al_loop.core.config import StrategyConfig, load_config
     from al_loop.core.progress import tqdm_progress
-    from al_loop.reports.report import load_run, write_report
-    from al_loop.wiring.build import full_supervision_reference, load_splits, run_experiment
-    from al_loop.wiring.config import StrategyConfig, load_config
+    from al_loop.reports.report import write_report
+    from al_loop.reports.runs import load_run
+    from al_loop.wiring.build import (
+        full_supervision_reference,
+        load_splits,
+        preflight,
+        run_experiment,
+    )
+    from al_loop.wiring.check import check_config
 
     started = time.perf_counter()
     out = Path(args.out)
     base = load_config(CONFIG_DIR / "demo.yaml", _overrides(args.set))
+    configs = {
+        s: base.model_copy(update={"strategy": StrategyConfig(name=s)}) for s in args.strategies
+    }
+    for config in configs.values():  # a typo fails now, not after the reference trained
+        check_config(config)
+        preflight(config)
     _log(f"generating the synthetic dataset ({base.dataset.params})")
     splits = load_splits(base)
     _log(
@@ -65,8 +85,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     reference = full_supervision_reference(base, splits, tqdm_progress)
     _log(f"full supervision: val mIoU {reference['miou']:.3f}")
     runs = []
-    for strategy in args.strategies:
-        config = base.model_copy(update={"strategy": StrategyConfig(name=strategy)})
+    for strategy, config in configs.items():
         run_dir = out / strategy
         _log(f"--- strategy {strategy} -> {run_dir}")
         run_experiment(
@@ -87,7 +106,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_train_policy(args: argparse.Namespace) -> None:
-    from al_loop.wiring.config import load_config
+    from al_loop.core.config import load_config
     from strategies.ralis.train import train_policy_from_config
 
     config = load_config(args.config, _overrides(args.set))
@@ -97,7 +116,8 @@ def cmd_train_policy(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from al_loop.reports.report import find_runs, load_run, resolve_metric, write_report
+    from al_loop.reports.report import write_report
+    from al_loop.reports.runs import find_runs, load_run, resolve_metric
 
     run_dirs = find_runs(args.run_dirs)
     runs = [load_run(d) for d in run_dirs]
@@ -120,9 +140,14 @@ def cmd_sweep(args: argparse.Namespace) -> None:
 
     from tqdm.auto import tqdm
 
-    from al_loop.sweeps.sweep import describe, load_sweep, parse_duration, ray_available, run_sweep
+    from al_loop.sweeps.pools import ray_available
+    from al_loop.sweeps.schedule import describe, parse_duration, run_sweep
+    from al_loop.sweeps.sweep import load_sweep
+    from al_loop.wiring.check import check_config
 
     sweep = load_sweep(args.sweep)
+    for run in sweep.runs:  # every run's names and params, before any run starts
+        check_config(run.config)
     deadline = None if args.deadline is None else parse_duration(args.deadline)
     out = Path(args.out or Path("runs") / sweep.name)
     if args.dry_run:
@@ -203,9 +228,10 @@ def cmd_app(args: argparse.Namespace) -> None:
     import subprocess
 
     if args.images:
+        from al_loop.core.config import read_yaml_mapping
         from app.project import create_project
 
-        config = yaml.safe_load(Path(args.config).read_text()) if args.config else None
+        config = read_yaml_mapping(args.config) if args.config else None
         create_project(args.project_dir, args.images, args.masks, config, args.classes)
         print(f"created project {args.project_dir}")
     try:
@@ -248,6 +274,7 @@ def cmd_train_interactive(args: argparse.Namespace) -> None:
 
 
 def cmd_noc(args: argparse.Namespace) -> None:
+    from al_loop.annotators.noc import run_noc
     from al_loop.core.cost import CostTable
     from al_loop.interactive import make_method
     from al_loop.interactive import noc as bench
@@ -266,7 +293,7 @@ def cmd_noc(args: argparse.Namespace) -> None:
     for method in methods:
         started = time.perf_counter()
         stop = None if args.full_curve else max(bench.TARGETS)
-        records = bench.run_noc(method, samples, cost, args.seed, args.max_interactions, stop)
+        records = run_noc(method, samples, cost, args.seed, args.max_interactions, stop)
         rows[method.name], curves[method.name] = bench.summarize(records), records
         bench.write_csv(records, out / f"noc_{method.name}.csv", args.max_interactions)
         plot = out / f"noc_{method.name}.png"
@@ -280,9 +307,15 @@ def cmd_noc(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="al-loop", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    # --debug also after the command; SUPPRESS: a command's default never hides the top one
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="simulated-user demo on generated data (random vs entropy)")
+    demo = sub.add_parser(
+        "demo", parents=[common], help="simulated-user demo on generated data (random vs entropy)"
+    )
     demo.add_argument("--out", default="runs/demo")
     demo.add_argument("--strategies", nargs="+", default=["random", "entropy"])
     demo.add_argument(
@@ -290,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(func=cmd_demo)
 
-    run = sub.add_parser("run", help="one experiment from a config")
+    run = sub.add_parser("run", parents=[common], help="one experiment from a config")
     run.add_argument("config")
     run.add_argument("--resume", action="store_true", help="continue a stopped run in --out")
     run.add_argument("--out", help="run directory (default runs/<name>)")
@@ -300,7 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     sweep = sub.add_parser(
-        "sweep", help="a grid of simulated-user runs (Ray when installed), resumable"
+        "sweep",
+        parents=[common],
+        help="a grid of simulated-user runs (Ray when installed), resumable",
     )
     sweep.add_argument("sweep", help="sweep file, e.g. configs/sweep_demo.yaml")
     sweep.add_argument("--out", help="sweep directory (default runs/<sweep name>)")
@@ -314,7 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.set_defaults(func=cmd_sweep)
 
     policy = sub.add_parser(
-        "train-policy", help="learn the RALis query policy (strategy ralis) in simulated episodes"
+        "train-policy",
+        parents=[common],
+        help="learn the RALis query policy (strategy ralis) in simulated episodes",
     )
     policy.add_argument("config")
     policy.add_argument("--resume", action="store_true", help="continue from the checkpoint")
@@ -323,7 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     policy.set_defaults(func=cmd_train_policy)
 
-    report = sub.add_parser("report", help="budget curves and tables from stored runs")
+    report = sub.add_parser(
+        "report", parents=[common], help="budget curves and tables from stored runs"
+    )
     report.add_argument("run_dirs", nargs="+")
     report.add_argument("--out", help="output folder (default: the runs' parent)")
     report.add_argument("--log-x", action="store_true", help="log-scale seconds axis")
@@ -348,7 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--experiment", default="al-loop", help="MLflow experiment name")
     report.set_defaults(func=cmd_report)
 
-    noc = sub.add_parser("noc", help="NoC@85/90 and seconds-to-IoU of interactive methods")
+    noc = sub.add_parser(
+        "noc", parents=[common], help="NoC@85/90 and seconds-to-IoU of interactive methods"
+    )
     noc.add_argument("--method", action="append", required=True, help="repeat for several")
     noc.add_argument("--dataset", required=True, help="GrabCut, DAVIS or a dataset folder")
     noc.add_argument("--limit", type=int, help="first N images only")
@@ -369,6 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train_int = sub.add_parser(
         "train-interactive",
+        parents=[common],
         help="train a learned interactive method (ritm_clicks, dextr, iog) from a config",
     )
     train_int.add_argument("config", help="e.g. configs/interactive_davis.yaml")
@@ -381,7 +423,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train_int.set_defaults(func=cmd_train_interactive)
 
-    app = sub.add_parser("app", help="the Streamlit app for labelling rounds by hand")
+    app = sub.add_parser(
+        "app", parents=[common], help="the Streamlit app for labelling rounds by hand"
+    )
     app.add_argument("project_dir", help="the project folder (created with --images)")
     app.add_argument("--images", help="create the project from this folder of images")
     app.add_argument("--masks", help="with --images: ground-truth masks (NAME.png), optional")
@@ -393,19 +437,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Exit status 0; 2 for bad input or a run directory that refuses (one line naming the file
+    or key); 1 for anything else (one line; ``--debug`` shows the traceback); 130 interrupted."""
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except AlLoopError as err:
-        print(f"al-loop: error: {err}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(
             "al-loop: interrupted; `al-loop run CONFIG --resume` continues where it stopped",
             file=sys.stderr,
         )
         return 130
+    except Exception as err:
+        if args.debug:
+            raise
+        if isinstance(err, AlLoopError):
+            print(f"al-loop: error: {_one_line(str(err))}", file=sys.stderr)
+            return 2
+        detail = _one_line(str(err)) or "(no message)"
+        print(
+            f"al-loop: error: {type(err).__name__}: {detail} (--debug shows the traceback)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

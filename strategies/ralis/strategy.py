@@ -24,7 +24,6 @@ IMAGES_PER_CHUNK = 64
 
 class RalisStrategy:
     name = "ralis"
-    needs_model = True
 
     def __init__(self, **params):
         self.params = parse_ralis_params(params)

@@ -19,3 +19,10 @@ def test_app_binds_localhost_unless_told_otherwise(tmp_path):
 def test_app_on_a_missing_project_is_a_one_line_error(tmp_path, capsys, extra):
     assert main(["app", str(tmp_path / "missing"), *extra]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_app_on_a_project_whose_config_is_not_text_is_a_one_line_error(tmp_path, capsys):
+    (tmp_path / "project.yaml").write_bytes(b"\x00\xff")
+    assert main(["app", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "project.yaml: not a UTF-8 text file" in err

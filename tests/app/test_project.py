@@ -1,5 +1,6 @@
 import json
 import math
+import os
 import sqlite3
 
 import numpy as np
@@ -296,3 +297,44 @@ def test_the_round_job_retrains_the_learned_method_and_the_app_annotates_with_it
     finally:
         drafts.built_method.cache_clear()  # other tests get the method as registered
         drafts.method_ready.cache_clear()
+
+
+def test_cost_aware_selects_in_an_app_project_as_in_a_simulated_run(tmp_path):
+    """The app gets its loop from the same builder as al-loop run, cost predictor included."""
+    source = write_folder(make_synthetic(10, (64, 64), seed=0), tmp_path / "source")
+    config = {**TINY_CONFIG, "strategy": {"name": "cost_aware", "params": {"base": "entropy"}}}
+    project_dir = create_project(
+        tmp_path / "project", source / "images", source / "masks", config, source / "classes.yaml"
+    )
+    mask = np.zeros((64, 64), bool)
+    mask[20:40, 20:40] = True
+    with Project(project_dir) as project:
+        for seconds in (3.0, 9.0):  # two measured costs for the predictor to fit
+            project.accept(project.lease("tab"), [(1, mask)], seconds, [], "polygon", "person:t")
+        project.store.close_round(0)
+    status = run_round_job(project_dir)
+    assert status["state"] == "done", status.get("trace")
+    with Project(project_dir) as project:
+        rounds = project.store.rounds()
+        assert [r.status for r in rounds] == ["evaluated", "selected"]
+        assert rounds[1].strategy == "entropy_per_second"
+        assert project.store.queued(1)
+
+
+def test_a_second_round_job_is_refused_and_leaves_the_first_ones_status(tmp_path):
+    from al_loop.core.errors import RunDirError
+    from al_loop.core.lock import DirectoryLock
+
+    project_dir = make_project(tmp_path)  # round 0 selected
+    job = project_dir / "job.json"
+    job.write_text('{"state": "running", "pid": 1}')  # the first job's
+    with DirectoryLock(project_dir, "project"):  # the first job holds the project
+        status = run_round_job(project_dir)
+        assert status["state"] == "refused"
+        assert f"this project is in use by another process (pid {os.getpid()})" in status["error"]
+        assert job.read_text() == '{"state": "running", "pid": 1}'
+        job.unlink()  # as if its process had died without a word, yet it holds the lock
+        with Project(project_dir) as project, pytest.raises(RunDirError, match="in use"):
+            project.start_finish_round()
+        with Project(project_dir) as project:
+            assert project.open_round() == 0  # the round was not closed

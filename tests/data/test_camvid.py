@@ -81,6 +81,7 @@ def test_reader_on_real_frames():
     assert data.names == ["0016E5_07959", "0016E5_08059", "0016E5_08159"]  # first, middle, last
     assert data.images.shape == (3, 360, 480, 3) and data.masks.shape == (3, 360, 480)
     assert data.meta["sequences"] == ["0016E5"] * 3
+    assert data.meta["dense_cost"] == "dense_camvid"  # the unit of "% of labelling everything"
     raw = read_mask(CAMVID / "valannot" / "0016E5_07959.png")
     ids = set(np.unique(data.masks).tolist())
     assert ids <= set(range(11)) | {IGNORE} and len(ids) > 5
@@ -100,6 +101,10 @@ def test_registry_resizes_and_limits_each_split():
     # nearest neighbour: no blended ids appear at the boundaries
     full = load_camvid(CAMVID, "val", hw=None, limit=4)
     assert set(np.unique(splits.val.masks)) <= set(np.unique(full.masks))
+    # a dense street scene: no class is a free background (Sky is class 0)
+    assert splits.train.background is None and splits.train.subset([0, 1]).background is None
+    # the report's rare-class columns; a subset of 4 frames keeps all 4 names
+    assert splits.train.subset(range(4)).meta["rare_classes"] == CAMVID_RARE_CLASSES
 
 
 @needs_camvid

@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 
+from al_loop.annotators.simulated import annotate_object
 from al_loop.core.cost import CostTable
 from al_loop.core.errors import ConfigError, DataError
 from al_loop.core.interactions import Box, Click, ExtremePoints, InsideOutside
 from al_loop.interactive import LEARNED_METHODS, METHODS, make_method
 from simulators import USERS, make_user
-from simulators.annotate import annotate_object
 from tests.interactive.learned_fakes import tiny_weights
 
 KINDS = {"ritm_clicks": "click", "dextr": "extreme_points", "iog": "inside_outside"}
@@ -155,8 +155,8 @@ def test_noc_cli_takes_the_weights_as_a_method_param(weights, tmp_path, capsys):
 
 
 def test_the_loop_annotator_uses_the_default_weights_and_the_model_mask(tmp_path, monkeypatch):
+    from al_loop.annotators.simulated import SimulatedAnnotator
     from al_loop.core.units import Unit
-    from simulators.annotate import SimulatedAnnotator
 
     monkeypatch.chdir(tmp_path)  # the default weights path is relative: models/interactive/
     folder = tmp_path / "models" / "interactive"

@@ -1,13 +1,13 @@
 import numpy as np
 import pytest
 
+from al_loop.annotators.simulated import annotate_object
 from al_loop.core.cost import CostTable
 from al_loop.core.errors import ConfigError
 from al_loop.core.interactions import Box, Click, Polygon
 from al_loop.core.metrics import binary_iou
 from al_loop.interactive import LEARNED_METHODS, METHODS, make_method
 from simulators import make_user
-from simulators.annotate import annotate_object
 
 # Learned methods need trained weights (not in a clean clone); tests/interactive/test_learned_*
 # cover them with small fake networks.

@@ -7,7 +7,7 @@ import pytest
 
 from al_loop.core.errors import ConfigError
 from al_loop.data.base import IGNORE
-from simulators.box_labeller import BoxLabeller, best_box, click_split, interior_point
+from simulators.box_labeller import BoxLabeller, best_box, click_split
 
 PRICES = {
     "feature_space_box": 5.0,
@@ -159,13 +159,6 @@ def test_clicks_stop_at_the_cap():
     flat = np.zeros_like(image)  # no edge to follow: the clicks cannot reach the target
     _, clicks = click_split(flat, inside, gt, 1, target_accuracy=1.0, max_clicks=3)
     assert len(clicks) == 3  # the target is out of reach: every allowed click is spent
-
-
-def test_interior_point_is_deepest_in_the_largest_part():
-    region = np.zeros((9, 20), bool)
-    region[1:8, 1:8] = True  # 7x7, centre (4, 4)
-    region[0:3, 15:18] = True
-    assert interior_point(region) == (4, 4)
 
 
 def test_needs_split_decides_from_class_counts():

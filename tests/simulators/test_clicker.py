@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
+from al_loop.core.geometry import encode_gt, error_distance
 from al_loop.core.interactions import Click
 from al_loop.data.base import IGNORE
-from simulators.clicker import NocClicker, encode_gt, error_distance, farthest_error_click
+from simulators.clicker import NocClicker, farthest_error_click
 
 
 def square(shape=(40, 40), top=10, size=11) -> np.ndarray:

@@ -1,21 +1,18 @@
 import numpy as np
 import pytest
 
+from al_loop.annotators.simulated import annotate_object
 from al_loop.core.cost import CostTable
 from al_loop.core.errors import ConfigError
 from al_loop.core.interactions import Box, Click, ExtremePoints, InsideOutside, Scribble
 from al_loop.data.base import IGNORE
 from al_loop.interactive import LEARNED_METHODS, METHODS, make_method
 from simulators import USERS, make_user
-from simulators.annotate import annotate_object
 from simulators.seeded import (
     BoxUser,
     ExtremePointsUser,
     InsideOutsideUser,
     ScribbleUser,
-    bounding_box,
-    extreme_points,
-    interior_point,
     largest_error,
     longest_skeleton_path,
 )
@@ -28,40 +25,9 @@ def diamond() -> np.ndarray:
     return np.abs(yy - 10) + np.abs(xx - 12) <= 5
 
 
-def l_shape() -> np.ndarray:
-    obj = np.zeros((30, 30), bool)
-    obj[2:28, 2:8] = True  # a tall bar, 6 wide
-    obj[18:28, 2:28] = True  # a wide foot, 10 high: the deepest point is in the foot
-    return obj
-
-
 @pytest.fixture(scope="module")
 def cost() -> CostTable:
     return CostTable.load()
-
-
-def test_extreme_points_of_a_diamond_are_its_corners():
-    assert extreme_points(diamond()) == ((5, 12), (15, 12), (10, 7), (10, 17))
-
-
-def test_extreme_points_take_the_middle_of_a_flat_edge():
-    obj = np.zeros((10, 10), bool)
-    obj[2:6, 3:8] = True
-    assert extreme_points(obj) == ((2, 5), (5, 5), (3, 3), (3, 7))
-
-
-def test_box_and_interior_point():
-    assert bounding_box(diamond()) == (5, 7, 16, 18)
-    assert interior_point(diamond()) == (10, 12)
-    y, x = interior_point(l_shape())
-    assert 18 <= y < 28  # in the foot (10 high), not in the bar (6 wide)
-    assert l_shape()[y, x]
-
-
-@pytest.mark.parametrize("fn", [extreme_points, bounding_box, interior_point])
-def test_geometry_of_an_empty_mask_is_a_clear_error(fn):
-    with pytest.raises(ValueError, match="no object"):
-        fn(np.zeros((5, 5), bool))
 
 
 def test_ignore_pixels_are_not_the_object():
@@ -232,9 +198,9 @@ OPENINGS = {
 
 @pytest.mark.parametrize("method", sorted(OPENINGS))
 def test_simulated_annotator_with_seeded_methods(method, cost):
+    from al_loop.annotators.simulated import SimulatedAnnotator
     from al_loop.core.units import Unit
-    from simulators.annotate import SimulatedAnnotator
-    from tests.simulators.test_annotate import scene
+    from tests.annotators.test_simulated import scene
 
     image, gt = scene()
     ann = SimulatedAnnotator(gt[None], method, cost, min_instance_pixels=16)

@@ -6,8 +6,7 @@ from al_loop.core.protocols import SelectionContext
 from al_loop.core.units import ImageUnits, Unit
 from al_loop.models.segmenter import SmpSegmenter
 from strategies import make_strategy
-from tests.fakes import make_toy_data
-from tests.strategies.fakes import McSegmenter
+from tests.fakes import CentroidSegmenter, make_toy_data
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +41,7 @@ def test_mc_samples_without_dropout_are_a_config_error():
 
 def test_bald_prefers_images_where_samples_disagree():
     data = make_toy_data(4)
-    segmenter = McSegmenter()
+    segmenter = CentroidSegmenter()
     segmenter.reset(0)
     segmenter.fit(data.images, data.masks, seed=0)
     # image 3 sits exactly between two class means: noise on the means flips its prediction

@@ -48,9 +48,9 @@ def test_ridge_recovers_a_linear_cost():
 
 def context(measured):
     data = make_toy_data(4)
-    from tests.strategies.fakes import McSegmenter
+    from tests.fakes import CentroidSegmenter
 
-    segmenter = McSegmenter()
+    segmenter = CentroidSegmenter()
     segmenter.reset(0)
     segmenter.fit(data.images, data.masks, seed=0)
     return SelectionContext(
@@ -103,7 +103,7 @@ def test_cost_aware_needs_a_scoring_base():
 class SpyStrategy:
     """Records what the loop put in the context, then ranks like entropy."""
 
-    name, needs_model = "spy", True
+    name = "spy"
 
     def __init__(self):
         self.seen = []

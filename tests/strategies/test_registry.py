@@ -6,8 +6,8 @@ from al_loop.core.protocols import SelectionContext
 from al_loop.core.units import GridUnits, Unit
 from strategies import STRATEGIES, make_strategy
 from strategies.cost_aware import FeatureCostPredictor
-from tests.fakes import make_toy_data
-from tests.strategies.fakes import McSegmenter, write_policy
+from tests.fakes import CentroidSegmenter, make_toy_data
+from tests.strategies.fakes import write_policy
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def params(tmp_path_factory):
 
 def _context(labelled=frozenset(), seed=0):
     data = make_toy_data(4)
-    segmenter = McSegmenter()
+    segmenter = CentroidSegmenter()
     segmenter.reset(0)
     segmenter.fit(data.images, data.masks, seed=0)
     space = GridUnits(4, data.hw, cell=16)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
+from al_loop.core.config import DatasetConfig, describe_validation_error
 from al_loop.core.errors import ConfigError, DataError
 from al_loop.core.progress import callback_progress
 from al_loop.interactive.learned.methods import LearnedMethod
@@ -31,7 +32,6 @@ from al_loop.interactive.learned.train import (
     train,
     training_set,
 )
-from al_loop.wiring.config import DatasetConfig, describe_validation_error
 
 RETRAINED_DIR = "interactive"  # inside a run directory or app project
 

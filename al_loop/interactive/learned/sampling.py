@@ -17,9 +17,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-# the simulated users' geometry: the same clicks a person simulates at test time
-from simulators.clicker import error_distance as boundary_distance
-from simulators.seeded import extreme_points, interior_point
+# the geometry the simulated users share: the same clicks a person simulates at test time
+from al_loop.core.geometry import error_distance as boundary_distance
+from al_loop.core.geometry import extreme_points, interior_point
 
 Point = tuple[int, int]
 

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from al_loop.core.config import DatasetConfig, describe_validation_error, merge, read_yaml_mapping
 from al_loop.core.errors import ConfigError, DataError
 from al_loop.core.progress import ProgressFactory, no_progress
 from al_loop.data.base import IGNORE
@@ -55,7 +56,6 @@ from al_loop.interactive.learned.sampling import (
     perturbed_mask,
     random_clicks,
 )
-from al_loop.wiring.config import DatasetConfig, describe_validation_error, merge, read_yaml_mapping
 
 Interaction = Literal["click", "extreme_points", "inside_outside"]
 # what inference must repeat of training: stored with the weights

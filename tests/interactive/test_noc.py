@@ -4,6 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
+from al_loop.annotators.noc import evaluate_image
 from al_loop.core.cost import CostTable
 from al_loop.core.errors import DataError
 from al_loop.data.base import IGNORE
@@ -12,7 +13,6 @@ from al_loop.interactive.noc import (
     ImageRecord,
     Thresholded,
     binarize,
-    evaluate_image,
     format_table,
     iou_after,
     load_noc_samples,

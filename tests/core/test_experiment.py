@@ -93,7 +93,7 @@ KILLER = textwrap.dedent(
     from pathlib import Path
     sys.path.insert(0, {root!r})
     from tests.fakes import OracleAnnotator
-    from tests.test_experiment import make_loop
+    from tests.core.test_experiment import make_loop
 
     class Killer(OracleAnnotator):
         def annotate(self, *args, **kwargs):
@@ -110,7 +110,7 @@ KILLER = textwrap.dedent(
 
 @pytest.mark.parametrize("kill_after", [3, 9])
 def test_sigkill_mid_round_then_resume_loses_nothing_and_repeats_nothing(tmp_path, kill_after):
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[2])
     script = KILLER.format(root=root, kill_after=kill_after, run_dir=str(tmp_path / "killed"))
     proc = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
@@ -214,3 +214,151 @@ def test_the_annotation_model_retrains_on_each_rounds_labels_and_reloads_on_resu
     resumed.run()
     # the finished run only reloads the last round's model, on the labels that round saw
     assert resumed.annotation_trainer.updates == [(3, pixels_by_round[3])]
+
+
+# -- a lost checkpoint is rebuilt; a full disk stops in one line --------------------------------
+class StopAt(OracleAnnotator):
+    """Interrupts the run (as Ctrl-C would) at its ``stop_at``-th annotation."""
+
+    def __init__(self, masks, stop_at: int):
+        super().__init__(masks)
+        self.stop_at = stop_at
+
+    def annotate(self, *args, **kwargs):
+        if self.calls + 1 == self.stop_at:
+            raise KeyboardInterrupt
+        return super().annotate(*args, **kwargs)
+
+
+def interrupted_in_round_2(run_dir: Path) -> int:
+    """A run stopped at its first annotation of round 2: rounds 0 and 1 are evaluated and
+    ``round_001.pt`` is the only checkpoint. Returns how many units rounds 0-1 labelled."""
+    whole = make_loop(run_dir.parent / "probe")
+    whole.run()
+    before = sum(1 for a in whole.store.annotations() if a["round"] <= 1)
+    loop = make_loop(run_dir, annotator=StopAt(make_toy_data(6).masks, before + 1))
+    with pytest.raises(KeyboardInterrupt):
+        loop.run()
+    loop.store.close()
+    return before
+
+
+@pytest.mark.parametrize("damage", ["deleted", "truncated", "overwritten", "empty"])
+def test_a_lost_checkpoint_is_rebuilt_from_the_store_and_the_curve_is_unchanged(tmp_path, damage):
+    uninterrupted = curve(make_loop(tmp_path / "whole").run())
+    interrupted_in_round_2(tmp_path / "run")
+    checkpoint = tmp_path / "run" / "checkpoints" / "round_001.pt"
+    good = checkpoint.read_bytes()
+    if damage == "deleted":
+        checkpoint.unlink()
+    else:
+        bad = {"truncated": good[: len(good) // 2], "overwritten": b"\x00junk" * 9, "empty": b""}
+        checkpoint.write_bytes(bad[damage])
+    messages = []
+    resumed = make_loop(tmp_path / "run")
+    resumed.log = messages.append
+    assert curve(resumed.run()) == uninterrupted
+    warning = next(m for m in messages if m.startswith("warning"))
+    assert str(checkpoint) in warning and "rebuilding it from the store" in warning
+    assert "\n" not in warning
+    # the two rebuilt fits (rounds 0 and 1) then rounds 2 and 3, nothing more
+    assert resumed.segmenter.fits == 4
+
+
+def test_a_readable_checkpoint_is_loaded_not_rebuilt(tmp_path):
+    interrupted_in_round_2(tmp_path / "run")
+    resumed = make_loop(tmp_path / "run")
+    messages = []
+    resumed.log = messages.append
+    resumed.run()
+    assert not any(m.startswith("warning") for m in messages)
+    assert resumed.segmenter.fits == 2  # rounds 2 and 3 only
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        RuntimeError("[enforce fail at inline_container.cc:603] . unexpected pos 1088 vs 1000"),
+        OSError(28, "No space left on device"),
+    ],
+    ids=["torch-enforce-fail", "ENOSPC"],
+)
+def test_a_full_disk_while_checkpointing_stops_in_one_line_and_resume_repeats_the_curve(
+    tmp_path, monkeypatch, error
+):
+    from al_loop.core.errors import RunDirError
+
+    uninterrupted = curve(make_loop(tmp_path / "whole").run())
+    save = CentroidSegmenter.save
+
+    def full_at_round_1(self, path):
+        if "round_001" in path:
+            Path(path).write_bytes(b"half")  # torch leaves part of the file behind
+            raise error
+        save(self, path)
+
+    monkeypatch.setattr(CentroidSegmenter, "save", full_at_round_1)
+    loop = make_loop(tmp_path / "run")
+    with pytest.raises(RunDirError) as raised:
+        loop.run()
+    message = str(raised.value)
+    assert "\n" not in message and "round_001.pt: could not be written" in message
+    assert "free some space" in message
+    assert [(r.round, r.status) for r in loop.store.rounds()] == [
+        (0, "evaluated"),
+        (1, "annotated"),
+    ]
+    loop.store.close()
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["round_000.pt"]
+    monkeypatch.setattr(CentroidSegmenter, "save", save)  # space freed
+    assert curve(make_loop(tmp_path / "run").run()) == uninterrupted
+
+
+def test_a_full_disk_in_the_store_stops_in_one_line_and_resume_repeats_the_curve(
+    tmp_path, monkeypatch
+):
+    from al_loop.core.errors import StoreError
+
+    uninterrupted = curve(make_loop(tmp_path / "whole").run())
+    finish = LabelStore.finish_round
+
+    def full_at_round_1(self, round_index, metrics):
+        if round_index == 1:  # sqlite's own SQLITE_FULL: the file may not grow any more
+            pages = self._conn.execute("PRAGMA page_count").fetchone()[0]
+            self._conn.execute(f"PRAGMA max_page_count = {pages}")
+            metrics = {**metrics, "padding": "x" * 100_000}
+        finish(self, round_index, metrics)
+
+    monkeypatch.setattr(LabelStore, "finish_round", full_at_round_1)
+    loop = make_loop(tmp_path / "run")
+    with pytest.raises(StoreError, match=r"store.sqlite: disk full \(database or disk is full\)"):
+        loop.run()
+    assert [(r.round, r.status) for r in loop.store.rounds()] == [
+        (0, "evaluated"),
+        (1, "annotated"),
+    ]
+    loop.store.close()
+    monkeypatch.setattr(LabelStore, "finish_round", finish)
+    assert curve(make_loop(tmp_path / "run").run()) == uninterrupted
+
+
+def test_a_run_stopped_while_its_last_round_trains_evaluates_that_round_on_resume(
+    tmp_path, monkeypatch
+):
+    uninterrupted = curve(make_loop(tmp_path / "whole").run())
+    last = uninterrupted[-1][0]
+    train = Loop.train_and_evaluate
+
+    def stop_at_the_last_round(self, round_index):
+        if round_index == last:
+            raise KeyboardInterrupt
+        train(self, round_index)
+
+    monkeypatch.setattr(Loop, "train_and_evaluate", stop_at_the_last_round)
+    loop = make_loop(tmp_path / "run")
+    with pytest.raises(KeyboardInterrupt):
+        loop.run()
+    assert loop.store.last_round().status == "annotated"  # its labels spent the whole budget
+    loop.store.close()
+    monkeypatch.setattr(Loop, "train_and_evaluate", train)
+    assert curve(make_loop(tmp_path / "run").run()) == uninterrupted

@@ -9,22 +9,20 @@ import pytest
 from al_loop.core.errors import AlLoopError, ConfigError
 from al_loop.core.store import LabelStore
 from al_loop.core.units import Unit
-from al_loop.reports.report import (
+from al_loop.reports.report import write_report
+from al_loop.reports.runs import find_runs, load_run, resolve_metric
+from al_loop.reports.stats import (
     area_under_curve,
-    find_runs,
     format_group_rows,
     group_rows,
     group_runs,
-    load_run,
     mean_band,
-    resolve_metric,
     round_rows,
     seconds_to_reach,
     summary_rows,
-    write_report,
 )
 from al_loop.wiring.cli import main
-from tests.test_store import _annotation
+from tests.core.test_store import _annotation
 
 
 def make_run(
@@ -37,6 +35,9 @@ def make_run(
     method="m",
     extra=None,
     strategy_params=None,
+    whole_pool=None,
+    rare=None,
+    fg_ious=None,
 ):
     with LabelStore(run_dir / "store.sqlite") as store:
         config = {
@@ -50,13 +51,18 @@ def make_run(
             "full_supervision", json.dumps({"miou": full, "per_class_iou": [full, None]})
         )
         store.set_meta("classes", json.dumps(["bg", "fg"]))
+        if whole_pool is not None:
+            store.set_meta("whole_pool", json.dumps(whole_pool))
+        if rare is not None:
+            store.set_meta("rare_classes", json.dumps(rare))
         for r, (miou, sec) in enumerate(zip(mious, seconds_per_round, strict=True)):
             store.start_round(r, strategy, 0.0, [Unit(r, 0)], [f"i{k}" for k in range(10)])
             store.add_annotation(
                 store.queued(r)[0].id, r, _annotation(Unit(r, 0), (0, 0, 1, 1), 1, sec)
             )
             store.close_round(r)
-            store.finish_round(r, {"miou": miou, "per_class_iou": [miou, None]})
+            fg = None if fg_ious is None else fg_ious[r]
+            store.finish_round(r, {"miou": miou, "per_class_iou": [miou, fg]})
     return load_run(run_dir)
 
 
@@ -145,6 +151,24 @@ def test_group_table_hand_computed(sweep_runs):
     text = format_group_rows([entropy])[0]
     assert text["s_to_80pct"] == "16 ± 6" and text["s_to_95pct"] == "40 ± 0 (1/2)"
     assert text["vs_random_80pct"] == "2.50x" and text["vs_random_95pct"] is None
+
+
+def test_seconds_as_percent_of_labelling_the_whole_pool(tmp_path):
+    whole = {"seconds": 400.0, "basis": "dense_camvid: 2 images x 200 s"}
+    runs = [
+        make_run(tmp_path / "e0", [0.50, 0.70, 0.78], [10, 10, 20], seed=0, whole_pool=whole),
+        make_run(tmp_path / "e1", [0.65, 0.73, 0.74], [12, 12, 12], seed=1, whole_pool=whole),
+    ]
+    (row,) = group_rows(runs)
+    assert row["s_to_80pct_pct_pool"] == pytest.approx(100 * 16 / 400)  # 16 s of 400 s
+    assert row["s_to_95pct_pct_pool"] == pytest.approx(100 * 40 / 400)
+    text = format_group_rows([row])[0]
+    assert text["pct_pool_80pct"] == "4 %" and text["pct_pool_90pct"] == "8 %"
+    # runs that stored no whole-pool cost (older runs) get no such column
+    (old,) = group_rows([make_run(tmp_path / "o", [0.7], [10])])
+    assert old["s_to_80pct_pct_pool"] is None
+    assert "pct_pool_80pct" not in format_group_rows([old])[0]
+    assert write_report(runs, tmp_path / "report")  # the figure's top axis draws
 
 
 def test_groups_fold_varying_settings_into_labels_and_panels(tmp_path):
@@ -254,3 +278,17 @@ def test_missing_run_is_a_clear_error(tmp_path):
         load_run(tmp_path / "nothing")
     with pytest.raises(AlLoopError, match="no store.sqlite"):
         find_runs([tmp_path])
+
+
+def test_rare_classes_get_their_final_iou_over_seeds(tmp_path):
+    runs = [
+        make_run(tmp_path / "e0", [0.5, 0.7], [10, 10], seed=0, rare=["fg"], fg_ious=[0.0, 0.2]),
+        make_run(tmp_path / "e1", [0.6, 0.7], [10, 10], seed=1, rare=["fg"], fg_ious=[0.1, 0.4]),
+    ]
+    (row,) = group_rows(runs)
+    assert row["iou_fg_mean"] == pytest.approx(0.3)  # the last round of each seed
+    assert row["iou_fg_std"] == pytest.approx(np.std([0.2, 0.4], ddof=1))
+    assert format_group_rows([row])[0]["iou_fg"] == f"0.300 ± {np.std([0.2, 0.4], ddof=1):.3f}"
+    # a data set that marks no class rare gets no such column
+    (plain,) = group_rows([make_run(tmp_path / "p", [0.7], [10], fg_ious=[0.3])])
+    assert not any(k.startswith("iou_") for k in plain)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from al_loop.annotators.region_label import RegionLabelAnnotator, region_majority
+from al_loop.core.config import parse_config
 from al_loop.core.cost import CostTable
 from al_loop.core.errors import ConfigError
 from al_loop.core.units import Unit
 from al_loop.data.base import IGNORE
 from al_loop.wiring.build import build_annotator
-from al_loop.wiring.config import parse_config
-from al_loop.wiring.region_label import RegionLabelAnnotator, region_majority
 
 X = IGNORE
 PRICE = 2.5
@@ -116,13 +116,21 @@ def config(kind: str, **params):
     )
 
 
-@pytest.mark.parametrize(
-    ("kind", "split"), [("superpixel", False), ("grid", True), ("image", True)]
-)
-def test_the_builder_splits_all_but_superpixel_units(kind, split):
-    annotator = build_annotator(config(kind), np.zeros((1, 4, 4), np.uint8))
-    assert isinstance(annotator, RegionLabelAnnotator) and annotator.split is split
+def test_the_builder_cuts_rectangles_and_keeps_segments_whole():
+    # two flat halves: a rectangular unit over both is cut in two regions (two clicks); a
+    # non-rectangular unit (a superpixel's shape) is one region whatever it covers
+    image = np.zeros((4, 8, 3), np.uint8)
+    image[:, 4:] = 200
+    masks = np.zeros((1, 4, 8), np.uint8)
+    masks[0, :, 4:] = 1
+    annotator = build_annotator(config("superpixel", threshold=4), masks)
+    assert isinstance(annotator, RegionLabelAnnotator)
     assert annotator.price == CostTable.load()["region_label"]
+    rectangle = annotator.annotate(Unit(0, 0), image, (0, 0, 4, 8), np.ones((4, 8), bool))
+    segment = np.ones((4, 8), bool)
+    segment[0, 0] = False
+    shaped = annotator.annotate(Unit(0, 0), image, (0, 0, 4, 8), segment)
+    assert len(rectangle.interactions) == 2 and len(shaped.interactions) == 1
 
 
 def test_bad_params_are_config_errors():

@@ -1,9 +1,9 @@
 import pytest
 import yaml
 
+from al_loop.core.config import load_config, merge, parse_config
 from al_loop.core.errors import ConfigError
 from al_loop.core.paths import CONFIG_DIR
-from al_loop.wiring.config import load_config, merge, parse_config
 
 
 def test_defaults_are_valid():

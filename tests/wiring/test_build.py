@@ -6,6 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from al_loop.annotators.feature_space import FeatureSpaceAnnotator
+from al_loop.annotators.simulated import SimulatedAnnotator
+from al_loop.core.config import parse_config
 from al_loop.core.errors import ConfigError
 from al_loop.core.protocols import units_per_call
 from al_loop.wiring.build import (
@@ -17,9 +20,6 @@ from al_loop.wiring.build import (
     reference_min_steps,
     unit_view_size,
 )
-from al_loop.wiring.config import parse_config
-from simulators.annotate import SimulatedAnnotator
-from simulators.feature_space_annotator import FeatureSpaceAnnotator
 
 MASKS = np.zeros((2, 8, 8), np.uint8)
 

@@ -16,17 +16,16 @@ import cv2
 import numpy as np
 
 from al_loop.core.errors import ConfigError
+from al_loop.core.geometry import encode_gt, expand_box
 from al_loop.core.interactions import ConfirmBackground, to_json
 from al_loop.core.metrics import binary_iou
 from al_loop.core.protocols import CostModel, InteractiveMethod, SimulatedUser, UnitAnnotation
 from al_loop.core.units import Unit
-from al_loop.data.base import IGNORE
+from al_loop.data.base import BACKGROUND, IGNORE
 from al_loop.interactive import make_method
 from simulators import make_user
-from simulators.clicker import encode_gt
 
 MAX_UNCAPPED_INTERACTIONS = 10_000  # guard for users that end by themselves (polygon tracers)
-BACKGROUND = 0
 
 
 @dataclass
@@ -82,18 +81,6 @@ def object_seed(seed: int, unit: Unit, index: int) -> int:
     return int(np.random.SeedSequence([seed, unit.image, unit.region, index]).generate_state(1)[0])
 
 
-def expand_box(
-    box: tuple[int, int, int, int], margin: int, hw: tuple[int, int]
-) -> tuple[int, int, int, int]:
-    y0, x0, y1, x1 = box
-    return (
-        max(0, y0 - margin),
-        max(0, x0 - margin),
-        min(hw[0], y1 + margin),
-        min(hw[1], x1 + margin),
-    )
-
-
 def shift_interaction(interaction: Any, dy: int, dx: int) -> Any:
     """The same interaction with every (y, x) coordinate moved by (dy, dx)."""
     if not dataclasses.is_dataclass(interaction):
@@ -123,13 +110,14 @@ class Instance:
 
 
 def find_instances(
-    gt: np.ndarray, region: np.ndarray, min_pixels: int
+    gt: np.ndarray, region: np.ndarray, min_pixels: int, background: int | None = BACKGROUND
 ) -> tuple[list[Instance], np.ndarray]:
-    """Connected components (8-connectivity) of each non-background class inside ``region``,
-    largest first; and the bool mask of the components too small to annotate."""
+    """Connected components (8-connectivity) of each class but ``background`` (None: of every
+    class) inside ``region``, largest first; and the bool mask of the components too small to
+    annotate."""
     found: list[tuple[int, int, int, Instance]] = []
     tiny = np.zeros(gt.shape, bool)
-    classes = [int(c) for c in np.unique(gt[region]) if c not in (BACKGROUND, IGNORE)]
+    classes = [int(c) for c in np.unique(gt[region]) if c not in (background, IGNORE)]
     for c in classes:
         count, comp = cv2.connectedComponents(((gt == c) & region).astype(np.uint8), connectivity=8)
         for k in range(1, count):
@@ -186,6 +174,7 @@ class SimulatedAnnotator:
         use_initial: bool = False,
         method_params: dict | None = None,
         user_params: dict | None = None,
+        background: int | None = BACKGROUND,
     ):
         if seed < 0:
             raise ConfigError(f"seed: must be >= 0 for the simulated user, got {seed}")
@@ -196,11 +185,18 @@ class SimulatedAnnotator:
         self.context_margin, self.min_instance_pixels = context_margin, min_instance_pixels
         self.seed, self.use_initial = seed, use_initial
         self.user_params = dict(user_params or {})
+        # what unannotated pixels of a unit become: the background, or unlabelled where every
+        # class is an object (a dense street scene)
+        self.background = background
+        self.fill = IGNORE if background is None else background
         probe = make_user(self.method.interaction, seed=0, **self.user_params)  # fail early
         self.user_name = getattr(probe, "name", type(probe).__name__)
         self.corrects_initial = getattr(probe, "stops_at_target", True)
         counts = np.bincount(np.asarray(pool_masks, np.uint8).ravel(), minlength=256)
-        object_classes = np.count_nonzero(counts[1:IGNORE])
+        present = counts[:IGNORE] > 0
+        if background is not None:
+            present[background] = False
+        object_classes = int(np.count_nonzero(present))
         choose = getattr(cost, "get", lambda name, default=None: default)("choose_class", 0.0)
         self.class_seconds = float(choose or 0.0) if object_classes > 1 else 0.0
 
@@ -222,7 +218,7 @@ class SimulatedAnnotator:
         gt = self.pool_masks[unit.image, cy0:cy1, cx0:cx1]
         inside = np.zeros(gt.shape, bool)  # the unit, in crop coordinates
         inside[y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0] = unit_mask
-        instances, tiny = find_instances(gt, inside, self.min_instance_pixels)
+        instances, tiny = find_instances(gt, inside, self.min_instance_pixels, self.background)
         labels = None
         if self.use_initial and initial_labels is not None and self.corrects_initial:
             labels = np.array(initial_labels[cy0:cy1, cx0:cx1], dtype=np.uint8)
@@ -237,7 +233,7 @@ class SimulatedAnnotator:
         if labels is not None:
             annotated = {inst.cls for inst in instances}
             leftover = [
-                int(c) for c in np.unique(labels[~outside]) if c not in (BACKGROUND, IGNORE)
+                int(c) for c in np.unique(labels[~outside]) if c not in (self.background, IGNORE)
             ]
             for c in (c for c in leftover if c not in annotated):
                 empty = np.zeros(gt.shape, bool)  # predicted class absent from the unit: remove it
@@ -247,7 +243,7 @@ class SimulatedAnnotator:
                     )
                 )
 
-        out = np.full(gt.shape, BACKGROUND, np.uint8)
+        out = np.full(gt.shape, self.fill, np.uint8)
         # Removals first, then instances largest first: a small instance is painted over a
         # larger neighbour's leak, not the other way round.
         for d in [d for d in done if d.removal] + [d for d in done if not d.removal]:
@@ -272,7 +268,7 @@ class SimulatedAnnotator:
                 {
                     **to_json(confirm),
                     "object": -1,
-                    "class": BACKGROUND,
+                    "class": self.fill,
                     "seconds": seconds,
                     "iou": 1.0,
                 }
@@ -320,6 +316,6 @@ class SimulatedAnnotator:
             seconds += self.class_seconds
         paint = result.mask & inside
         if labels is not None:  # the map now shows what the person left for this class
-            labels[inside & (labels == cls) & ~paint] = BACKGROUND
+            labels[inside & (labels == cls) & ~paint] = self.fill
             labels[paint] = cls
         return _Done(index, cls, result, seconds, paint, removal=not gt_bool.any())

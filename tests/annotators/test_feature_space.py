@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from al_loop.annotators.feature_space import FeatureSpaceAnnotator
 from al_loop.core.cost import CostTable
 from al_loop.core.interactions import from_json
 from al_loop.core.protocols import AnnotationRequest, annotate_units, units_per_call
 from al_loop.core.units import GridUnits
 from al_loop.data.base import IGNORE
-from simulators.feature_space_annotator import FeatureSpaceAnnotator
 from tests.fakes import make_toy_data
 
 
@@ -99,7 +99,7 @@ def test_it_is_a_batch_annotator_for_the_loop():
 
 
 def test_metric_learning_projects_later_batches_with_the_earlier_labels(monkeypatch):
-    import simulators.feature_space_annotator as module
+    import al_loop.annotators.feature_space as module
 
     trained = []
 

@@ -20,31 +20,34 @@ import pytest
 import yaml
 from filelock import FileLock
 
+from al_loop.core.config import merge
 from al_loop.core.errors import ConfigError
 from al_loop.core.experiment import Budget, Loop
 from al_loop.core.paths import CONFIG_DIR, REPO_ROOT
 from al_loop.core.store import LabelStore
 from al_loop.core.units import GridUnits
-from al_loop.sweeps.sweep import (
-    LOCK_FILE,
-    SweepSpec,
-    execute_run,
-    expand_runs,
-    format_value,
+from al_loop.sweeps.execute import LOCK_FILE, execute_run, read_status
+from al_loop.sweeps.schedule import (
     interleave_by_reference,
-    load_sweep,
     make_jobs,
     may_start,
     parse_duration,
-    read_status,
-    run_name,
     run_sweep,
+)
+from al_loop.sweeps.sweep import (
+    SweepSpec,
+    expand_runs,
+    format_value,
+    load_sweep,
+    parse_run_name,
+    parse_value,
+    run_name,
     short_keys,
 )
 from strategies import make_strategy
 from tests.fakes import CentroidSegmenter, OracleAnnotator, make_toy_data
 
-BACKEND = "tests.test_sweep"
+BACKEND = "tests.sweeps.test_sweep"
 KILL_ENV = "AL_LOOP_TEST_KILL"  # "<run name>:<annotations>": SIGKILL that run mid-way
 BASE = {
     "seed": 0,
@@ -54,7 +57,7 @@ BASE = {
 }
 
 
-# -- the fake backend (al_loop.sweeps.sweep.Backend) -------------------------------------------------
+# -- the fake backend (al_loop.sweeps.execute.Backend) -------------------------------------------------
 def load_splits(config):
     return SimpleNamespace(train=make_toy_data(6), val=make_toy_data(3, seed=99))
 
@@ -176,13 +179,70 @@ def test_short_keys_and_values():
         "budget.total_seconds": "total_seconds",
     }
     assert [
-        format_value(v) for v in [0.001, 600.0, [64, 64], True, None, "../data/DAVIS", "a b/c"]
-    ] == ["0.001", "600", "64x64", "true", "none", "DAVIS", "c"]
+        format_value(v) for v in [0.001, 600.0, [64, 64], True, None, "../data/DAVIS", "a b/c", -1]
+    ] == ["0.001", "600", "64x64", "true", "none", "..%2Fdata%2FDAVIS", "a%20b%2Fc", "-1"]
     labels = short_keys(["strategy.name", "seed"])
     assert run_name({"strategy.name": "entropy", "seed": 3}, labels) == "strategy=entropy,seed=3"
     assert run_name({}, {}) == "base"
     long = run_name({"strategy.name": "x" * 300}, labels)
     assert len(long) == 150 and long != run_name({"strategy.name": "x" * 299 + "y"}, labels)
+
+
+# Values a grid may hold, chosen to break a naive encoding: signs, exponents, separators,
+# strings that read as other types, escapes, nesting.
+AWKWARD_VALUES = [
+    1, -1, 0, 1.5, -0.25, 1e-05, 1e20, 0.1 + 0.2, True, False, None,
+    "entropy", "lite0-imagenet", "a,b", "a/b", "../data/DAVIS", "a=b", "a b", "50%", "",
+    "-1", "1e5", "true", "none", "64x64", "~x", "%2F", "a@b", "a+b", "é",
+    [64, 64], [-1, 2.5], ["a", "b"], [64], [], [[1, 2], 3],
+    {"purity": 0.9, "max_wrong": 5}, {"kind": "superpixel", "hw": [32, 32]}, {"a": {"b": -1}},
+    {"a,b": "c=d"}, {},
+    {"name": "random"}, {"name": "entropy", "params": {"class_balance": True}}, {"name": 3},
+    {"params": {"x": 1}, "name": "e"}, {"name": {"name": "x"}}, "random+", {"a": "b+"},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", AWKWARD_VALUES, ids=repr)
+def test_a_value_token_reads_back_as_the_value_and_is_file_name_safe(value):
+    token = format_value(value)
+    assert parse_value(token) == value and type(parse_value(token)) is type(value)
+    assert not set(token) & set(',=/\\:*?"<>| ') and not token.startswith("~~")
+
+
+def test_distinct_values_get_distinct_tokens():
+    tokens = [format_value(v) for v in AWKWARD_VALUES]
+    assert len(set(tokens)) == len(tokens)
+
+
+def test_a_run_name_reads_back_as_its_params():
+    keys = ["strategy.name", "segmenter.epochs", "annotation.params", "dataset.params.root"]
+    labels = short_keys(keys)
+    for values in zip(
+        ["a,b", "entropy", "x/y", "none"],
+        [1, -1, 0.5, None],
+        [{"w": "m/w.pt"}, {}, {"purity": -0.5}, {"k": [1, 2]}],
+        ["../d", "d,e=f", "", "-"],
+        strict=True,
+    ):
+        params = dict(zip(keys, values, strict=True))
+        assert parse_run_name(run_name(params, labels), labels) == params
+    assert parse_run_name("base", labels) == {}
+    with pytest.raises(ConfigError, match="not a run name"):
+        parse_run_name("epochs=1,colour=red", labels)
+    shortened = run_name({"strategy.name": "x" * 300}, labels)
+    with pytest.raises(ConfigError, match="shortened"):
+        parse_run_name(shortened, labels)
+
+
+def test_a_grid_of_negative_and_positive_values_names_every_run_apart():
+    runs = expand_runs(
+        SweepSpec(grid={"seed": [1, -1], "annotation.params.shift": [0.5, -0.5]}), BASE, "sw"
+    )
+    assert [r.name for r in runs[:2]] == ["seed=1,shift=0.5", "seed=1,shift=-0.5"]
+    assert len({r.name for r in runs}) == 4
+    # epochs -1 is now reported as the invalid value it is, not as a name clash with epochs 1
+    with pytest.raises(ConfigError, match=r"run 'epochs=-1'.*segmenter.epochs"):
+        expand_runs(SweepSpec(grid={"segmenter.epochs": [1, -1]}), BASE, "sw")
 
 
 def test_grid_expands_in_order_with_includes_and_common_overrides():
@@ -328,8 +388,9 @@ KILLED_SWEEP = textwrap.dedent(
     """
     import sys
     sys.path.insert(0, {root!r})
-    from al_loop.sweeps.sweep import load_sweep, run_sweep
-    run_sweep(load_sweep({sweep!r}), {out!r}, backend="tests.test_sweep")
+    from al_loop.sweeps.schedule import run_sweep
+    from al_loop.sweeps.sweep import load_sweep
+    run_sweep(load_sweep({sweep!r}), {out!r}, backend="tests.sweeps.test_sweep")
     """
 )
 
@@ -391,7 +452,7 @@ TINY = {
 
 @pytest.mark.slow
 def test_a_sweep_run_equals_the_same_config_run_alone(tmp_path):
-    pytest.importorskip("simulators.annotate", exc_type=ImportError)
+    pytest.importorskip("al_loop.annotators.simulated", exc_type=ImportError)
     from al_loop.interactive import METHODS
     from al_loop.wiring.cli import main
 
@@ -410,10 +471,10 @@ def test_a_sweep_run_equals_the_same_config_run_alone(tmp_path):
 def test_the_cli_lists_a_sweep_without_running_it(tmp_path, capsys):
     from al_loop.wiring.cli import main
 
-    assert (
-        main(["sweep", str(write_sweep(tmp_path, GRID)), "--out", str(tmp_path / "o"), "--dry-run"])
-        == 0
-    )
+    # the CLI checks every run's names first: a real method, not the fake backend's oracle
+    base = merge(BASE, {"annotation.method": "polygon"})
+    sweep_file = write_sweep(tmp_path, GRID, base=base)
+    assert main(["sweep", str(sweep_file), "--out", str(tmp_path / "o"), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "strategy=entropy,seed=1" in out and "4 runs" in out
     assert not (tmp_path / "o").exists()
@@ -424,3 +485,11 @@ def test_the_cli_reports_a_bad_sweep_in_one_line(tmp_path, capsys):
 
     assert main(["sweep", str(tmp_path / "missing.yaml")]) == 2
     assert "sweep file not found" in capsys.readouterr().err
+
+
+def test_a_base_config_that_is_not_text_is_a_one_line_error(tmp_path):
+    (tmp_path / "base.yaml").write_bytes(b"\x00\xff")
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"base": "base.yaml"}))
+    with pytest.raises(ConfigError, match=r"base.yaml: not a UTF-8 text file"):
+        load_sweep(path)

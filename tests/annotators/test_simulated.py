@@ -2,13 +2,13 @@ import cv2
 import numpy as np
 import pytest
 
+from al_loop.annotators.simulated import SimulatedAnnotator, annotate_object, shift_interaction
 from al_loop.core.cost import CostTable
 from al_loop.core.errors import ConfigError
 from al_loop.core.interactions import from_json
 from al_loop.core.units import Unit
 from al_loop.data.base import IGNORE
 from simulators import NocClicker
-from simulators.annotate import SimulatedAnnotator, annotate_object, shift_interaction
 
 COLOURS = {0: (70, 90, 120), 1: (210, 60, 40), 2: (40, 200, 60)}
 
@@ -213,3 +213,29 @@ def test_shift_interaction_moves_every_coordinate():
     assert shift_interaction(Polygon(((1, 1), (2, 3))), 1, 1) == Polygon(((2, 2), (3, 4)))
     moved = shift_interaction(InsideOutside(((0, 0), (5, 5)), (2, 2)), 1, 2)
     assert moved == InsideOutside(((1, 2), (6, 7)), (3, 4))
+
+
+def test_without_a_background_class_every_class_is_an_outlined_object(cost):
+    # a dense scene (CamVid): class 0 is a class like the others, so its region costs a polygon
+    # too, and nothing is labelled for free
+    image, gt = scene()
+    ann = annotator(gt, "oracle_polygon", cost, background=None)
+    result = ann.annotate(Unit(0, 0), image, (0, 0, 48, 64), np.ones((48, 64), bool))
+    classes = sorted({r["class"] for r in result.interactions})
+    assert classes == [0, 1, 2]
+    assert result.seconds == pytest.approx(3 * (79.2 + 1.0))  # three object classes to choose
+    expected = gt.copy()
+    expected[40:42, 4:6] = IGNORE
+    assert np.array_equal(result.mask, expected)
+
+
+def test_without_a_background_class_an_unannotated_pixel_stays_unlabelled(cost):
+    gt = np.zeros((48, 64), np.uint8)
+    gt[10:30, 10:30] = 1
+    gt[40:42, 4:6] = 2  # a speck below min_instance_pixels
+    image = np.full((48, 64, 3), 90, np.uint8)
+    result = annotator(gt, "oracle_polygon", cost, background=None).annotate(
+        Unit(0, 0), image, (0, 0, 48, 64), np.ones((48, 64), bool)
+    )
+    assert (result.mask[40:42, 4:6] == IGNORE).all()
+    assert (result.mask[10:30, 10:30] == 1).all() and (result.mask[0:5, 40:60] == 0).all()

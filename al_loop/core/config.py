@@ -6,11 +6,12 @@ Parts receive plain values from here; nothing reads a global config.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from al_loop.core.errors import ConfigError
 
@@ -103,7 +104,7 @@ class AnnotationConfig(_Section):
     context_margin: int = Field(16, ge=0)  # pixels of image around a unit the method sees
     min_instance_pixels: int = Field(16, ge=1)
     # method-specific settings: an interactive method's constructor arguments, or for
-    # feature_space the box-labeller's (simulators/feature_space_annotator.py)
+    # feature_space the box-labeller's (al_loop/annotators/feature_space.py)
     params: dict[str, Any] = Field(default_factory=dict)
     retrain: RetrainConfig = RetrainConfig()
 
@@ -142,10 +143,15 @@ class ReferenceConfig(_Section):
         return self
 
 
+# torch device spellings a run may name; whether the machine has one is checked before the run
+# starts (al_loop.wiring.build.check_device), not here: a stored GPU run must still load on a CPU.
+DEVICE_PATTERN = r"(cpu|cuda|mps|xpu)(:\d+)?"
+
+
 class ExperimentConfig(_Section):
     name: str = "experiment"
     seed: int = 0
-    device: str = "cpu"
+    device: str = "cpu"  # cpu, cuda, cuda:N, mps, xpu
     threads: int | None = Field(None, gt=0)
     dataset: DatasetConfig = DatasetConfig()
     units: UnitsConfig = UnitsConfig()
@@ -154,6 +160,15 @@ class ExperimentConfig(_Section):
     annotation: AnnotationConfig = AnnotationConfig()
     budget: BudgetConfig = BudgetConfig()
     full_supervision: ReferenceConfig = ReferenceConfig()
+
+    @field_validator("device")
+    @classmethod
+    def _a_torch_device(cls, device: str) -> str:
+        if not re.fullmatch(DEVICE_PATTERN, device):
+            raise ValueError(
+                f"'{device}' is not a torch device; valid: cpu, cuda, cuda:N, mps, xpu"
+            )
+        return device
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -164,6 +179,7 @@ def describe_validation_error(err: ValidationError, origin: str) -> str:
     first = err.errors()[0]
     key = ".".join(str(p) for p in first["loc"]) or "(top level)"
     message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+    message = message.removeprefix("Value error, ")  # our validators' own words
     more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
     return f"{origin}: {key}: {message}{more}"
 
@@ -174,12 +190,25 @@ def read_yaml_mapping(path: str | Path, what: str = "config") -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: {what} file not found")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{path}: not a UTF-8 text file (byte {err.start}); is it the {what} file?"
+        ) from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err.__class__.__name__})") from None
+        raise ConfigError(f"{path}: not valid YAML ({yaml_problem(err)})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping")
     return data
+
+
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """A YAML error in a few words with its place: 'expected ',' or ']' (line 1, column 4)'."""
+    text = str(err).splitlines()
+    problem = getattr(err, "problem", None) or (text[0] if text else type(err).__name__)
+    mark = getattr(err, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return f"{problem}{where}"
 
 
 def parse_config(data: dict[str, Any], origin: str = "config") -> ExperimentConfig:

@@ -118,3 +118,96 @@ def test_state_survives_reopening(tmp_path):
         (ann,) = store.annotations()
         assert ann["seconds"] == 4.5 and ann["image_name"] == "a" and ann["mask"][0, 0] == 2
         assert ann["interactions"][0]["type"] == "Click"
+
+
+# -- damaged stores and a full disk: one line naming the file, nothing silently reset ---------
+def _store_with_one_round(path):
+    with LabelStore(path) as store:
+        store.bind_config({"seed": 1})
+        store.start_round(0, "random", 3.0, [Unit(0, 0)], NAMES)
+        store.add_annotation(store.queued(0)[0].id, 0, _annotation(Unit(0, 0), (0, 0, 2, 2), 1))
+        store.close_round(0)
+        store.finish_round(0, {"miou": 0.5})
+    return path.read_bytes()
+
+
+def test_an_empty_store_file_is_an_error_not_a_new_store(tmp_path):
+    path = tmp_path / "store.sqlite"
+    path.write_bytes(b"")
+    with pytest.raises(StoreError, match=r"store.sqlite: empty file \(0 bytes\).*backup"):
+        LabelStore(path)
+    assert path.read_bytes() == b""
+
+
+@pytest.mark.parametrize("damage", ["overwritten", "truncated"])
+def test_a_damaged_store_is_named_with_what_to_do(tmp_path, damage):
+    path = tmp_path / "store.sqlite"
+    good = _store_with_one_round(path)
+    bad = b"not a database " * 300 if damage == "overwritten" else good[: len(good) // 3]
+    path.write_bytes(bad)
+    damaged = r"store.sqlite: damaged or not a label store.*backup"
+    with pytest.raises(StoreError, match=damaged), LabelStore(path) as store:
+        store.check_integrity()  # a truncated file may open and fail only here
+    assert path.read_bytes() == bad
+
+
+def test_a_full_disk_stops_with_one_line_and_keeps_what_was_stored(tmp_path):
+    path = tmp_path / "store.sqlite"
+    _store_with_one_round(path)
+    big = Unit(1, 0)
+    with LabelStore(path) as store:
+        store.start_round(1, "entropy", 6.0, [big], NAMES)
+        before = store.rounds(), [a["id"] for a in store.annotations()]
+        # sqlite's own SQLITE_FULL, the error of a full disk: the file may not grow any more
+        pages = store._conn.execute("PRAGMA page_count").fetchone()[0]
+        store._conn.execute(f"PRAGMA max_page_count = {pages}")
+        noise = np.random.default_rng(0).integers(0, 250, (400, 400)).astype(np.uint8)
+        annotation = UnitAnnotation(big, (0, 0, 400, 400), noise, 3.0, [], "m", "sim")
+        with pytest.raises(StoreError, match=r"store.sqlite: disk full .*intact.*free some space"):
+            store.add_annotation(store.queued(1)[0].id, 1, annotation)
+        assert (store.rounds(), [a["id"] for a in store.annotations()]) == before
+        assert [q.unit for q in store.queued(1)] == [big]  # still queued: nothing half-done
+    with LabelStore(path) as store:
+        store.check_integrity()
+        assert len(store.annotations()) == 1
+
+
+def test_a_reader_opens_a_store_it_may_not_write_and_never_creates_one(tmp_path, monkeypatch):
+    path = tmp_path / "store.sqlite"
+    good = _store_with_one_round(path)
+    with LabelStore(path, read_only=True) as store:
+        assert [r.status for r in store.rounds()] == ["evaluated"]
+        with pytest.raises(StoreError, match="readonly"):
+            store.set_meta("x", "y")
+    # a read-only directory (an archive, a read-only mount): no -shm can be made beside it
+    monkeypatch.setattr("al_loop.core.store.os.access", lambda path, mode: False)
+    with LabelStore(path, read_only=True) as store:
+        assert len(store.annotations()) == 1
+    assert path.read_bytes() == good
+    with pytest.raises(StoreError, match="no label store here"):
+        LabelStore(tmp_path / "missing.sqlite", read_only=True)
+    assert not (tmp_path / "missing.sqlite").exists()
+
+
+def test_a_new_store_appears_complete_or_not_at_all(tmp_path, monkeypatch):
+    import sqlite3
+
+    path = tmp_path / "store.sqlite"
+    real_connect = sqlite3.connect
+
+    def killed_while_creating(target, *args, **kwargs):
+        conn = real_connect(target, *args, **kwargs)
+        if str(target).endswith(".new"):
+            raise KeyboardInterrupt  # the instant after sqlite made the (empty) file
+        return conn
+
+    monkeypatch.setattr("al_loop.core.store.sqlite3.connect", killed_while_creating)
+    with pytest.raises(KeyboardInterrupt):
+        LabelStore(path)
+    assert not path.exists()  # a later run starts afresh instead of finding an empty store
+    monkeypatch.undo()
+    with LabelStore(path) as store:
+        assert store.rounds() == [] and store.get_meta("schema_version") == "2"
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("store.sqlite-")) == [
+        "store.sqlite"
+    ]

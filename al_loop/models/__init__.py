@@ -1,0 +1,1 @@
+"""The downstream segmenter (smp) and its pretrained encoder weights."""

@@ -1,0 +1,327 @@
+"""The numbers of a report: runs grouped by strategy x method x context, seeds as repetitions;
+seconds to reach a level of full supervision, area under the curve, savings against random,
+and the per-round and per-run rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from al_loop.core.errors import ConfigError
+from al_loop.reports.runs import RunResult, metric_label
+
+LEVELS = (0.8, 0.9, 0.95)  # fractions of full-supervision mIoU reported in the tables
+BASELINE = "random"  # savings are measured against this strategy at the same method
+# Config keys that differ between runs without changing what is compared.
+REPETITION_KEYS = ("name", "seed", "threads", "device")
+BAND_LEVEL = 0.95
+# How the shaded band around a group's mean curve is drawn (over seeds).
+BANDS = {
+    "ci95": "95 % confidence band of the mean (Student t)",
+    "sem": "mean ± standard error (about a 68 % confidence band)",
+    "std": "mean ± standard deviation",
+    "minmax": "range over seeds",
+}
+
+
+def seconds_to_reach(seconds: np.ndarray, values: np.ndarray, level: float) -> float | None:
+    """Cumulative seconds of the first evaluated round whose value is at least ``level``."""
+    hits = np.flatnonzero(values >= level)
+    return float(seconds[hits[0]]) if len(hits) else None
+
+
+def area_under_curve(seconds: np.ndarray, values: np.ndarray, until: float) -> float:
+    """Mean value over [first round, until] (trapezoids; the last value held to ``until``)."""
+    if len(seconds) == 0 or until <= seconds[0]:
+        return float("nan")
+    xs = np.append(seconds[seconds < until], until)
+    ys = np.interp(xs, seconds, values)
+    return float(np.trapezoid(ys, xs) / (until - seconds[0])) if len(xs) > 1 else float(ys[0])
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    array = np.asarray(values, dtype=float)
+    return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0
+
+
+def mean_band(stack: np.ndarray, band: str = "sem") -> tuple[np.ndarray, ...]:
+    """Mean over rows (seeds) and the band of ``BANDS`` around it (zero width for one row)."""
+    if band not in BANDS:
+        raise ConfigError(f"--band {band}: expected one of {', '.join(BANDS)}")
+    mean = stack.mean(axis=0)
+    n = len(stack)
+    if n < 2:
+        return mean, mean, mean
+    if band == "minmax":
+        return mean, stack.min(axis=0), stack.max(axis=0)
+    half = stack.std(axis=0, ddof=1)
+    if band != "std":
+        half = half / np.sqrt(n)
+    if band == "ci95":
+        from scipy.stats import t
+
+        half = half * t.ppf(0.5 + BAND_LEVEL / 2, n - 1)
+    return mean, mean - half, mean + half
+
+
+def _flatten(config: dict, prefix: str = "") -> dict[str, str]:
+    """Leaves as dotted keys; an empty mapping has none, so ``params: {}`` and a missing
+    ``params`` read alike (both mean the defaults)."""
+    out: dict[str, str] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = json.dumps(value, sort_keys=True)
+    return out
+
+
+@dataclass
+class Group:
+    """Runs that differ only by seed: one curve with a band, one row of the tables."""
+
+    context: str  # the other varying config values ("" when nothing else varies)
+    strategy: str
+    method: str
+    runs: list[RunResult]
+
+    @property
+    def label(self) -> str:
+        return f"{self.strategy} / {self.method}"
+
+
+def group_runs(runs: Sequence[RunResult]) -> list[Group]:
+    flat = [_flatten(run.config) for run in runs]
+    keys = sorted({k for f in flat for k in f})
+    varying = [
+        k
+        for k in keys
+        if len({f.get(k) for f in flat}) > 1 and k.split(".")[0] not in REPETITION_KEYS
+    ]
+
+    def describe(f: dict[str, str], section: str) -> str:
+        # Only the settings this run sets: a run on the defaults keeps its bare name, so that
+        # plain "random" is found as the baseline of the savings ratios.
+        return ", ".join(
+            f"{k.split('.', 1)[1]}={json.loads(f[k])}"
+            for k in varying
+            if k in f and k.startswith(section) and k not in ("strategy.name", "annotation.method")
+        )
+
+    groups: dict[tuple[str, str, str], Group] = {}
+    for run, f in zip(runs, flat, strict=True):
+        extra_s, extra_m = describe(f, "strategy."), describe(f, "annotation.")
+        strategy = run.strategy + (f" ({extra_s})" if extra_s else "")
+        method = run.method + (f" ({extra_m})" if extra_m else "")
+        context = ", ".join(
+            f"{k}={json.loads(f.get(k, 'null'))}"
+            for k in varying
+            if not k.startswith(("strategy.", "annotation."))
+        )
+        key = (context, strategy, method)
+        groups.setdefault(key, Group(context, strategy, method, [])).runs.append(run)
+    return list(groups.values())
+
+
+def _contexts(groups: Sequence[Group]) -> dict[str, list[Group]]:
+    by_context: dict[str, list[Group]] = defaultdict(list)
+    for group in groups:
+        by_context[group.context].append(group)
+    return by_context
+
+
+def _common_until(runs: Iterable[RunResult], metric: str) -> float:
+    """The budget every run reached: areas are compared over the same range."""
+    ends = [run.curve(metric)[0][-1] for run in runs if run.evaluated]
+    return min(ends) if ends else 0.0
+
+
+def _level_key(level: float) -> str:
+    return f"s_to_{round(level * 100)}pct"
+
+
+def whole_pool_seconds(runs: Sequence[RunResult]) -> tuple[float, str] | None:
+    """(seconds, basis) of labelling the whole pool by hand, when every run stored the same."""
+    found = {(run.whole_pool or {}).get("seconds") for run in runs}
+    if len(found) != 1 or None in found:
+        return None
+    return float(found.pop()), str(runs[0].whole_pool.get("basis", ""))
+
+
+def seconds_per_unit(run: RunResult) -> list[float | None]:
+    """Labelling seconds per annotated unit in each evaluated round (None: no unit): with the
+    model's prediction as the starting mask it should fall as the model improves."""
+    out, before = [], 0.0
+    for r in run.evaluated:
+        spent = r.seconds_total - before
+        out.append(spent / r.n_annotated if r.n_annotated else None)
+        before = r.seconds_total
+    return out
+
+
+def round_rows(runs: list[RunResult]) -> list[dict]:
+    rows = []
+    for run in runs:
+        full = run.full_miou
+        for r, per_unit in zip(run.evaluated, seconds_per_unit(run), strict=True):
+            row = {
+                "run": str(run.path),
+                "strategy": run.strategy,
+                "method": run.method,
+                "seed": run.config["seed"],
+                "round": r.round,
+                "units": r.n_annotated,
+                "seconds_total": round(r.seconds_total, 2),
+                "seconds_per_unit": None if per_unit is None else round(per_unit, 2),
+                "miou": round(r.metrics["miou"], 4),
+                "pct_full": None if not full else round(100 * r.metrics["miou"] / full, 1),
+            }
+            for name, iou in zip(run.classes, r.metrics.get("per_class_iou", []), strict=False):
+                row[f"iou_{name}"] = None if iou is None else round(float(iou), 4)
+            rows.append(row)
+    return rows
+
+
+def summary_rows(runs: list[RunResult], metric: str = "miou") -> list[dict]:
+    """Per run: final value, seconds to reach each level of full supervision, area under curve."""
+    until = {
+        context: _common_until((r for g in members for r in g.runs), metric)
+        for context, members in _contexts(group_runs(runs)).items()
+    }
+    context_of = {id(r): g.context for g in group_runs(runs) for r in g.runs}
+    name = "miou" if metric == "miou" else metric_label(metric, runs[0].classes if runs else [])
+    rows = []
+    for run in runs:
+        seconds, values = run.curve(metric)
+        if not len(seconds):
+            continue
+        row = {
+            "run": run.path.name,
+            "label": run.label,
+            "seed": run.config["seed"],
+            "rounds": len(seconds),
+            "seconds": round(float(seconds[-1]), 1),
+            f"final_{name}": round(float(values[-1]), 4),
+            "auc": round(area_under_curve(seconds, values, until[context_of[id(run)]]), 4),
+        }
+        full = run.full(metric)
+        if full:
+            row[f"full_{name}"] = round(full, 4)
+            for level in LEVELS:
+                reached = seconds_to_reach(seconds, values, level * full)
+                row[_level_key(level)] = None if reached is None else round(reached, 1)
+        rows.append(row)
+    return rows
+
+
+def group_rows(runs: list[RunResult], metric: str = "miou") -> list[dict]:
+    """Per strategy x method (and context): mean and std over seeds of the seconds to reach each
+    level of full supervision and of the area under the curve; ``savings_Npct`` = seconds random
+    needs / seconds this strategy needs, at the same method (only when every seed of both reached
+    the level)."""
+    rows = []
+    for context, members in _contexts(group_runs(runs)).items():
+        until = _common_until((r for g in members for r in g.runs), metric)
+        for group in members:
+            curves = [(run, *run.curve(metric)) for run in group.runs if run.evaluated]
+            if not curves:
+                continue
+            row: dict = {"context": context} if context else {}
+            row.update(strategy=group.strategy, method=group.method, seeds=len(curves))
+            final = mean_std([values[-1] for _, _, values in curves])
+            auc = mean_std([area_under_curve(s, v, until) for _, s, v in curves])
+            row.update(final_mean=final[0], final_std=final[1], auc_mean=auc[0], auc_std=auc[1])
+            for name, (mean, std) in rare_class_finals([run for run, _, _ in curves]).items():
+                row.update({f"iou_{name}_mean": mean, f"iou_{name}_std": std})
+            for level in LEVELS:
+                reached = [
+                    seconds_to_reach(s, v, level * run.full(metric))
+                    for run, s, v in curves
+                    if run.full(metric)
+                ]
+                hits = [x for x in reached if x is not None]
+                mean, std = mean_std(hits) if hits else (None, None)
+                key = _level_key(level)
+                row.update({f"{key}_mean": mean, f"{key}_std": std, f"{key}_reached": len(hits)})
+                # the same seconds as % of labelling the whole pool by hand
+                whole = whole_pool_seconds(group.runs)
+                row[f"{key}_pct_pool"] = (
+                    None if mean is None or not whole else 100 * mean / whole[0]
+                )
+            rows.append(row)
+    for row in rows:
+        baseline = next(
+            (
+                r
+                for r in rows
+                if r["strategy"] == BASELINE
+                and r["method"] == row["method"]
+                and r.get("context") == row.get("context")
+            ),
+            None,
+        )
+        for level in LEVELS:
+            key = _level_key(level)
+            complete = [
+                r
+                for r in (row, baseline)
+                if r and r[f"{key}_mean"] and r[f"{key}_reached"] == r["seeds"]
+            ]
+            row[f"savings_{round(level * 100)}pct"] = (
+                baseline[f"{key}_mean"] / row[f"{key}_mean"] if len(complete) == 2 else None
+            )
+    return rows
+
+
+def rare_class_finals(runs: Sequence[RunResult]) -> dict[str, tuple[float, float]]:
+    """Final IoU (mean, std over seeds) of each class the runs' data set marks rare; a class
+    absent from a run's classes is left out."""
+    out = {}
+    for name in dict.fromkeys(c for run in runs for c in run.rare_classes):
+        finals = [
+            float(run.curve(f"iou:{run.classes.index(name)}")[1][-1])
+            for run in runs
+            if name in run.classes
+        ]
+        finals = [v for v in finals if not np.isnan(v)]
+        if finals:
+            out[name] = mean_std(finals)
+    return out
+
+
+def _mean_pm(mean: float | None, std: float | None, digits: int) -> str | None:
+    return None if mean is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def format_group_rows(rows: list[dict]) -> list[dict]:
+    """The table as people read it: 'mean ± std', 'k/n' when not every seed got there."""
+    out = []
+    for row in rows:
+        text = {k: row[k] for k in ("context", "strategy", "method", "seeds") if k in row}
+        text["final"] = _mean_pm(row["final_mean"], row["final_std"], 3)
+        for level in LEVELS:
+            key = _level_key(level)
+            cell = _mean_pm(row[f"{key}_mean"], row[f"{key}_std"], 0)
+            if row[f"{key}_reached"] < row["seeds"]:
+                cell = f"{cell or 'not reached'} ({row[f'{key}_reached']}/{row['seeds']})"
+            text[key] = cell
+        for level in LEVELS:
+            pct = row.get(f"{_level_key(level)}_pct_pool")
+            if pct is not None:
+                text[f"pct_pool_{round(level * 100)}pct"] = (
+                    f"{pct:.2g} %" if pct < 10 else f"{pct:.0f} %"
+                )
+        text["auc"] = _mean_pm(row["auc_mean"], row["auc_std"], 3)
+        for key in (k for k in row if k.startswith("iou_") and k.endswith("_mean")):
+            text[key[: -len("_mean")]] = _mean_pm(row[key], row[key[:-5] + "_std"], 3)
+        for level in LEVELS:
+            ratio = row[f"savings_{round(level * 100)}pct"]
+            text[f"vs_random_{round(level * 100)}pct"] = None if ratio is None else f"{ratio:.2f}x"
+        out.append(text)
+    return out

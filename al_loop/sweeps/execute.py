@@ -1,0 +1,215 @@
+"""One run of a sweep, in a worker process or in-process: resumable, failure-isolated.
+
+Each run lives in ``SWEEP_DIR/<name>/``: ``store.sqlite`` and ``config.yaml`` as written by
+``al-loop run``, ``log.txt`` (the run's own log lines) and ``status.json`` (state running / done /
+failed, error, attempts, wall seconds, final numbers). ``references/`` caches full-supervision
+references shared by runs that only differ in strategy or method (the same numbers each run
+would compute alone).
+
+Resume and skip decisions hold a per-run file lock (``.lock``, released by the OS when the
+process dies): a run whose status is ``done`` under the same config is skipped, a run locked by
+another live sweep is left to it, anything else resumes from its store. The thread count is part
+of each run's config, not derived from ``--workers``, because the curve depends on it: the same
+run gives the same curve with any number of workers, alone or under ``al-loop run``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import socket
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+from filelock import FileLock, Timeout
+
+from al_loop.core.config import ExperimentConfig, parse_config
+
+DEFAULT_BACKEND = (
+    "al_loop.wiring.build"  # module with load_splits, full_supervision_reference, run_experiment
+)
+STATUS_FILE = "status.json"
+LOG_FILE = "log.txt"
+LOCK_FILE = ".lock"
+REFERENCE_DIR = "references"
+# Config sections a full-supervision reference depends on (not strategy or annotation; the
+# budget sets its minimum steps, see al_loop.wiring.build.reference_min_steps).
+REFERENCE_KEYS = ("seed", "device", "threads", "dataset", "segmenter", "budget", "full_supervision")
+
+
+# -- one run, in a worker or in-process -------------------------------------------------------
+class Backend(Protocol):
+    """What a sweep needs from the wiring (``al_loop.wiring.build``; tests pass fakes)."""
+
+    def load_splits(self, config: ExperimentConfig): ...
+    def full_supervision_reference(self, config: ExperimentConfig, splits) -> dict: ...
+    def run_experiment(self, config: ExperimentConfig, run_dir, **kwargs) -> list: ...
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """Everything a worker needs, as plain picklable values."""
+
+    name: str
+    run_dir: str
+    params: dict[str, Any]
+    config: dict[str, Any]
+    config_hash: str
+    threads: int
+    reference_dir: str
+    backend: str = DEFAULT_BACKEND
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    name: str
+    state: str  # done | failed | skipped | busy
+    error: str | None = None
+    wall_seconds: float = 0.0
+    rounds: int = 0
+    seconds_total: float | None = None
+    final_miou: float | None = None
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def read_status(run_dir: str | Path) -> dict | None:
+    path = Path(run_dir) / STATUS_FILE
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def _write_json(path: Path, data: dict) -> None:
+    partial = path.with_name(path.name + ".tmp")
+    partial.write_text(json.dumps(data, indent=1, sort_keys=False))
+    os.replace(partial, path)  # atomic: a kill never leaves half a file
+
+
+def is_done(status: dict | None, hash_: str) -> bool:
+    return bool(status) and status.get("state") == "done" and status.get("config_hash") == hash_
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def _file_log(path: Path) -> Callable[[str], None]:
+    def log(message: str) -> None:
+        with open(path, "a") as f:
+            f.write(f"{_now()} {message}\n")
+
+    return log
+
+
+def pin_threads(threads: int) -> None:
+    """This process's share of the CPU: torch and OpenCV pools (Ray also sets OMP_NUM_THREADS)."""
+    import cv2
+    import torch
+
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
+
+
+def reference_key(config: dict[str, Any]) -> str:
+    """Runs with the same key share one full-supervision reference."""
+    return config_hash({k: config[k] for k in REFERENCE_KEYS})
+
+
+def shared_reference(backend: Backend, config: ExperimentConfig, splits, folder: Path) -> dict:
+    """The full-supervision reference, computed once per (data, model, seed) and cached: the first
+    worker computes it under a lock, the others wait and read it."""
+    key = reference_key(config.to_dict())
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{key}.json"
+    with FileLock(folder / f"{key}.lock"):
+        if path.is_file():
+            return json.loads(path.read_text())
+        reference = backend.full_supervision_reference(config, splits)
+        _write_json(path, reference)
+        return reference
+
+
+def execute_run(job: RunJob) -> RunOutcome:
+    """Run or resume one experiment of a sweep; never raises for the run's own errors."""
+    run_dir = Path(job.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(run_dir / LOCK_FILE, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        return RunOutcome(job.name, "busy", error="another sweep process holds this run")
+    try:
+        status = read_status(run_dir)
+        if is_done(status, job.config_hash):
+            return RunOutcome(job.name, "skipped", **_numbers(status))
+        return _execute_locked(job, run_dir, (status or {}).get("attempts", 0) + 1)
+    finally:
+        lock.release()
+
+
+def _numbers(status: dict) -> dict:
+    keys = ("wall_seconds", "rounds", "seconds_total", "final_miou")
+    return {k: status[k] for k in keys if status.get(k) is not None}
+
+
+def _execute_locked(job: RunJob, run_dir: Path, attempt: int) -> RunOutcome:
+    record = {
+        "run": job.name,
+        "params": job.params,
+        "config_hash": job.config_hash,
+        "attempts": attempt,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "started_at": _now(),
+    }
+    _write_json(run_dir / STATUS_FILE, {**record, "state": "running"})
+    log = _file_log(run_dir / LOG_FILE)
+    log(f"attempt {attempt} on {record['host']} (pid {record['pid']}, {job.threads} threads)")
+    started = time.perf_counter()
+    try:
+        pin_threads(job.threads)
+        backend: Backend = importlib.import_module(job.backend)
+        config = parse_config(job.config, origin=f"{run_dir}/config")
+        splits = backend.load_splits(config)
+        reference = None
+        if config.full_supervision.enabled:
+            reference = shared_reference(backend, config, splits, Path(job.reference_dir))
+        rounds = backend.run_experiment(
+            config, run_dir, resume=True, log=log, splits=splits, reference=reference
+        )
+    except Exception as err:  # isolate the failure: record it, let the other runs go on
+        log(traceback.format_exc())
+        outcome = RunOutcome(
+            job.name, "failed", f"{type(err).__name__}: {err}", time.perf_counter() - started
+        )
+    else:
+        evaluated = [r for r in rounds if r.status == "evaluated"]
+        last = evaluated[-1] if evaluated else None
+        outcome = RunOutcome(
+            job.name,
+            "done",
+            wall_seconds=time.perf_counter() - started,
+            rounds=len(evaluated),
+            seconds_total=None if last is None else last.seconds_total,
+            final_miou=None if last is None else last.metrics["miou"],
+        )
+        log(f"done: {outcome.rounds} rounds in {outcome.wall_seconds:.0f} s")
+    _write_json(run_dir / STATUS_FILE, {**record, **_status_fields(outcome)})
+    return outcome
+
+
+def _status_fields(outcome: RunOutcome) -> dict:
+    fields = asdict(outcome)
+    fields.pop("name")
+    return {**fields, "finished_at": _now()}
