@@ -3,6 +3,7 @@ its final val mIoU, on DAVIS and CamVid at about half resolution, same seeds.
 
     OMP_NUM_THREADS=1 nice python benchmarks/bench_fit_windows.py            # both data sets
     python benchmarks/bench_fit_windows.py --datasets davis --seeds 0 --limit 60 --rounds 3
+    python benchmarks/bench_fit_windows.py --steps-only   # bf16 autocast vs float32 per step
 
 Each arm is one `al-loop run` (entropy strategy, grid cells, DAVIS with watershed clicks, CamVid
 with region_label clicks, 5 rounds of 300 s, one
@@ -113,6 +114,32 @@ def run_arm(config, splits) -> dict:
     }
 
 
+def step_times(reps: int = 2) -> str:
+    """CPU seconds per optimiser step of 8 (fit of 3 steps, after a warm-up fit), float32 vs
+    bfloat16 autocast, on a window-sized and a whole-image-sized batch; random pixels."""
+    import numpy as np
+
+    from al_loop.models.segmenter import make_segmenter
+
+    rng = np.random.default_rng(0)
+    lines = ["| input | float32 s/step | bf16 s/step |", "|---|---|---|"]
+    for hw in [(96, 96), (224, 416)]:
+        images = rng.integers(0, 256, (8, *hw, 3), dtype=np.uint8)
+        labels = rng.integers(0, 2, (8, *hw), dtype=np.uint8)
+        times: dict[bool, list[float]] = {False: [], True: []}
+        for _ in range(reps):
+            for bf16 in (False, True):
+                seg = make_segmenter(num_classes=2, epochs=3, batch_size=8, bf16=bf16)
+                seg.reset(0)
+                seg.fit(images, labels, seed=0)  # warm-up
+                c0 = time.process_time()
+                seg.fit(images, labels, seed=0)
+                times[bf16].append((time.process_time() - c0) / 3)
+        row = " | ".join(" / ".join(f"{t:.2f}" for t in times[b]) for b in (False, True))
+        lines.append(f"| 8 x {hw[0]}x{hw[1]} | {row} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["davis", "camvid"], choices=list(BASES))
@@ -125,8 +152,12 @@ def main() -> None:
     parser.add_argument("--round-seconds", type=float, default=300.0)
     parser.add_argument("--window", type=int, default=None, help="window side (default 96)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--steps-only", action="store_true", help="bf16 vs float32 per step")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.steps_only:
+        print(step_times())
+        return
 
     runs = []
     for dataset in args.datasets:

@@ -624,28 +624,31 @@ class TrainingSession:
     def epochs_needed(self) -> int:
         return self.seg._epochs_for(self.steps_per_epoch)
 
-    def _draw_epoch(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """The epoch's batches as uint8 (images, labels) pairs, not yet normalised."""
+    def _draw_epoch(self) -> list[np.ndarray]:
+        """The epoch's batches: int64 [B] image indices or [B,3] (image, top, left) windows,
+        cut out only when trained on (``_pixels``)."""
         seg, b = self.seg, self.seg.batch_size
         if seg.windows is None:
-            batches = epoch_batches(self.labelled, b, self.generator)
-            return [(self.images[i], self.labels[i]) for i in batches]
+            return epoch_batches(self.labelled, b, self.generator)
         windows, whole = plan_epoch(self.labels[self.labelled], seg.windows, self.rng)
         windows = windows[torch.randperm(len(windows), generator=self.generator).numpy()]
         windows[:, 0] = self.labelled[windows[:, 0]]
         whole = self.labelled[whole[torch.randperm(len(whole), generator=self.generator).numpy()]]
-        shape = seg.windows.shape(self.images.shape[1:3])
         batches = [
-            crop_windows(self.images, self.labels, group, shape)
-            for group in np.array_split(windows, max(1, math.ceil(len(windows) / b)))
-            if len(group)
-        ] + [
-            (self.images[group], self.labels[group])
-            for group in np.array_split(whole, max(1, math.ceil(len(whole) / b)))
+            group
+            for items in (windows, whole)
+            for group in np.array_split(items, max(1, math.ceil(len(items) / b)))
             if len(group)
         ]
         order = torch.randperm(len(batches), generator=self.generator).tolist()
         return [batches[i] for i in order]
+
+    def _pixels(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 (images, labels) of a batch of image indices or of windows."""
+        if batch.ndim == 1:
+            return self.images[batch], self.labels[batch]
+        shape = self.seg.windows.shape(self.images.shape[1:3])
+        return crop_windows(self.images, self.labels, batch, shape)
 
     def epoch(self) -> float:
         """Train one epoch; its mean step loss."""
@@ -655,8 +658,8 @@ class TrainingSession:
         seg.model.train()
         total = self.epochs_needed() * self.steps_per_epoch
         epoch_loss = 0.0
-        for images, labels in batches:
-            x, y = seg._training_batch(images, labels, self.generator)
+        for batch in batches:
+            x, y = seg._training_batch(*self._pixels(batch), self.generator)
             self.optimizer.zero_grad(set_to_none=True)
             with torch.autocast(seg.device.type, dtype=torch.bfloat16, enabled=seg.bf16):
                 logits = seg.model(x)
