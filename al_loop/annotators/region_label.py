@@ -28,7 +28,7 @@ import numpy as np
 from al_loop.core.errors import ConfigError
 from al_loop.core.interactions import SegmentLabel, to_json
 from al_loop.core.protocols import UnitAnnotation
-from al_loop.core.segments import HIERARCHIES, hierarchical_segments
+from al_loop.core.segments import HIERARCHIES, class_counts, hierarchical_segments, majority_of
 from al_loop.core.units import Unit
 from al_loop.data.base import IGNORE
 
@@ -43,13 +43,9 @@ def region_majority(
 
     Only pixels with ``regions >= 0`` and a labelled ``gt`` (not ``IGNORE``) count; a region
     with none gets class ``IGNORE`` and purity 0. Ties go to the lower class id."""
-    k = int(regions.max()) + 1 if regions.size and regions.max() >= 0 else 0
-    valid = (regions >= 0) & (gt != IGNORE)
-    counts = np.zeros((k, num_classes), np.int64)
-    np.add.at(counts, (regions[valid], gt[valid].astype(np.int64)), 1)
+    counts = class_counts(regions, gt, num_classes, IGNORE)
     totals = counts.sum(axis=1)
-    labels = counts.argmax(axis=1).astype(np.uint8) if k else np.zeros(0, np.uint8)
-    labels[totals == 0] = IGNORE
+    labels = majority_of(counts, IGNORE)
     purity = np.where(totals > 0, counts.max(axis=1, initial=0) / np.maximum(totals, 1), 0.0)
     return labels, purity, totals
 

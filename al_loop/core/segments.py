@@ -82,15 +82,29 @@ def relabel_consecutive(labels: np.ndarray) -> np.ndarray:
     return rank[inverse].reshape(labels.shape)
 
 
+def class_counts(
+    segments: np.ndarray, mask: np.ndarray, num_classes: int, ignore: int = 255
+) -> np.ndarray:
+    """int64 [K, num_classes]: labelled pixels of each class in each segment 0..K-1 (pixels
+    with a negative segment id or an ``ignore`` label are skipped)."""
+    valid = (segments >= 0) & (mask != ignore)
+    k = int(segments.max()) + 1 if segments.size and segments.max() >= 0 else 0
+    counts = np.zeros((k, num_classes), dtype=np.int64)
+    np.add.at(counts, (segments[valid], mask[valid].astype(np.int64)), 1)
+    return counts
+
+
+def majority_of(counts: np.ndarray, ignore: int = 255) -> np.ndarray:
+    """uint8 [K]: each row's most frequent class (ties: the lower id); ``ignore`` for an empty
+    row."""
+    out = counts.argmax(axis=1).astype(np.uint8) if len(counts) else np.zeros(0, np.uint8)
+    out[counts.sum(axis=1) == 0] = ignore
+    return out
+
+
 def majority_labels(
     segments: np.ndarray, mask: np.ndarray, num_classes: int, ignore: int = 255
 ) -> np.ndarray:
     """Per segment, its most frequent class in ``mask`` (``ignore`` pixels skipped; ``ignore``
     for a segment with no labelled pixel). The upper bound of any segment-level labelling."""
-    valid = mask != ignore
-    k = int(segments.max()) + 1
-    counts = np.zeros((k, num_classes), dtype=np.int64)
-    np.add.at(counts, (segments[valid], mask[valid].astype(np.int64)), 1)
-    out = counts.argmax(axis=1).astype(np.uint8)
-    out[counts.sum(axis=1) == 0] = ignore
-    return out
+    return majority_of(class_counts(segments, mask, num_classes, ignore), ignore)

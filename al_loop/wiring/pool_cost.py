@@ -14,11 +14,11 @@ read the % axis without loading the data.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
+from al_loop.annotators.simulated import find_instances
 from al_loop.core.cost import CostTable
-from al_loop.data.base import BACKGROUND, DENSE_COST, IGNORE, SegmentationData
+from al_loop.data.base import BACKGROUND, DENSE_COST, SegmentationData
 
 POLYGON_ENTRY = "polygon_instance"
 
@@ -28,15 +28,9 @@ def count_objects(
 ) -> int:
     """Connected components (8-connectivity) of each class but ``background`` (None: every
     class is an object) and IGNORE with at least ``min_pixels`` pixels."""
-    count = 0
-    for c in np.unique(mask):
-        if c in (background, IGNORE):
-            continue
-        n, _, stats, _ = cv2.connectedComponentsWithStats(
-            (mask == c).astype(np.uint8), connectivity=8
-        )
-        count += int((stats[1:n, cv2.CC_STAT_AREA] >= min_pixels).sum())
-    return count
+    # the simulated annotators' own instance finder: the pool is priced as they would see it
+    instances, _ = find_instances(mask, np.ones(mask.shape, bool), min_pixels, background)
+    return len(instances)
 
 
 def whole_pool_cost(
