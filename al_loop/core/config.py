@@ -107,6 +107,10 @@ class AnnotationConfig(_Section):
     # feature_space the box-labeller's (al_loop/annotators/feature_space.py)
     params: dict[str, Any] = Field(default_factory=dict)
     retrain: RetrainConfig = RetrainConfig()
+    # a learned method's weights may have been trained on the pool's or val's images (their
+    # metadata says so, or does not say): refused unless true (leakage: a person's model has
+    # never seen the images they label)
+    allow_seen_images: bool = False
 
 
 class BudgetConfig(_Section):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from al_loop.core.config import parse_config, read_yaml_mapping
+from al_loop.core.config import DatasetConfig, parse_config, read_yaml_mapping
 from al_loop.core.errors import DataError
 from al_loop.core.store import STORE_FILE, LabelStore
 from al_loop.data.base import IGNORE, DatasetSplits
@@ -29,9 +29,8 @@ RUN_CONFIG = "config.yaml"  # written by al-loop run
 PROJECT_CONFIG = "project.yaml"  # written by al-loop app (its dataset root is inside the project)
 
 
-def run_labels_splits(root: str | Path, load_dataset: DatasetLoader) -> DatasetSplits:
-    """``load_dataset``: the registry's loader, for the run's own dataset (passed in: the
-    registry lists this module's dataset)."""
+def run_dataset_config(root: str | Path) -> DatasetConfig:
+    """The data set a run directory or app project labels (its config's ``dataset``)."""
     root = Path(root)
     store_path = root / STORE_FILE
     config_path = next(
@@ -47,8 +46,15 @@ def run_labels_splits(root: str | Path, load_dataset: DatasetLoader) -> DatasetS
     if config_path.name == PROJECT_CONFIG and "root" in params:
         params["root"] = str(root / params["root"])
     data["dataset"] = {**data.get("dataset", {}), "params": params}
-    config = parse_config(data, str(config_path))
-    splits = load_dataset(config.dataset.name, **config.dataset.params)
+    return parse_config(data, str(config_path)).dataset
+
+
+def run_labels_splits(root: str | Path, load_dataset: DatasetLoader) -> DatasetSplits:
+    """``load_dataset``: the registry's loader, for the run's own dataset (passed in: the
+    registry lists this module's dataset)."""
+    store_path = Path(root) / STORE_FILE
+    dataset = run_dataset_config(root)
+    splits = load_dataset(dataset.name, **dataset.params)
     pool = splits.train
     with LabelStore(store_path, read_only=True) as store:
         labels = store.label_maps(len(pool), pool.hw)

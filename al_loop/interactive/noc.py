@@ -172,18 +172,29 @@ def format_table(rows: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def load_noc_samples(root: str | Path, limit: int | None = None) -> list:
-    """Native-size samples of GrabCut (``data_GT/`` + ``boundary_GT/``), DAVIS (``img/`` +
-    ``gt/``) or a dataset folder (``images/`` + ``masks/``; every non-background class is the
-    object)."""
+def noc_source(root: str | Path) -> str:
+    """Which images ``root`` holds, as the weights' metadata names them (learned/provenance.py):
+    "grabcut", "davis" or "folder:/absolute/root"."""
     root = Path(root)
     if (root / "boundary_GT").is_dir():
-        return load_grabcut_samples(root, limit)
+        return "grabcut"
     if (root / "img").is_dir() and (root / "gt").is_dir():
-        return load_davis_samples(root, limit)
+        return "davis"
     if not (root / "images").is_dir():
         raise DataError(
             f"{root}: not a NoC dataset (expected data_GT/+boundary_GT/, img/+gt/ or images/+masks/)"
         )
+    return f"folder:{root.resolve()}"
+
+
+def load_noc_samples(root: str | Path, limit: int | None = None) -> list:
+    """Native-size samples of GrabCut (``data_GT/`` + ``boundary_GT/``), DAVIS (``img/`` +
+    ``gt/``) or a dataset folder (``images/`` + ``masks/``; every non-background class is the
+    object)."""
+    source = noc_source(root)
+    if source == "grabcut":
+        return load_grabcut_samples(root, limit)
+    if source == "davis":
+        return load_davis_samples(root, limit)
     samples, _ = load_folder_samples(root, require_masks=True, limit=limit)
     return samples  # each at its own size: the protocol scores images as they are

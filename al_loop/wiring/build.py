@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +38,7 @@ from al_loop.data.base import BACKGROUND, RARE_KEY, DatasetSplits, SegmentationD
 from al_loop.interactive import LEARNED_METHODS, METHODS, make_method
 from al_loop.models.plateau import fit_until_plateau
 from al_loop.models.segmenter import make_segmenter
-from al_loop.wiring.check import check_config
+from al_loop.wiring.check import check_annotation_unseen, check_config
 from al_loop.wiring.pool_cost import whole_pool_cost
 from strategies import make_strategy
 from strategies.cost_aware import FeatureCostPredictor
@@ -114,10 +114,14 @@ def build_annotator(
 
 
 def build_annotation_trainer(
-    config: ExperimentConfig, method: Callable[[], InteractiveMethod], run_dir: Path
+    config: ExperimentConfig,
+    method: Callable[[], InteractiveMethod],
+    run_dir: Path,
+    pool_names: Sequence[str] = (),
 ) -> AnnotationModelTrainer | None:
     """The retrainer of the learned interactive method ``method()`` (called only when one is
-    needed) when ``annotation.retrain.steps`` > 0; its weights go to ``run_dir/interactive``."""
+    needed) when ``annotation.retrain.steps`` > 0; its weights go to ``run_dir/interactive``
+    and their metadata records ``pool_names`` as seen."""
     r = config.annotation.retrain
     if r.steps == 0:
         return None
@@ -126,14 +130,17 @@ def build_annotation_trainer(
             f"annotation.retrain.steps: method '{config.annotation.method}' has no learned "
             f"model to retrain; learned methods: {', '.join(sorted(LEARNED_METHODS))}"
         )
+    from al_loop.interactive.learned.provenance import record
     from al_loop.interactive.learned.retrain import RETRAINED_DIR, InteractiveRetrainer
 
+    d = config.dataset
     return InteractiveRetrainer(
         method(),
         run_dir / RETRAINED_DIR,
         r.steps,
         seed=config.seed,
         device=config.device,
+        trained_on=[record(d.name, dict(d.params), "pool (labelled in a run)", pool_names)],
         batch_size=r.batch_size,
         lr=r.lr,
         min_object_pixels=r.min_object_pixels,
@@ -214,7 +221,7 @@ def build_parts(
         def method() -> InteractiveMethod:
             return make_method(config.annotation.method, **config.annotation.params)
 
-    trainer = build_annotation_trainer(config, method, run_dir)
+    trainer = build_annotation_trainer(config, method, run_dir, pool.names)
     return LoopParts(
         config=config,
         splits=splits,
@@ -376,6 +383,7 @@ def run_experiment(
     preflight(config)
     set_determinism(config.seed, config.threads)
     splits = splits or load_splits(config)
+    check_annotation_unseen(config, splits)  # the annotation model never saw these images
     # every part is built (and so checked) before anything is written or trained
     parts = build_parts(config, splits, run_dir)
     with lock:

@@ -17,9 +17,11 @@ from al_loop.core.config import ExperimentConfig
 from al_loop.core.errors import ConfigError
 from al_loop.core.units import UNIT_SPACES
 from al_loop.data import check_dataset_params
+from al_loop.data.base import DatasetSplits
 from al_loop.interactive import LEARNED_METHODS, METHODS, make_method
 from al_loop.interactive.learned.methods import LearnedMethod
 from al_loop.interactive.learned.network import read_metadata
+from al_loop.interactive.learned.provenance import Evaluated, check_unseen, source_identity
 from al_loop.models.segmenter import check_encoder, check_encoder_weights, resolve_architecture
 from simulators import USERS
 from strategies import make_strategy
@@ -82,7 +84,7 @@ def check_annotation(config: ExperimentConfig) -> None:
                 f"'{method.interaction}' interactions; users: {', '.join(sorted(USERS))}"
             )
         if a.method in LEARNED_METHODS:
-            check_weights(method)
+            check_weights(method, a.allow_seen_images)
     if a.retrain.steps and a.method not in LEARNED_METHODS:
         raise ConfigError(
             f"annotation.retrain.steps: method '{a.method}' has no learned model to retrain; "
@@ -90,15 +92,38 @@ def check_annotation(config: ExperimentConfig) -> None:
         )
 
 
-def check_weights(method: LearnedMethod) -> None:
-    """The learned method's weights exist and were trained for its interaction (their JSON
-    metadata only: the network is read when the first object is annotated)."""
-    trained_for = read_metadata(method.weights).get("interaction")
+ALLOW_SEEN = "annotation.allow_seen_images: true"
+
+
+def check_weights(method: LearnedMethod, allow_seen: bool = False) -> None:
+    """The learned method's weights exist, were trained for its interaction and say which
+    images they were trained on unless ``allow_seen`` (their JSON metadata only: the network
+    is read when the first object is annotated; the images are compared once the data is
+    loaded, ``check_annotation_unseen``)."""
+    meta = read_metadata(method.weights)
+    trained_for = meta.get("interaction")
     if trained_for != method.interaction:
         raise ConfigError(
             f"{method.weights}: trained for {trained_for!r} interactions, "
             f"method {method.name} takes {method.interaction!r}"
         )
+    if not allow_seen:
+        check_unseen(method.weights, meta, [], ALLOW_SEEN)
+
+
+def check_annotation_unseen(config: ExperimentConfig, splits: DatasetSplits) -> None:
+    """ConfigError naming the weights and the data set when the learned annotation model was
+    trained on images of the pool or the validation set (unless ``allow_seen_images``)."""
+    a = config.annotation
+    if a.method not in LEARNED_METHODS or a.allow_seen_images:
+        return
+    method = make_method(a.method, **a.params)
+    source = source_identity(config.dataset.name, dict(config.dataset.params))
+    evaluated = [
+        Evaluated("the run's pool", source, splits.train.names),
+        Evaluated("the run's validation set", source, splits.val.names),
+    ]
+    check_unseen(method.weights, read_metadata(method.weights), evaluated, ALLOW_SEEN)
 
 
 def check_batch_annotator(name: str, params: dict) -> None:

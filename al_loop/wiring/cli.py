@@ -261,16 +261,52 @@ def parse_method_params(pairs: list[str], methods: list[str]) -> dict[str, dict]
 
 def cmd_train_interactive(args: argparse.Namespace) -> None:
     from al_loop.core.progress import tqdm_progress
-    from al_loop.interactive.learned.train import load_train_config, train_from_config
+    from al_loop.interactive.learned.train import load_train_config, ship, train_from_config
 
     overrides = _overrides(args.set)
     for key in ("minutes", "device", "out"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
     config = load_train_config(args.config, overrides)
-    result = train_from_config(config, resume=args.resume, progress=tqdm_progress, log=_log)
+    result = train_from_config(
+        config, resume=args.resume, progress=tqdm_progress, log=_log, argv=args.argv
+    )
     if not result.finished:
         _log(f"stopped by the time limit; `--resume` continues to {config.steps} steps")
+        if args.ship:
+            _log("not shipped: only finished weights are (`--resume --ship` when done)")
+    elif args.ship:
+        _log(f"shipped: {ship(result.weights)} (float16)")
+
+
+def unseen_noc_samples(args: argparse.Namespace, methods: list, samples: list) -> list:
+    """The samples no learned method's weights were trained on (``--skip-seen``: the rest are
+    dropped, e.g. DAVIS's training videos), or all after refusing a method that saw any
+    (unless ``--allow-seen``)."""
+    from al_loop.interactive import LEARNED_METHODS
+    from al_loop.interactive.learned.network import read_metadata
+    from al_loop.interactive.learned.provenance import Evaluated, check_unseen, unseen_only
+    from al_loop.interactive.noc import noc_source
+
+    if args.allow_seen:
+        return samples
+    source = noc_source(args.dataset)
+    for method in methods:
+        if method.name not in LEARNED_METHODS:
+            continue
+        meta = read_metadata(method.weights)
+        names = [s.name for s in samples]
+        if args.skip_seen and "trained_on" in meta:
+            kept = unseen_only(meta, source, names)
+            if len(kept) < len(samples):
+                _log(f"{method.weights}: skipping {len(samples) - len(kept)} images it saw")
+            samples = [samples[i] for i in kept]
+        else:
+            evaluated = [Evaluated("the evaluated images", source, names)]
+            check_unseen(method.weights, meta, evaluated, "--allow-seen (or --skip-seen)")
+    if not samples:
+        raise ConfigError(f"{args.dataset}: every image was seen in training (--skip-seen)")
+    return samples
 
 
 def cmd_noc(args: argparse.Namespace) -> None:
@@ -279,7 +315,8 @@ def cmd_noc(args: argparse.Namespace) -> None:
     from al_loop.interactive import make_method
     from al_loop.interactive import noc as bench
 
-    samples = bench.load_noc_samples(args.dataset, args.limit)
+    # --skip-seen first, then the first --limit of what is left
+    samples = bench.load_noc_samples(args.dataset, None if args.skip_seen else args.limit)
     cost = CostTable.load(args.costs)
     if args.threads:
         import torch
@@ -287,6 +324,7 @@ def cmd_noc(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)  # learned methods: more threads than cores is slower
     params = parse_method_params(args.param, args.method)
     methods = [make_method(name, **params.get(name, {})) for name in args.method]
+    samples = unseen_noc_samples(args, methods, samples)[: args.limit]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows, curves = {}, {}
@@ -392,7 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     noc.add_argument("--method", action="append", required=True, help="repeat for several")
     noc.add_argument("--dataset", required=True, help="GrabCut, DAVIS or a dataset folder")
-    noc.add_argument("--limit", type=int, help="first N images only")
+    noc.add_argument("--limit", type=int, help="first N images only (of the unseen: --skip-seen)")
     noc.add_argument("--max-interactions", type=int, default=20)
     noc.add_argument("--seed", type=int, default=0, help="simulated users' seed")
     noc.add_argument("--costs", help="cost table (default configs/costs.yaml)")
@@ -406,6 +444,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="a method parameter, e.g. ritm_clicks.weights=models/interactive/ritm_clicks.pt",
     )
     noc.add_argument("--threads", type=int, help="torch threads for learned methods")
+    seen = noc.add_mutually_exclusive_group()
+    seen.add_argument(
+        "--allow-seen",
+        action="store_true",
+        help="score learned methods also on images their weights were trained on",
+    )
+    seen.add_argument(
+        "--skip-seen",
+        action="store_true",
+        help="score only images no learned method was trained on (e.g. DAVIS held-out videos)",
+    )
     noc.set_defaults(func=cmd_noc)
 
     train_int = sub.add_parser(
@@ -418,6 +467,11 @@ def build_parser() -> argparse.ArgumentParser:
     train_int.add_argument("--device", help="torch device (default: the config's, cpu)")
     train_int.add_argument("--out", help="weights file (default models/interactive/NAME.pt)")
     train_int.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    train_int.add_argument(
+        "--ship",
+        action="store_true",
+        help="when finished, also write the weights float16 to the repository's models/interactive/",
+    )
     train_int.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
     )
@@ -445,6 +499,7 @@ def main(argv: list[str] | None = None) -> int:
     """Exit status 0; 2 for bad input or a run directory that refuses (one line naming the file
     or key); 1 for anything else (one line; ``--debug`` shows the traceback); 130 interrupted."""
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded with trained weights
     try:
         args.func(args)
     except KeyboardInterrupt:

@@ -19,6 +19,7 @@ def tiny_geometry(interaction: str) -> dict:
         "radius": 3.0,
         "sigma": 3.0,
         "decoder_channels": list(TINY_DECODER),
+        "trained_on": [],  # untrained: it saw no image (the leakage guard reads this)
     }
 
 

@@ -6,13 +6,13 @@ import pytest
 import torch
 
 from al_loop.core.errors import ConfigError
+from al_loop.interactive.learned.data import collect_objects
 from al_loop.interactive.learned.network import build_network, load_weights
 from al_loop.interactive.learned.train import (
     Sample,
     TrainConfig,
     add_error_clicks,
     click_window,
-    collect_objects,
     draw_batch,
     learning_rate_factor,
     load_train_config,
@@ -78,7 +78,7 @@ def test_objects_are_whole_classes_or_components():
     masks[0, 18:20, 0:20] = 255  # IGNORE is never an object
     assert len(collect_objects(masks, "class", min_pixels=4)) == 1
     components = collect_objects(masks, "component", min_pixels=4)
-    assert sorted(int(m.sum()) for _, m in components) == [16, 36]
+    assert sorted(int(o.mask.sum()) for o in components) == [16, 36]
 
 
 @pytest.mark.parametrize("interaction", ["click", "extreme_points", "inside_outside"])
@@ -288,8 +288,9 @@ def test_extra_datasets_are_mixed_in(tmp_path):
     )
     data = load_training_set(cfg)
     assert {image.shape[:2] for image in data.images} == {(64, 64), (96, 64)}
-    assert all(data.valid[i].shape == obj.shape for i, obj in data.objects)
-    assert {data.images[i].shape[0] for i, _ in data.objects} == {64, 96}
+    for o in data.objects:  # each object's box lies in its own image
+        assert o.full(data.valid[o.image].shape).sum() == o.mask.sum() > 0
+    assert {data.images[o.image].shape[0] for o in data.objects} == {64, 96}
 
 
 def test_cli_trains_on_the_synthetic_set(tmp_path, capsys):

@@ -8,7 +8,10 @@
   (foreground heat map) on the crop; further clicks refine.
 
 What a network was trained with (interaction kind, input size, radius, sigma, crop margin) is
-read from its weights' metadata, so inference always matches training. Weights are read on
+read from its weights' metadata, so inference always matches training. Without a ``weights``
+parameter a method uses ``models/interactive/NAME.pt`` of the working directory if there is one
+(what ``train-interactive`` writes by default), else the one shipped in the repository's
+``models/interactive/`` (float16, see network.py). Weights are read on
 the first ``start`` (cheap to build and list; the CLI and app introspect the registry), a
 missing file is a one-line ConfigError naming it. Masks are the network's probability
 thresholded at 0.49 (the NoC protocol's threshold); ``session.probabilities`` has the map.
@@ -41,6 +44,8 @@ if TYPE_CHECKING:  # torch is imported on first use: listing METHODS stays light
     from al_loop.interactive.learned.network import GuidedUnet
 
 WEIGHTS_DIR = Path("models/interactive")  # where `al-loop train-interactive` writes by default
+# the repository's shipped weights (al_loop/interactive/learned/ -> the repository root)
+SHIPPED_DIR = Path(__file__).resolve().parents[3] / "models" / "interactive"
 OPENINGS = {"extreme_points": ExtremePoints, "inside_outside": InsideOutside}
 
 
@@ -89,6 +94,13 @@ def predict_frame(
     return out
 
 
+def default_weights(name: str) -> Path:
+    """``models/interactive/NAME.pt`` of the working directory when it exists, else the
+    repository's shipped file when that exists, else the former (errors name it)."""
+    local, shipped = WEIGHTS_DIR / f"{name}.pt", SHIPPED_DIR / f"{name}.pt"
+    return shipped if not local.is_file() and shipped.is_file() else local
+
+
 class LearnedMethod:
     """A learned interactive method; ``weights`` is a file written by train-interactive."""
 
@@ -110,7 +122,7 @@ class LearnedMethod:
             device,
             threshold,
         )
-        self.weights = Path(weights) if weights is not None else WEIGHTS_DIR / f"{name}.pt"
+        self.weights = Path(weights) if weights is not None else default_weights(name)
         self._loaded: tuple[GuidedUnet, dict[str, Any]] | None = None
 
     def use_weights(self, weights: str | Path) -> None:

@@ -11,6 +11,9 @@ near zero (scale 0.05) so training begins from the pretrained network, and RITM 
 
 Weights are a state_dict (``NAME.pt``, read with ``torch.load(weights_only=True)``) next to a
 small JSON file (``NAME.json``) holding what rebuilds the network and how it was trained.
+Shipped weights (``models/interactive/``, written by ``train-interactive --ship``) store the
+state_dict as float16, half the size (the ImageNet weights' precision is not what limits these
+models); every file is read back as float32, so inference and fine-tuning run as before.
 """
 
 from __future__ import annotations
@@ -145,12 +148,21 @@ def metadata_path(weights: str | Path) -> Path:
     return Path(weights).with_suffix(".json")
 
 
-def save_weights(network: nn.Module, path: str | Path, metadata: dict[str, Any]) -> Path:
-    """Write ``path`` (state_dict) and its JSON metadata; files are replaced atomically."""
+def save_weights(
+    network: nn.Module | dict[str, torch.Tensor],
+    path: str | Path,
+    metadata: dict[str, Any],
+    dtype: torch.dtype | None = None,
+) -> Path:
+    """Write ``path`` (state_dict, floating tensors cast to ``dtype`` if given) and its JSON
+    metadata; files are replaced atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".pt.tmp")
-    torch.save(network.state_dict(), tmp)
+    state = network.state_dict() if isinstance(network, nn.Module) else network
+    if dtype is not None:
+        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+    torch.save({k: v.detach().cpu().contiguous() for k, v in state.items()}, tmp)
     meta_tmp = path.with_suffix(".json.tmp")
     meta_tmp.write_text(json.dumps({"format": WEIGHTS_FORMAT, **metadata}, indent=2))
     tmp.replace(path)
@@ -180,6 +192,20 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     return meta
 
 
+def export_weights(
+    source: str | Path, target: str | Path, extra: dict[str, Any] | None = None
+) -> Path:
+    """Weights ``source`` written to ``target`` as float16 (the shipped format) with the same
+    metadata, plus ``extra`` keys; ``target`` may be ``source`` itself."""
+    meta = read_metadata(source)
+    try:
+        state = torch.load(source, weights_only=True, map_location="cpu")
+    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as err:
+        raise ConfigError(f"{source}: unreadable weights ({err})") from None
+    meta.pop("format", None)
+    return save_weights(state, target, {**meta, **(extra or {})}, dtype=torch.float16)
+
+
 def load_weights(path: str | Path, device: str = "cpu") -> tuple[GuidedUnet, dict[str, Any]]:
     """(network in eval mode, metadata) from weights written by :func:`save_weights`."""
     meta = read_metadata(path)
@@ -190,6 +216,8 @@ def load_weights(path: str | Path, device: str = "cpu") -> tuple[GuidedUnet, dic
     )
     try:
         state = torch.load(path, weights_only=True, map_location=device)
+        # shipped files are float16: computed in float32 like trained ones
+        state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
         network.load_state_dict(state)
     except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as err:
         reason = (str(err).strip().splitlines() or [type(err).__name__])[0]

@@ -10,7 +10,9 @@ fine-tune on all labels so far does not. The result is written to
 ``<out_dir>/<method>_round_<r>.pt`` and the method switches to it (the app's Annotate page picks
 up a project's newest file the same way). A round whose file exists is loaded, not retrained, so
 a resumed run continues with the very same model; training is seeded from the run's seed and the
-round, so a run gives the same curve twice.
+round, so a run gives the same curve twice. ``trained_on`` (provenance.py) is the record of the
+run's images a round may have learned from (the whole pool), added to the initial weights' in
+each round's metadata: those weights must not annotate that pool in another run.
 """
 
 from __future__ import annotations
@@ -62,9 +64,11 @@ class InteractiveRetrainer:
         steps: int,
         seed: int = 0,
         device: str = "cpu",
+        trained_on: list[dict] | None = None,
         **settings,
     ):
         self.method, self.out_dir, self.steps = method, Path(out_dir), steps
+        self.trained_on = trained_on or []
         self.seed, self.device, self.settings = seed, device, settings
         self.initial_weights = method.weights
         self._geometry = {k: read_metadata(self.initial_weights)[k] for k in GEOMETRY_KEYS}
@@ -101,7 +105,7 @@ class InteractiveRetrainer:
         if not out.exists():
             config = self._config(round_index)
             try:
-                data = training_set(images, labels, config)
+                data = training_set(images, labels, config, self.trained_on)
             except DataError:  # nothing big enough labelled yet: keep the method's own
                 self.method.use_weights(self.initial_weights)
                 return {**stats, "annotation_model_steps": 0.0}

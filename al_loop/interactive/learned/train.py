@@ -9,29 +9,45 @@ previous mask; the last forward pass is trained with the normalized focal loss.
 
 Deterministic for a seed on CPU: the randomness of step ``s`` (samples, clicks, and the
 torch RNG of the encoder's drop-path) is drawn from ``default_rng([seed, s])``, so a resumed run
-continues exactly; the network's init comes from the seed. ``--minutes`` stops at a step boundary; a checkpoint (model, optimiser, step) is written
-every ``checkpoint_every`` steps and at the end, and ``--resume`` continues from it.
+continues exactly; the network's init comes from the seed. ``--minutes`` stops at a step
+boundary; a checkpoint (model, optimiser, step) is written every ``checkpoint_every`` steps and
+at the end, and ``--resume`` continues from it.
+
+The data (``datasets``, copy-paste) is data.py's. The weights' metadata records the command,
+seed, steps, minutes, date, git commit, the geometry inference repeats and ``trained_on``: the
+data sets, splits and image names trained on (with those of ``init_weights``), which the leakage
+guard reads (provenance.py). ``--ship`` writes the finished weights, float16, to the
+repository's ``models/interactive/``.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import shlex
+import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import cv2
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from al_loop.core.config import DatasetConfig, describe_validation_error, merge, read_yaml_mapping
-from al_loop.core.errors import ConfigError, DataError
+from al_loop.core.errors import ConfigError
 from al_loop.core.progress import ProgressFactory, no_progress
-from al_loop.data.base import IGNORE
+from al_loop.interactive.learned import data as training_data
+from al_loop.interactive.learned.data import (
+    SPLITS,
+    CopyPasteConfig,
+    TrainDataset,
+    TrainingSet,
+    composite,
+)
 from al_loop.interactive.learned.encodings import (
     DEFAULT_ENCODINGS,
     STRIDE,
@@ -42,12 +58,14 @@ from al_loop.interactive.learned.encodings import (
     warp_to_frame,
 )
 from al_loop.interactive.learned.loss import normalized_focal_loss
-from al_loop.interactive.learned.methods import THRESHOLD, WEIGHTS_DIR
+from al_loop.interactive.learned.methods import SHIPPED_DIR, THRESHOLD, WEIGHTS_DIR
 from al_loop.interactive.learned.network import (
     DEFAULT_DECODER_CHANNELS,
     GuidedUnet,
     build_network,
+    export_weights,
     load_weights,
+    read_metadata,
     save_weights,
 )
 from al_loop.interactive.learned.sampling import (
@@ -70,11 +88,12 @@ class TrainConfig(BaseModel):
 
     name: str = "ritm_clicks"  # the method the weights are for (default file name)
     interaction: Interaction = "click"
-    dataset: DatasetConfig = DatasetConfig()
-    # more sets mixed in (same splits and object rule), e.g. the synthetic set beside DAVIS: its
-    # images hold several objects, so the network must read the clicks to know which is meant
-    extra_datasets: list[DatasetConfig] = []
-    splits: list[Literal["train", "val", "test"]] = ["train", "val", "test"]
+    # the data sets mixed, each with its splits (data.py); e.g. the synthetic set beside DAVIS:
+    # its images hold several objects, so the network must read the clicks to know which is
+    # meant. The older form ``dataset`` + ``extra_datasets`` + ``splits`` (one list of splits
+    # for all) is read as this list.
+    datasets: list[TrainDataset] = Field(default_factory=lambda: [TrainDataset()], min_length=1)
+    copy_paste: CopyPasteConfig = CopyPasteConfig()
     out: str | None = None  # weights file; default models/interactive/<name>.pt
     # fine-tune these weights (their geometry must match) instead of starting from ImageNet
     init_weights: str | None = None
@@ -123,6 +142,25 @@ class TrainConfig(BaseModel):
     objects: Literal["class", "component"] = "class"
     min_object_pixels: int = Field(64, ge=1)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _one_list_of_datasets(cls, data: Any) -> Any:
+        """``dataset`` / ``extra_datasets`` / ``splits`` -> ``datasets``."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        legacy = {k: data.pop(k) for k in ("dataset", "extra_datasets", "splits") if k in data}
+        if legacy:
+            if "datasets" in data:
+                raise ValueError("give datasets, or dataset / extra_datasets / splits, not both")
+            first = legacy.get("dataset", DatasetConfig())
+            splits = legacy.get("splits", list(SPLITS))
+            data["datasets"] = [
+                {**(d.model_dump() if isinstance(d, BaseModel) else dict(d)), "splits": splits}
+                for d in [first, *legacy.get("extra_datasets", [])]
+            ]
+        return data
+
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
         if self.crop_size % STRIDE:
@@ -159,60 +197,23 @@ def load_train_config(path: str | Path, overrides: dict[str, Any] | None = None)
 # ------------------------------------------------------------------------------------- data
 
 
-@dataclass
-class TrainingSet:
-    images: Sequence[np.ndarray]  # uint8 [H,W,3] each (sizes may differ between datasets)
-    valid: Sequence[np.ndarray]  # bool [H,W] each: not IGNORE
-    objects: list[tuple[int, np.ndarray]]  # (image index, bool mask)
-
-
-def collect_objects(
-    masks: Sequence[np.ndarray], objects: str, min_pixels: int
-) -> list[tuple[int, np.ndarray]]:
-    """(image index, bool mask) of every object: each non-background class of an image
-    (``objects="class"``) or each 8-connected component of one; smaller ones are skipped."""
-    found = []
-    for index, mask in enumerate(masks):
-        for cls in np.unique(mask):
-            if cls in (0, IGNORE):
-                continue
-            region = mask == cls
-            if objects == "class":
-                parts = [region]
-            else:
-                count, comp = cv2.connectedComponents(region.astype(np.uint8), connectivity=8)
-                parts = [comp == k for k in range(1, count)]
-            found.extend((index, p) for p in parts if int(p.sum()) >= min_pixels)
-    return found
-
-
 def training_set(
-    images: Sequence[np.ndarray], masks: Sequence[np.ndarray], config: TrainConfig
+    images: Sequence[np.ndarray],
+    masks: Sequence[np.ndarray],
+    config: TrainConfig,
+    trained_on: list[dict[str, Any]] | None = None,
 ) -> TrainingSet:
-    objects = collect_objects(masks, config.objects, config.min_object_pixels)
-    if not objects:
-        raise DataError(f"no object of at least {config.min_object_pixels} pixels to train on")
-    return TrainingSet(list(images), [m != IGNORE for m in masks], objects)
+    """In-memory images and masks (e.g. a run's labels), ``trained_on`` their record."""
+    return training_data.training_set(
+        images, masks, config.objects, config.min_object_pixels, trained_on
+    )
 
 
 def load_training_set(config: TrainConfig) -> TrainingSet:
-    """The images and masks of ``config.splits`` of the dataset and every extra dataset."""
-    from al_loop.data import load_dataset
-
-    images: list[np.ndarray] = []
-    masks: list[np.ndarray] = []
-    for dataset in [config.dataset, *config.extra_datasets]:
-        splits = load_dataset(dataset.name, **dataset.params)
-        parts = [getattr(splits, name) for name in config.splits]
-        parts = [p for p in parts if p is not None and len(p)]
-        if any(p.masks is None for p in parts):
-            raise DataError(f"dataset {dataset.name}: training needs masks")
-        if not parts:
-            raise DataError(f"dataset {dataset.name}: splits {config.splits} are empty")
-        for part in parts:
-            images.extend(part.images)
-            masks.extend(part.masks)
-    return training_set(images, masks, config)
+    """The images and objects of every data set's splits of ``config``."""
+    return training_data.load_training_set(
+        config.datasets, config.objects, config.min_object_pixels
+    )
 
 
 # --------------------------------------------------------------------------------- sampling
@@ -292,11 +293,26 @@ def flip(sample: Sample) -> None:
     sample.negatives = [(y, w - 1 - x) for y, x in sample.negatives]
 
 
+def draw_sample(data: TrainingSet, config: TrainConfig, rng: np.random.Generator) -> Sample | None:
+    """One object of the set, or (``copy_paste.probability``) a pasted one in a composite."""
+    paste = config.copy_paste.probability
+    made = None
+    if paste and rng.random() < paste:
+        # None when nothing small enough to paste stays visible: a plain sample instead
+        made = composite(data, config.copy_paste, config.min_object_pixels, rng)
+    if made is not None:
+        image, obj, valid = made
+    else:
+        picked = data.objects[int(rng.integers(len(data.objects)))]
+        image, valid = data.images[picked.image], data.valid[picked.image]
+        obj = picked.full(valid.shape)
+    return make_sample(image, obj, valid, config, rng)
+
+
 def draw_batch(data: TrainingSet, config: TrainConfig, rng: np.random.Generator) -> list[Sample]:
     batch: list[Sample] = []
     while len(batch) < config.batch_size:
-        index, obj = data.objects[int(rng.integers(len(data.objects)))]
-        sample = make_sample(data.images[index], obj, data.valid[index], config, rng)
+        sample = draw_sample(data, config, rng)
         if sample is not None:
             batch.append(sample)
     return batch
@@ -456,6 +472,39 @@ def initial_network(config: TrainConfig) -> GuidedUnet:
     return network
 
 
+def git_commit() -> dict[str, Any]:
+    """{"commit": HEAD, "dirty": uncommitted changes} of the code's repository, or {} outside one."""
+    root = SHIPPED_DIR.parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return {}
+    return {"commit": head, "dirty": bool(status.strip())}
+
+
+def seen_by(config: TrainConfig, data: TrainingSet) -> dict[str, Any]:
+    """``trained_on`` (data's records and the init weights') for the metadata; empty when the
+    init weights do not record theirs (the guard then refuses the result too)."""
+    inherited: list[dict[str, Any]] = []
+    if config.init_weights is not None:
+        init = read_metadata(config.init_weights)
+        if "trained_on" not in init:
+            return {}
+        inherited = init["trained_on"]
+    return {"trained_on": [*inherited, *data.trained_on], "held_out": data.held_out}
+
+
 def train(
     config: TrainConfig,
     data: TrainingSet,
@@ -463,6 +512,7 @@ def train(
     progress: ProgressFactory = no_progress,
     log: Callable[[str], None] = lambda _: None,
     clock: Callable[[], float] = time.monotonic,
+    command: str | None = None,
 ) -> TrainResult:
     """Train, checkpointing as it goes; writes the weights and their metadata at the end."""
     device = torch.device(config.device)
@@ -528,15 +578,19 @@ def train(
         **config.geometry(),
         "method": config.name,
         "encoder": "timm-tf_efficientnet_lite0 (lite0-imagenet)",
+        **seen_by(config, data),
         "training": {
+            "command": command,
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            **git_commit(),
             "init_weights": config.init_weights,
-            "dataset": config.dataset.model_dump(mode="json"),
-            "extra_datasets": [d.model_dump(mode="json") for d in config.extra_datasets],
-            "splits": list(config.splits),
+            "datasets": [d.model_dump(mode="json") for d in config.datasets],
+            "copy_paste": config.copy_paste.model_dump(mode="json"),
             "objects": len(data.objects),
             "steps": step,
             "batch_size": config.batch_size,
             "seconds": round(seconds, 1),
+            "minutes": round(seconds / 60.0, 1),
             "seed": config.seed,
             "loss": mean_loss,
         },
@@ -551,14 +605,24 @@ def train_from_config(
     resume: bool = False,
     progress: ProgressFactory = no_progress,
     log: Callable[[str], None] = lambda _: None,
+    argv: Sequence[str] | None = None,
 ) -> TrainResult:
-    """The CLI's entry: set threads, load the data, train."""
+    """The CLI's entry: set threads, load the data, train; ``argv``: the command's arguments,
+    recorded in the metadata."""
     refuse_unasked_resume(config, resume)  # before minutes of loading data
     if config.threads:
         torch.set_num_threads(config.threads)
     data = load_training_set(config)
+    names = ", ".join(f"{d.name} {'+'.join(d.splits)}" for d in config.datasets)
     log(
-        f"training {config.name} ({config.interaction}) on {config.dataset.name}: "
+        f"training {config.name} ({config.interaction}) on {names}: "
         f"{len(data.images)} images, {len(data.objects)} objects"
     )
-    return train(config, data, resume, progress, log)
+    command = None if argv is None else shlex.join(["al-loop", *argv])
+    return train(config, data, resume, progress, log, command=command)
+
+
+def ship(weights: Path, shipped_dir: Path | None = None) -> Path:
+    """Finished weights -> ``NAME.pt`` of ``shipped_dir`` (default: the repository's
+    ``models/interactive/``) in the shipped format (float16 + metadata)."""
+    return export_weights(weights, (shipped_dir or SHIPPED_DIR) / weights.name)

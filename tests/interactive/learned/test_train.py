@@ -1,0 +1,70 @@
+"""What train-interactive records with the weights, and --ship."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from al_loop.interactive.learned import train as training
+from al_loop.interactive.learned.network import read_metadata
+from al_loop.interactive.learned.train import TrainConfig, load_training_set, train, training_set
+from al_loop.wiring.cli import main
+from tests.interactive.learned_fakes import TINY_DECODER
+
+TINY = {
+    "crop_size": 64,
+    "long_side": 64,
+    "batch_size": 2,
+    "decoder_channels": list(TINY_DECODER),
+    "pretrained_encoder": False,
+    "min_object_pixels": 16,
+    "warmup_steps": 1,
+    "objects": "component",
+}
+SYNTH = {"name": "synthetic", "params": {"num_images": 6, "hw": [64, 64], "seed": 3}}
+
+
+def test_the_metadata_records_the_run_and_every_image_trained_on(tmp_path):
+    cfg = TrainConfig(**TINY, datasets=[{**SYNTH, "splits": ["train", "val"]}], steps=1,
+                      seed=2, out=str(tmp_path / "a.pt"))  # fmt: skip
+    data = load_training_set(cfg)
+    result = train(cfg, data, command="al-loop train-interactive x.yaml")
+    meta = read_metadata(result.weights)
+    seen = [(r["source"], r["split"], len(r["items"])) for r in meta["trained_on"]]
+    assert [s[:2] for s in seen] == [("synthetic:seed=3", "train"), ("synthetic:seed=3", "val")]
+    held = {n for r in meta["held_out"] for n in r["items"]}
+    assert sum(s[2] for s in seen) + len(held) == 6 and held  # the test split is held out
+    run = meta["training"]
+    assert run["command"] == "al-loop train-interactive x.yaml" and run["seed"] == 2
+    assert run["steps"] == 1 and run["minutes"] >= 0 and run["date"].startswith("20")
+    assert run["datasets"][0]["splits"] == ["train", "val"] and "copy_paste" in run
+    assert meta["crop_size"] == 64 and meta["encoding"] == "disk"  # what rebuilds it
+
+    # fine-tuning adds its images to those of the weights it started from
+    images = np.zeros((2, 64, 64, 3), np.uint8)
+    masks = np.zeros((2, 64, 64), np.uint8)
+    masks[:, 10:30, 10:30] = 1
+    tuned_cfg = TrainConfig(**TINY, steps=1, init_weights=str(result.weights),
+                            out=str(tmp_path / "b.pt"))  # fmt: skip
+    own = [{"name": "run", "source": "folder:/x", "split": "pool", "items": ["p"]}]
+    tuned = train(tuned_cfg, training_set(images, masks, tuned_cfg, own))
+    assert read_metadata(tuned.weights)["trained_on"] == meta["trained_on"] + own
+
+
+def test_cli_ships_finished_weights_as_float16_with_the_command(tmp_path, monkeypatch):
+    shipped_dir = tmp_path / "repo" / "models" / "interactive"
+    monkeypatch.setattr(training, "SHIPPED_DIR", shipped_dir)
+    cfg = tmp_path / "c.yaml"
+    body = {**TINY, "datasets": [SYNTH], "steps": 1, "threads": 1}
+    cfg.write_text("\n".join(f"{k}: {v}" for k, v in body.items()).replace("'", '"'))
+    out = tmp_path / "runs" / "dextr.pt"
+    argv = ["train-interactive", str(cfg), "--out", str(out), "--set", "name=dextr"]
+    argv += ["--set", "interaction=extreme_points"]
+    assert main([*argv, "--ship"]) == 0
+    shipped = shipped_dir / "dextr.pt"
+    state = torch.load(shipped, weights_only=True)
+    assert state["guidance.scale"].dtype == torch.float16
+    assert torch.load(out, weights_only=True)["guidance.scale"].dtype == torch.float32
+    meta = read_metadata(shipped)
+    assert meta["interaction"] == "extreme_points" and meta["trained_on"]
+    assert meta["training"]["command"].startswith(f"al-loop train-interactive {cfg} --out")
