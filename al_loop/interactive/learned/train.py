@@ -94,7 +94,9 @@ class TrainConfig(BaseModel):
     # for all) is read as this list.
     datasets: list[TrainDataset] = Field(default_factory=lambda: [TrainDataset()], min_length=1)
     copy_paste: CopyPasteConfig = CopyPasteConfig()
-    out: str | None = None  # weights file; default models/interactive/<name>.pt
+    # weights file; default models/interactive/<name>.pt; "{name}" in it is replaced by the
+    # name, so `--set name=dextr` on a config with `out` cannot overwrite the click model's file
+    out: str | None = None
     # fine-tune these weights (their geometry must match) instead of starting from ImageNet
     init_weights: str | None = None
     seed: int = Field(0, ge=0)
@@ -173,7 +175,9 @@ class TrainConfig(BaseModel):
 
     @property
     def weights_path(self) -> Path:
-        return Path(self.out) if self.out else WEIGHTS_DIR / f"{self.name}.pt"
+        if self.out:
+            return Path(self.out.replace("{name}", self.name))
+        return WEIGHTS_DIR / f"{self.name}.pt"
 
     @property
     def guidance_encoding(self) -> str:

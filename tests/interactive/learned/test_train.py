@@ -68,3 +68,10 @@ def test_cli_ships_finished_weights_as_float16_with_the_command(tmp_path, monkey
     meta = read_metadata(shipped)
     assert meta["interaction"] == "extreme_points" and meta["trained_on"]
     assert meta["training"]["command"].startswith(f"al-loop train-interactive {cfg} --out")
+
+
+def test_the_weights_file_takes_the_methods_name(tmp_path):
+    out = str(tmp_path / "{name}_no_camvid.pt")
+    assert TrainConfig(out=out).weights_path == tmp_path / "ritm_clicks_no_camvid.pt"
+    dextr = TrainConfig(out=out, name="dextr", interaction="extreme_points")
+    assert dextr.weights_path == tmp_path / "dextr_no_camvid.pt"
