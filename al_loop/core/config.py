@@ -178,6 +178,19 @@ class ExperimentConfig(_Section):
         return self.model_dump(mode="json")
 
 
+def run_identity(config: dict[str, Any]) -> dict[str, Any]:
+    """The settings that make a run what it is: the config with every key at its default left
+    out, so that a key a later version adds (with a default that keeps the old behaviour) leaves
+    stored runs, finished sweeps and cached references valid. A config this schema no longer
+    reads (a removed key) is returned as it is, so it differs from every current config."""
+    try:
+        return ExperimentConfig.model_validate(config).model_dump(
+            mode="json", exclude_defaults=True
+        )
+    except ValidationError:
+        return config
+
+
 def describe_validation_error(err: ValidationError, origin: str) -> str:
     """One line naming the first bad key: ``origin: section.key: message (+N more)``."""
     first = err.errors()[0]

@@ -25,6 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from al_loop.core.config import run_identity
 from al_loop.core.errors import StoreError
 from al_loop.core.protocols import UnitAnnotation
 from al_loop.core.units import Unit
@@ -272,10 +273,11 @@ class LabelStore:
 
     def check_same_config(self, config: dict) -> None:
         """Refuse (one line, nothing written) a config other than the stored one, if any."""
-        text = json.dumps(config, sort_keys=True)
         stored = self.get_meta("config")
-        if stored is not None and stored != text:
-            old, new = json.loads(stored), config
+        if stored is None:
+            return
+        old, new = run_identity(json.loads(stored)), run_identity(config)
+        if old != new:
             diff = sorted(_diff_keys(old, new))
             raise StoreError(
                 f"{self.path}: holds a run with another config (differs at {', '.join(diff[:5])}); "
@@ -567,6 +569,9 @@ class LabelStore:
 
 
 def _diff_keys(old, new, prefix: str = "") -> Iterable[str]:
+    # a section left out (every key at its default) against one that is not: name the keys
+    if isinstance(old, dict) and new is None or old is None and isinstance(new, dict):
+        old, new = old or {}, new or {}
     if isinstance(old, dict) and isinstance(new, dict):
         for key in set(old) | set(new):
             yield from _diff_keys(old.get(key), new.get(key), f"{prefix}{key}.")

@@ -28,9 +28,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
+import yaml
 from filelock import FileLock, Timeout
 
-from al_loop.core.config import ExperimentConfig, parse_config
+from al_loop.core.config import ExperimentConfig, parse_config, run_identity
 
 DEFAULT_BACKEND = (
     "al_loop.wiring.build"  # module with load_splits, full_supervision_reference, run_experiment
@@ -82,6 +83,11 @@ def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def run_hash(config: dict[str, Any]) -> str:
+    """A run's identity as a short hash: keys at their default do not count (run_identity)."""
+    return config_hash(run_identity(config))
+
+
 def read_status(run_dir: str | Path) -> dict | None:
     path = Path(run_dir) / STATUS_FILE
     try:
@@ -96,8 +102,23 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(partial, path)  # atomic: a kill never leaves half a file
 
 
-def is_done(status: dict | None, hash_: str) -> bool:
-    return bool(status) and status.get("state") == "done" and status.get("config_hash") == hash_
+def is_done(status: dict | None, job: RunJob) -> bool:
+    """Finished under the same settings. A status written by an older version (its hash
+    covered every key, defaults included) is checked against the run's own config.yaml."""
+    if not status or status.get("state") != "done":
+        return False
+    if status.get("config_hash") == job.config_hash:
+        return True
+    stored = _read_yaml(Path(job.run_dir) / "config.yaml")
+    return stored is not None and run_identity(stored) == run_identity(job.config)
+
+
+def _read_yaml(path: Path) -> dict | None:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _now() -> str:
@@ -123,7 +144,14 @@ def pin_threads(threads: int) -> None:
 
 def reference_key(config: dict[str, Any]) -> str:
     """Runs with the same key share one full-supervision reference."""
-    return config_hash({k: config[k] for k in REFERENCE_KEYS})
+    identity = run_identity(config)
+    return config_hash({k: identity[k] for k in REFERENCE_KEYS if k in identity})
+
+
+def legacy_reference_key(config: dict[str, Any]) -> str:
+    """The key references had before keys at their default stopped counting: cached
+    references of older sweeps are still found."""
+    return config_hash({k: config.get(k) for k in REFERENCE_KEYS})
 
 
 def shared_reference(backend: Backend, config: ExperimentConfig, splits, folder: Path) -> dict:
@@ -132,9 +160,11 @@ def shared_reference(backend: Backend, config: ExperimentConfig, splits, folder:
     key = reference_key(config.to_dict())
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{key}.json"
+    legacy = folder / f"{legacy_reference_key(config.to_dict())}.json"
     with FileLock(folder / f"{key}.lock"):
-        if path.is_file():
-            return json.loads(path.read_text())
+        for cached in (path, legacy):
+            if cached.is_file():
+                return json.loads(cached.read_text())
         reference = backend.full_supervision_reference(config, splits)
         _write_json(path, reference)
         return reference
@@ -151,7 +181,7 @@ def execute_run(job: RunJob) -> RunOutcome:
         return RunOutcome(job.name, "busy", error="another sweep process holds this run")
     try:
         status = read_status(run_dir)
-        if is_done(status, job.config_hash):
+        if is_done(status, job):
             return RunOutcome(job.name, "skipped", **_numbers(status))
         return _execute_locked(job, run_dir, (status or {}).get("attempts", 0) + 1)
     finally:

@@ -24,10 +24,10 @@ from al_loop.sweeps.execute import (
     _now,
     _numbers,
     _write_json,
-    config_hash,
     is_done,
     read_status,
     reference_key,
+    run_hash,
 )
 from al_loop.sweeps.pools import Pool, make_pool
 from al_loop.sweeps.sweep import Sweep
@@ -95,7 +95,7 @@ def make_jobs(sweep: Sweep, sweep_dir: Path, backend: str = DEFAULT_BACKEND) -> 
             run_dir=str(sweep_dir / run.name),
             params=run.params,
             config=run.config.to_dict(),
-            config_hash=config_hash(run.config.to_dict()),
+            config_hash=run_hash(run.config.to_dict()),
             threads=run.config.threads or 1,
             reference_dir=str(sweep_dir / REFERENCE_DIR),
             backend=backend,
@@ -153,7 +153,7 @@ def run_sweep(
     todo = []
     for job in jobs:
         status = read_status(job.run_dir)
-        if is_done(status, job.config_hash):
+        if is_done(status, job):
             outcome = RunOutcome(job.name, "skipped", **_numbers(status))
             summary.outcomes.append(outcome)
             notify(RunEvent(job.name, "skipped", outcome))

@@ -1,6 +1,9 @@
+import copy
+
 import numpy as np
 import pytest
 
+from al_loop.core.config import ExperimentConfig
 from al_loop.core.errors import StoreError
 from al_loop.core.protocols import UnitAnnotation
 from al_loop.core.store import LabelStore, decode_mask, encode_mask
@@ -93,6 +96,18 @@ def test_config_binding_refuses_another_config(tmp_path):
         store.bind_config({"seed": 0, "budget": {"total": 10}})
         with pytest.raises(StoreError, match="budget.total"):
             store.bind_config({"seed": 0, "budget": {"total": 20}})
+
+
+def test_a_key_added_at_its_default_does_not_change_the_run(tmp_path):
+    current = ExperimentConfig(seed=3).to_dict()
+    older = copy.deepcopy(current)
+    del older["annotation"]["context_margin"]  # a version before that key existed
+    with LabelStore(tmp_path / "s.sqlite") as store:
+        store.bind_config(older)
+        store.bind_config(current)
+        changed = ExperimentConfig(seed=3, annotation={"context_margin": 4}).to_dict()
+        with pytest.raises(StoreError, match="annotation.context_margin"):
+            store.bind_config(changed)
 
 
 def test_leases_give_two_owners_different_units(tmp_path):

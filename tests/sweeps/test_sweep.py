@@ -26,7 +26,13 @@ from al_loop.core.experiment import Budget, Loop
 from al_loop.core.paths import CONFIG_DIR, REPO_ROOT
 from al_loop.core.store import LabelStore
 from al_loop.core.units import GridUnits
-from al_loop.sweeps.execute import LOCK_FILE, execute_run, read_status
+from al_loop.sweeps.execute import (
+    LOCK_FILE,
+    config_hash,
+    execute_run,
+    legacy_reference_key,
+    read_status,
+)
 from al_loop.sweeps.schedule import (
     interleave_by_reference,
     make_jobs,
@@ -344,6 +350,50 @@ def test_a_sweep_runs_every_combination_and_a_rerun_skips_them(tmp_path):
     again = run_sweep(sweep, tmp_path / "out", backend=BACKEND)
     assert again.count("skipped") == 4
     assert all(calls(tmp_path / "out" / r.name) == 1 for r in sweep.runs)
+
+
+def _as_an_older_version_wrote_it(run_dir: Path, drop: tuple[str, str]) -> None:
+    """The status hash covered every key, and the config lacked one key a later version added."""
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    section, key = drop
+    del config[section][key]
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    status = read_status(run_dir)
+    status["config_hash"] = config_hash(config)
+    (run_dir / "status.json").write_text(json.dumps(status))
+    references = run_dir.parent / "references"
+    for cached in references.glob("*.json"):  # as if cached under the whole-config key
+        cached.rename(references / f"{legacy_reference_key(config)}.json")
+
+
+def test_runs_and_references_of_an_older_version_stay_valid_when_a_key_is_added(tmp_path):
+    sweep = load_sweep(write_sweep(tmp_path, {"seed": [0]}))
+    out = tmp_path / "out"
+    run_sweep(sweep, out, backend=BACKEND)
+    (run,) = sweep.runs
+    _as_an_older_version_wrote_it(out / run.name, ("annotation", "context_margin"))
+
+    assert run_sweep(sweep, out, backend=BACKEND).count("skipped") == 1
+    assert calls(out / run.name) == 1
+    # a new run that shares the seed finds the reference cached under the old key
+    more = load_sweep(write_sweep(tmp_path, {"seed": [0], "strategy.name": ["entropy"]}))
+    assert run_sweep(more, out, backend=BACKEND).count("done") == 1
+    assert len(list((out / "references").glob("*.json"))) == 1  # nothing computed anew
+
+
+def test_a_run_of_an_older_version_with_another_value_is_not_skipped(tmp_path):
+    sweep = load_sweep(write_sweep(tmp_path, {"seed": [0]}))
+    out = tmp_path / "out"
+    run_sweep(sweep, out, backend=BACKEND)
+    (run,) = sweep.runs
+    config_path = out / run.name / "config.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config["budget"]["total_seconds"] = 999
+    config_path.write_text(yaml.safe_dump(config))
+    status = read_status(out / run.name)
+    status["config_hash"] = "0" * 16
+    (out / run.name / "status.json").write_text(json.dumps(status))
+    assert run_sweep(sweep, out, backend=BACKEND).count("skipped") == 0
 
 
 def test_a_failed_run_is_recorded_and_the_others_finish(tmp_path):
