@@ -232,7 +232,7 @@ def cmd_app(args: argparse.Namespace) -> None:
         from app.project import create_project
 
         config = read_yaml_mapping(args.config) if args.config else None
-        create_project(args.project_dir, args.images, args.masks, config, args.classes)
+        create_project(args.project_dir, args.images, args.masks, config, args.classes, args.binary)
         print(f"created project {args.project_dir}")
     try:
         import streamlit  # noqa: F401
@@ -430,6 +430,11 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("--images", help="create the project from this folder of images")
     app.add_argument("--masks", help="with --images: ground-truth masks (NAME.png), optional")
     app.add_argument("--classes", help="with --images: classes.yaml (names and colours)")
+    app.add_argument(
+        "--binary",
+        action="store_true",
+        help="with --masks: any non-zero mask pixel is the object (masks numbering instances)",
+    )
     app.add_argument("--config", help="with --images: experiment config YAML (units, model...)")
     app.add_argument("--address", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     app.add_argument("--port", type=int, default=8501)
