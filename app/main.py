@@ -534,8 +534,11 @@ def feature_space_page(project: Project) -> None:
     if c2.button(
         f"Assign to {int(selected.sum())} segments", key="assign", disabled=not selected.any()
     ):
-        state["log"].append(feature_view.label_selection(selected, class_id))
-        state["events"].append(time.time())
+        now = time.time()
+        state["log"].append(
+            feature_view.label_selection(selected, class_id, state["events"][-1], now)
+        )
+        state["events"].append(now)
         project.save_view_draft(owner_id(), state)
         st.rerun()
     if c3.button("Undo", key="view_undo", disabled=not state["log"]):

@@ -37,6 +37,7 @@ import yaml
 from PIL import Image
 
 from al_loop.core.config import ExperimentConfig, parse_config, read_yaml_mapping
+from al_loop.core.cost import IDLE_CAP_SECONDS
 from al_loop.core.errors import DataError, StoreError
 from al_loop.core.experiment import Loop
 from al_loop.core.lock import DirectoryLock
@@ -59,7 +60,6 @@ PROJECT_FILE = PROJECT_CONFIG  # the run dataset reads projects too
 DATA_DIR = "data"
 JOB_FILE = "job.json"
 EXPORTS_DIR = "exports"
-IDLE_CAP_SECONDS = 30.0  # a gap longer than this between two actions counts as this much
 LEASE_SECONDS = 900.0
 CHECK_STREAM = 7  # the check set's random draws: a stream of its own, apart from the loop's
 

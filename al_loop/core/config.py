@@ -107,6 +107,9 @@ class AnnotationConfig(_Section):
     # feature_space the box-labeller's (al_loop/annotators/feature_space.py)
     params: dict[str, Any] = Field(default_factory=dict)
     retrain: RetrainConfig = RetrainConfig()
+    # the cost table that prices simulated interactions (a path, relative to the working
+    # directory; None: configs/costs.yaml), e.g. one measured from a person by `al-loop costs`
+    costs: str | None = None
 
 
 class BudgetConfig(_Section):

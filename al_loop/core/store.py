@@ -82,8 +82,7 @@ CREATE TABLE IF NOT EXISTS annotations (
 # Units of earlier rounds' queues that a new round's ranking replaces (parameters: the new
 # round, now): queued, not check units, and held by nobody.
 _REPLACEABLE = (
-    "round < ? AND status = 'queued' AND held_out = 0 "
-    "AND (lease_owner IS NULL OR lease_until < ?)"
+    "round < ? AND status = 'queued' AND held_out = 0 AND (lease_owner IS NULL OR lease_until < ?)"
 )
 
 
@@ -577,6 +576,13 @@ class LabelStore:
             "SELECT u.image, u.region, a.seconds FROM annotations a JOIN units u ON u.id = a.unit_id"
         )
         return {Unit(r["image"], r["region"]): r["seconds"] for r in rows}
+
+    def annotation_logs(self) -> list[dict]:
+        """Every annotation's annotator, method, seconds and interaction log; no masks."""
+        rows = self._conn.execute(
+            "SELECT annotator, method, seconds, interactions FROM annotations ORDER BY id"
+        )
+        return [{**dict(r), "interactions": json.loads(r["interactions"])} for r in rows]
 
     def annotations(self, round_index: int | None = None) -> list[dict]:
         query = (

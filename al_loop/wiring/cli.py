@@ -246,6 +246,16 @@ def cmd_app(args: argparse.Namespace) -> None:
     subprocess.run(app_command(args), env=env, check=False)
 
 
+def cmd_costs(args: argparse.Namespace) -> None:
+    from al_loop.reports.costs import write_costs
+    from al_loop.reports.report import markdown_table
+
+    out = args.out or str(Path(args.project_dir) / "costs.yaml")
+    path, rows = write_costs(args.project_dir, out, args.base)
+    print(markdown_table(rows), end="")
+    print(f"wrote {path}: price runs with it by `annotation.costs: {path}` in their config")
+
+
 def parse_method_params(pairs: list[str], methods: list[str]) -> dict[str, dict]:
     """``METHOD.KEY=VALUE`` pairs -> {method: {key: value}}, e.g. ritm_clicks.weights=PATH."""
     out: dict[str, dict] = {}
@@ -422,6 +432,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
     )
     train_int.set_defaults(func=cmd_train_interactive)
+
+    costs = sub.add_parser(
+        "costs",
+        parents=[common],
+        help="seconds per interaction measured from a person in the app: a cost table",
+    )
+    costs.add_argument("project_dir", help="an app project (its store.sqlite)")
+    costs.add_argument("--out", help="cost table to write (default PROJECT_DIR/costs.yaml)")
+    costs.add_argument(
+        "--base", help="table whose entries fill what was not measured (default configs/costs.yaml)"
+    )
+    costs.set_defaults(func=cmd_costs)
 
     app = sub.add_parser(
         "app", parents=[common], help="the Streamlit app for labelling rounds by hand"
