@@ -400,6 +400,13 @@ def run_experiment(
                     config.annotation.min_instance_pixels,
                 )
                 store.set_meta("whole_pool", json.dumps(whole))
+            if store.get_meta("costs") is None:  # the report sets it beside the literature's
+                table = CostTable.load(config.annotation.costs)
+                priced = {
+                    e.name: {"seconds": e.seconds, "source": e.source}
+                    for e in table.entries.values()
+                }
+                store.set_meta("costs", json.dumps({"origin": table.origin, "entries": priced}))
             if config.full_supervision.enabled and store.get_meta("full_supervision") is None:
                 reference = reference or full_supervision_reference(config, splits, progress)
                 store.set_meta("full_supervision", json.dumps(reference))

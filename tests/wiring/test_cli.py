@@ -418,3 +418,7 @@ def test_costs_measured_in_an_app_project_price_a_simulated_run(tmp_path, capsys
             own = entries[0]["seconds"] - measured.seconds(entries, "watershed_clicks")
             assert own == pytest.approx(0.0) or own == pytest.approx(measured["choose_class"])
     assert clicks > 0  # the run's clicks were priced at this person's 4 s and 1.5 s
+    from al_loop.reports.runs import load_run
+
+    stored = load_run(run_dir).costs  # what the report sets beside the literature
+    assert stored["origin"] == str(out) and stored["entries"]["click_first"]["seconds"] == 4.0
