@@ -407,10 +407,11 @@ def annotate_page(project: Project) -> None:
 
 
 def _training_note(project: Project) -> str:
+    closed = project.store.labelling_round() - 1
+    state = "is being trained" if project.job_running() else "is closed (see the sidebar)"
     return (
-        f"Round {project.store.labelling_round() - 1} is being trained: you label on from its "
-        f"queue; these labels count for round {project.store.labelling_round()}, and the new "
-        "ranking replaces the queue when it is ready."
+        f"Round {closed} {state}: you label on from its queue; these labels count for round "
+        f"{closed + 1}, and the new ranking replaces the queue when it is ready."
     )
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from al_loop.wiring.cli import app_command
+from al_loop.core.cost import CostTable
+from al_loop.wiring.cli import app_command, main
 from app.project import Project
 from tests.app.helpers import make_project
 
@@ -201,6 +202,10 @@ def test_the_person_labels_while_the_round_trains(new_page, served_app, tmp_path
         assert time.time() < deadline, "the second label was not stored"
         time.sleep(0.5)
     assert [r["round"] for r in rows] == [0, 1]  # the second: not round 0's model's
+    # the clicks were timed in the browser: `al-loop costs` makes a cost table of them
+    assert main(["costs", str(project_dir), "--out", str(tmp_path / "costs.yaml")]) == 0
+    measured = CostTable.load(tmp_path / "costs.yaml").entries["click_first"]
+    assert measured.source.endswith("n=2") and measured.seconds > 0
     page.screenshot(path=str(tmp_path / "rounds.png"), full_page=True)
     deadline = time.time() + 600
     while (status := Project(project_dir).job_status())["state"] == "running":

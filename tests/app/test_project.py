@@ -400,3 +400,14 @@ def test_binary_makes_every_non_zero_mask_pixel_the_object(tmp_path):
     assert all(np.array_equal(m, expected) for m in data.masks)
     with Project(project_dir) as project:
         assert project.open_round() == 0
+
+
+def test_a_round_whose_job_failed_can_be_trained_again_and_its_queue_is_labelled_on(tmp_path):
+    with Project(make_project(tmp_path)) as project:
+        assert project.retry_round() is None  # round 0 is open
+        project.store.close_round(0, keep_queue=True)  # Finish round; then the job failed
+        (project.project_dir / "job.json").write_text('{"state": "failed", "error": "x"}')
+        assert project.open_round() is None and project.retry_round() == 0
+        queued = project.lease("tab")  # labelling goes on meanwhile
+        project.accept(queued, [(1, np.ones((64, 64), bool))], 2.0, [], "polygon", "person:t")
+        assert project.store.annotations()[-1]["round"] == 1
