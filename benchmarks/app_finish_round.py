@@ -41,6 +41,21 @@ def make_project(tmp: Path, frames: int) -> Path:
     return create_project(tmp / "project", images, masks, config, binary=True)
 
 
+def stored_round(project_dir: Path, before: int, timeout: float = 300.0) -> int | None:
+    """The round of the annotation stored after the first ``before`` (the app stores it
+    asynchronously), or None if none comes."""
+    from app.project import Project
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with Project(project_dir) as project:
+            rows = project.store.annotations()
+        if len(rows) > before:
+            return rows[before]["round"]
+        time.sleep(0.5)
+    return None
+
+
 def finish_rounds(frames: int, rounds: int, labels: int) -> dict:
     from playwright.sync_api import sync_playwright
 
@@ -78,9 +93,12 @@ def finish_rounds(frames: int, rounds: int, labels: int) -> dict:
                     for _ in range(labels):  # a click and Accept per unit
                         page.get_by_text("of the queue").first.wait_for(timeout=300_000)
                         wait_until_idle(page, 300_000)
+                        with Project(project_dir) as project:
+                            before = len(project.store.annotation_logs())
                         type_point(page, "240 427")
                         page.get_by_text("1 interactions").wait_for(timeout=300_000)
                         page.get_by_role("button", name="Accept").click()
+                        stored_round(project_dir, before)
                         wait_until_idle(page, 300_000)
                     started = time.perf_counter()
                     page.get_by_role("button", name=f"Finish round {round_index}").click()
@@ -90,11 +108,12 @@ def finish_rounds(frames: int, rounds: int, labels: int) -> dict:
                     page.get_by_text("of the queue").first.wait_for(timeout=300_000)
                     served = time.perf_counter() - started
                     wait_until_idle(page, 300_000)
-                    type_point(page, "240 427")  # labelled while the round trains
-                    page.get_by_role("button", name="Accept").click()
-                    wait_until_idle(page, 300_000)
                     with Project(project_dir) as project:
-                        during = project.store.annotations()[-1]["round"]
+                        before = len(project.store.annotation_logs())
+                    type_point(page, "240 427")  # labelled while the round trains
+                    page.get_by_text("1 interactions").wait_for(timeout=300_000)
+                    page.get_by_role("button", name="Accept").click()
+                    during = stored_round(project_dir, before)
                     while Project(project_dir).job_status().get("state") == "running":
                         time.sleep(1.0)
                     ranked = time.perf_counter() - started

@@ -111,6 +111,12 @@ class AnnotationConfig(_Section):
     # directory; None: configs/costs.yaml), e.g. one measured from a person by `al-loop costs`
     costs: str | None = None
 
+    @field_validator("costs")
+    @classmethod
+    def _absolute(cls, costs: str | None) -> str | None:
+        # made absolute where the config is read, so a sweep's workers find it from anywhere
+        return None if costs is None else str(Path(costs).expanduser().resolve())
+
 
 class BudgetConfig(_Section):
     initial_seconds: float = Field(300.0, gt=0)  # round 0: random seed set
