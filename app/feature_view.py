@@ -16,10 +16,14 @@ from al_loop.data.base import IGNORE
 from al_loop.feature_space import propagate_labels
 
 
-def label_selection(selected: np.ndarray, class_id: int) -> dict:
-    """One box selection (bool [S]) given ``class_id``: a SegmentLabel for the log."""
+def label_selection(
+    selected: np.ndarray, class_id: int, t0: float | None = None, t1: float | None = None
+) -> dict:
+    """One box selection (bool [S]) given ``class_id``: a SegmentLabel for the log, timed
+    (``t0`` the view's previous action, ``t1`` the assignment) when the times are given."""
     ids = tuple(int(i) for i in np.flatnonzero(selected))
-    return to_json(SegmentLabel(ids, int(class_id)))
+    timing = {} if t0 is None or t1 is None else {"t0": t0, "t": [t1], "t1": t1}
+    return {**to_json(SegmentLabel(ids, int(class_id))), **timing}
 
 
 def segment_labels(num_segments: int, log: Sequence[dict]) -> np.ndarray:

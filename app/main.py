@@ -24,6 +24,7 @@ from al_loop.data.base import IGNORE
 from al_loop.interactive import METHODS
 from app import session as drafts
 from app.project import IDLE_CAP_SECONDS, ModelMasks, Project, active_seconds, metric_curve
+from app.round_job import job_progress
 
 PROJECT_ENV = "AL_LOOP_PROJECT"
 ZOOMS = [1.0, 1.5, 2.0, 3.0, 4.0]
@@ -91,13 +92,13 @@ def overview_page(project: Project) -> None:
     budget_curve = metric_curve(rounds, "miou")
     if budget_curve:
         st.subheader("Budget curve: validation mIoU vs seconds")
-        st.line_chart(pd.DataFrame(budget_curve), x="seconds", y="miou")
+        st.altair_chart(curve_chart(budget_curve, "miou"))
         last = {r.round: r for r in rounds}[budget_curve[-1]["round"]]
         _per_class_chart(project, last.round, last.metrics.get("per_class_iou") or [])
     agreement = metric_curve(rounds, "check_miou")
     if agreement:
         st.subheader("Agreement with your check set: mIoU vs seconds")
-        st.line_chart(pd.DataFrame(agreement), x="seconds", y="check_miou")
+        st.altair_chart(curve_chart(agreement, "check_miou"))
         st.caption(
             "Each point scores the model trained that round against the held-out labels you "
             "made so far ('check images' per point); they never train the model."
@@ -108,6 +109,22 @@ def overview_page(project: Project) -> None:
             "against, never trained on) to get a curve of the model's agreement with you."
         )
     check_set_panel(project)
+
+
+def curve_chart(points: list[dict], y: str):
+    """A curve with a marker on every round: one evaluated round is one visible point (a line
+    chart of one point draws nothing)."""
+    import altair as alt
+
+    return (
+        alt.Chart(pd.DataFrame(points))
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("seconds:Q", title="seconds (cumulative)"),
+            y=alt.Y(f"{y}:Q", title=y, scale=alt.Scale(domain=[0, 1])),
+            tooltip=list(points[0]),
+        )
+    )
 
 
 def _per_class_chart(project: Project, round_index: int, per_class: list) -> None:
@@ -306,18 +323,14 @@ def _typed_points(project: Project, unit_id: int, draft: dict, crop_hw) -> None:
 
 def annotate_page(project: Project) -> None:
     st.header("Annotate")
-    if project.job_running():
-        st.info("The next round is being trained; Overview shows its progress.")
-        return
     if project.config.annotation.retrain.steps:  # the round job retrains this method
         drafts.use_retrained(project.project_dir, project.config.annotation.method)
     queued = project.lease(owner_id())
     if queued is None:
-        round_index = project.open_round()
-        st.info(
-            "No open round." if round_index is None else f"Round {round_index}: the queue is empty."
-        )
+        st.info(_empty_queue_message(project))
         return
+    if project.open_round() is None:
+        st.caption(_training_note(project))
     unit, pool = queued.unit, project.pool
     classes = pool.classes
     cy0, cx0, cy1, cx1 = project.crop_box(unit)
@@ -329,7 +342,7 @@ def annotate_page(project: Project) -> None:
         project.load_draft(queued.id), offered_methods()[0].method, default_class
     )
     st.caption(
-        f"Round {project.open_round()} · unit {queued.rank + 1} of the queue · image "
+        f"Round {project.store.labelling_round()} · unit {queued.rank + 1} of the queue · image "
         f"{pool.names[unit.image]} (yellow box: the unit)"
     )
     if queued.held_out:
@@ -393,6 +406,23 @@ def annotate_page(project: Project) -> None:
     )
 
 
+def _training_note(project: Project) -> str:
+    closed = project.store.labelling_round() - 1
+    state = "is being trained" if project.job_running() else "is closed (see the sidebar)"
+    return (
+        f"Round {closed} {state}: you label on from its queue; these labels count for round "
+        f"{closed + 1}, and the new ranking replaces the queue when it is ready."
+    )
+
+
+def _empty_queue_message(project: Project) -> str:
+    if project.store.last_round() is None:
+        return "No round yet."
+    if project.open_round() is None:
+        return "The queue is empty; the next ranking comes when the round's training ends."
+    return f"Round {project.open_round()}: the queue is empty."
+
+
 # -- Feature space ----------------------------------------------------------------------------
 VIEW_UNITS = 8  # units the view labels at once; it holds one lease per unit
 
@@ -410,7 +440,8 @@ def feature_space(path: str, unit_ids: tuple[int, ...], _crops: np.ndarray, seed
 def _view_units(project: Project) -> list:
     """Up to VIEW_UNITS queued units for this tab's view, each under its own lease (so the
     Annotate page of any tab never gets them meanwhile), all of the first one's size."""
-    held = [project.lease(f"{owner_id()}:view{k}") for k in range(VIEW_UNITS)]
+    # never check units: they are labelled one by one, without the view's propagation
+    held = [project.lease(f"{owner_id()}:view{k}", held_out=False) for k in range(VIEW_UNITS)]
     held = [q for q in held if q is not None]
     if not held:
         return []
@@ -448,13 +479,12 @@ def feature_space_page(project: Project) -> None:
     st.header("Feature space")
     if st.session_state.get("view_warning"):
         st.warning(st.session_state.pop("view_warning"))
-    if project.job_running() or project.open_round() is None:
-        st.info("No open round.")
-        return
     held = _view_units(project)
     if not held:
-        st.info(f"Round {project.open_round()}: the queue is empty.")
+        st.info(_empty_queue_message(project))
         return
+    if project.open_round() is None:
+        st.caption(_training_note(project))
     ids = tuple(q.id for q in held)
     pool, classes = project.pool, project.pool.classes
     boxes = [project.unit_space.box(q.unit) for q in held]
@@ -465,7 +495,7 @@ def feature_space_page(project: Project) -> None:
         ]
     )
     st.caption(
-        f"{len(held)} units of round {project.open_round()}: "
+        f"{len(held)} units of round {project.store.labelling_round()}: "
         + ", ".join(pool.names[q.unit.image] for q in held)
         + ". Box-select points (segments) in the projection, pick a class, assign; Accept "
         "stores every unit with a label (unassigned segments stay unlabelled)."
@@ -505,8 +535,11 @@ def feature_space_page(project: Project) -> None:
     if c2.button(
         f"Assign to {int(selected.sum())} segments", key="assign", disabled=not selected.any()
     ):
-        state["log"].append(feature_view.label_selection(selected, class_id))
-        state["events"].append(time.time())
+        now = time.time()
+        state["log"].append(
+            feature_view.label_selection(selected, class_id, state["events"][-1], now)
+        )
+        state["events"].append(now)
         project.save_view_draft(owner_id(), state)
         st.rerun()
     if c3.button("Undo", key="view_undo", disabled=not state["log"]):
@@ -554,13 +587,14 @@ def feature_space_page(project: Project) -> None:
 # -- Export -----------------------------------------------------------------------------------
 def export_page(project: Project) -> None:
     st.header("Export")
-    name = st.text_input(
-        "Export name (a folder under exports/)", value=f"labels-{int(time.time())}"
-    )
+    # the default is made once per session: a time in the default value would change it (and
+    # so reset what was typed) on every rerun
+    st.session_state.setdefault("export_name", time.strftime("labels-%Y%m%d-%H%M%S"))
+    name = st.text_input("Export name (a folder under exports/)", key="export_name")
     if st.button("Export labels", key="export"):
         try:
             dest = project.export(name)
-        except Exception as err:  # shown, not raised: a bad name must not crash the page
+        except AlLoopError as err:  # one line: a bad name must not crash the page
             st.error(str(err))
         else:
             st.success(f"Wrote {dest} (images/, masks/, classes.yaml, coco.json)")
@@ -570,19 +604,27 @@ def export_page(project: Project) -> None:
 @st.fragment(run_every=2.0)
 def job_panel(path: str) -> None:
     with open_project(path) as project:
-        _job_status(project)
+        running = project.job_running()
+        _job_status(project, running)
+    # A job that ended changes the rounds, the curves and the queue: the Overview redraws
+    # itself; the Annotate page keeps the person's unit (its next action reruns the page).
+    was_running = st.session_state.get("job_was_running", running)
+    st.session_state["job_was_running"] = running
+    if was_running and not running and st.session_state.get("page") == "Overview":
+        st.rerun(scope="app")
 
 
-def _job_status(project: Project) -> None:
+def _job_status(project: Project, running: bool) -> None:
     status = project.job_status()
-    if project.job_running():
-        total, done = status.get("total"), status.get("done", 0)
-        fraction = min(1.0, done / total) if total else 0.0
-        st.progress(fraction, text=f"round {status.get('round')}: {status.get('phase')}")
+    fraction, text = job_progress(status, running)
+    if running and fraction is not None:
+        st.progress(fraction, text=text)
+    elif running:
+        st.caption(text + " ...")
     elif status.get("state") == "failed":
-        st.error(f"Finishing the round failed: {status.get('error')}")
-    elif status.get("state") == "done":
-        st.caption(f"Round {status.get('round')} trained. {status.get('message', '')}")
+        st.error(text)
+    elif text:
+        st.caption(text)
 
 
 def main() -> None:
@@ -604,6 +646,10 @@ def render_app(project: Project) -> None:
         open_round = project.open_round()
         can_finish = open_round is not None and not project.job_running()
         if can_finish and st.button(f"Finish round {open_round}", key="finish"):
+            project.start_finish_round()
+            st.rerun()
+        retry = project.retry_round()  # its job failed or was killed: the labels are kept
+        if retry is not None and st.button(f"Train round {retry} again", key="retry"):
             project.start_finish_round()
             st.rerun()
         job_panel(str(project.project_dir))

@@ -34,8 +34,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import yaml
+from PIL import Image
 
 from al_loop.core.config import ExperimentConfig, parse_config, read_yaml_mapping
+from al_loop.core.cost import IDLE_CAP_SECONDS
 from al_loop.core.errors import DataError, StoreError
 from al_loop.core.experiment import Loop
 from al_loop.core.lock import DirectoryLock
@@ -44,8 +46,8 @@ from al_loop.core.protocols import UnitAnnotation
 from al_loop.core.store import STORE_FILE, LabelStore, QueuedUnit, RoundRecord
 from al_loop.core.units import Unit, UnitSpace
 from al_loop.data import load_dataset, write_folder
-from al_loop.data.base import IGNORE, DatasetSplits, SegmentationData
-from al_loop.data.folder import IMAGE_SUFFIXES
+from al_loop.data.base import IGNORE, ClassInfo, DatasetSplits, SegmentationData
+from al_loop.data.folder import IMAGE_SUFFIXES, write_classes
 from al_loop.data.run import PROJECT_CONFIG
 from al_loop.wiring.build import (
     build_parts,
@@ -57,7 +59,7 @@ from al_loop.wiring.check import check_config
 PROJECT_FILE = PROJECT_CONFIG  # the run dataset reads projects too
 DATA_DIR = "data"
 JOB_FILE = "job.json"
-IDLE_CAP_SECONDS = 30.0  # a gap longer than this between two actions counts as this much
+EXPORTS_DIR = "exports"
 LEASE_SECONDS = 900.0
 CHECK_STREAM = 7  # the check set's random draws: a stream of its own, apart from the loop's
 
@@ -118,8 +120,12 @@ def create_project(
     masks_dir: str | Path | None = None,
     config: dict | None = None,
     classes_file: str | Path | None = None,
+    binary: bool = False,
 ) -> Path:
-    """Copy a folder of images (and optional masks) into a new project and queue round 0."""
+    """Copy a folder of images (and optional masks) into a new project and queue round 0.
+    ``binary``: any non-zero mask pixel is the object (class 1), as in masks that number
+    instances or hold colours (DAVIS). A creation that fails leaves no project behind: what it
+    made is removed, a folder that existed before is left as it was."""
     project_dir = Path(project_dir)
     if (project_dir / PROJECT_FILE).exists():
         raise DataError(f"{project_dir / PROJECT_FILE}: a project exists here already")
@@ -130,6 +136,22 @@ def create_project(
     images = sorted(p for p in Path(images_dir).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not images:
         raise DataError(f"{images_dir}: no images ({', '.join(IMAGE_SUFFIXES)})")
+    existed = set(project_dir.iterdir()) if project_dir.is_dir() else None
+    try:
+        _fill_project(project_dir, images, masks_dir, config, classes_file, binary)
+    except BaseException as err:
+        _remove_new(project_dir, existed)
+        is_mask = isinstance(err, DataError) and "mask" in str(err).lower()
+        if is_mask and masks_dir is not None and not binary:
+            raise DataError(
+                f"{err}; if these masks number instances or hold colours, pass --binary "
+                "(any non-zero pixel is the object)"
+            ) from None
+        raise
+    return project_dir
+
+
+def _fill_project(project_dir, images, masks_dir, config, classes_file, binary) -> None:
     data_dir = inside(project_dir, DATA_DIR)
     (data_dir / "images").mkdir(parents=True, exist_ok=True)
     for path in images:
@@ -137,9 +159,15 @@ def create_project(
     if masks_dir is not None:
         (data_dir / "masks").mkdir(exist_ok=True)
         for path in sorted(Path(masks_dir).glob("*.png")):
-            shutil.copy2(path, data_dir / "masks" / path.name)
+            if binary:
+                cv2.imwrite(str(data_dir / "masks" / path.name), binary_mask(path))
+            else:
+                shutil.copy2(path, data_dir / "masks" / path.name)
     if classes_file is not None:
         shutil.copy2(classes_file, data_dir / "classes.yaml")
+    elif binary:
+        write_classes([ClassInfo("background", (0, 0, 0)), ClassInfo("object", (255, 64, 64))],
+                      data_dir / "classes.yaml")  # fmt: skip
     merged = {**DEFAULT_CONFIG, **(config or {})}
     params = dict(merged.get("dataset", {}).get("params", {}))
     params["root"] = DATA_DIR  # relative: resolved inside the project on open
@@ -149,7 +177,28 @@ def create_project(
     (project_dir / PROJECT_FILE).write_text(yaml.safe_dump(merged, sort_keys=False))
     with Project(project_dir) as project:
         project.select_first_round()
-    return project_dir
+
+
+def binary_mask(path: Path) -> np.ndarray:
+    """uint8 0/1: 1 wherever any channel of the mask at ``path`` is non-zero."""
+    try:
+        with Image.open(path) as pil:
+            mask = np.asarray(pil)
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path}: unreadable or corrupt mask") from err
+    return (mask.reshape(*mask.shape[:2], -1) != 0).any(axis=2).astype(np.uint8)
+
+
+def _remove_new(project_dir: Path, existed: set[Path] | None) -> None:
+    """Remove what a failed creation made: the folder, or only the entries it added."""
+    if existed is None:
+        shutil.rmtree(project_dir, ignore_errors=True)
+        return
+    for path in set(project_dir.iterdir()) - existed:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 class _Person:
@@ -299,16 +348,20 @@ class Project:
             loop.select_round(0)
 
     def open_round(self) -> int | None:
-        """The round a person is labelling now, or None while a round is being trained."""
+        """The round whose budget a person is labelling now, or None while a round is being
+        trained (labelling goes on meanwhile, from its queue: ``lease``)."""
         last = self.store.last_round()
         return last.round if last is not None and last.status == "selected" else None
 
     # -- annotating ---------------------------------------------------------------------------
-    def lease(self, owner: str) -> QueuedUnit | None:
-        round_index = self.open_round()
-        if round_index is None:
+    def lease(self, owner: str, held_out: bool | None = None) -> QueuedUnit | None:
+        """The next unit for ``owner``: from the last round's queue, also while that round is
+        being trained (until the next ranking replaces the queue). ``held_out``: only check
+        units, or none of them (None: check units first, then the ranking)."""
+        last = self.store.last_round()
+        if last is None:
             return None
-        return self.store.lease_next(round_index, owner, LEASE_SECONDS)
+        return self.store.lease_next(last.round, owner, LEASE_SECONDS, held_out)
 
     def accept(
         self,
@@ -341,7 +394,7 @@ class Project:
         unit = queued.unit
         box = self.unit_space.box(unit)
         labels = np.where(self.unit_space.mask(unit), labels, IGNORE).astype(np.uint8)
-        round_index = self.store.rounds()[-1].round
+        round_index = self.store.labelling_round()
         annotation = UnitAnnotation(unit, box, labels, seconds, interactions, method, annotator)
         self.store.add_annotation(queued.id, round_index, annotation)
         self.drop_draft(queued.id)
@@ -435,16 +488,27 @@ class Project:
         status = self.job_status()
         return status.get("state") == "running" and _alive(status.get("pid"))
 
+    def retry_round(self) -> int | None:
+        """The closed round no job is training (its job failed or was killed), else None."""
+        last = self.store.last_round()
+        if last is None or last.status != "annotated" or self.job_running():
+            return None
+        return last.round
+
     def start_finish_round(self) -> None:
-        """Close the open round, then train and select the next one in a separate process."""
+        """Close the open round (its queue stays: the person labels on from it), then train and
+        select the next one in a separate process; also retries a closed round's job."""
         if self.job_running():
             raise StoreError("a round is being trained already")
         DirectoryLock(self.project_dir, "project").probe()  # a job started by another app
         round_index = self.open_round()
         if round_index is None:
+            round_index = self.retry_round()
+        if round_index is None:
             raise StoreError("no open round to finish")
-        self.store.close_round(round_index)
-        write_job(self.project_dir, {"state": "running", "round": round_index, "done": 0})
+        self.store.close_round(round_index, keep_queue=True)
+        starting = {"state": "running", "round": round_index, "phase": "starting", "done": 0}
+        write_job(self.project_dir, starting)
         process = subprocess.Popen(
             [sys.executable, "-m", "app.round_job", str(self.project_dir)],
             cwd=Path(__file__).resolve().parent.parent,
@@ -452,15 +516,15 @@ class Project:
             stderr=open(inside(self.project_dir, "job.log"), "w"),  # noqa: SIM115 (child owns it)
             start_new_session=True,  # survives the app's reruns and restarts
         )
-        write_job(
-            self.project_dir,
-            {"state": "running", "round": round_index, "done": 0, "pid": process.pid},
-        )
+        if "pid" not in self.job_status():  # the child writes its own status (and pid) soon
+            write_job(self.project_dir, {**starting, "pid": process.pid})
 
     # -- export -------------------------------------------------------------------------------
     def export(self, name: str) -> Path:
-        """The labelled images as a dataset folder (images/, masks/) plus coco.json."""
-        dest = inside(self.project_dir, "exports", name)
+        """The labelled images as a dataset folder (images/, masks/) plus coco.json, written
+        to ``exports/NAME``: a name that leaves exports/ (``../data/masks``), or names it
+        itself, or an export that exists already, is refused in one line, nothing written."""
+        dest = export_path(self.project_dir, name)
         pool = self.pool
         labels = self.store.label_maps(len(pool), pool.hw)
         labelled = np.flatnonzero((labels != IGNORE).any(axis=(1, 2)))
@@ -475,6 +539,17 @@ class Project:
         write_folder(data, dest)
         (dest / "coco.json").write_text(json.dumps(coco_json(data)))
         return dest
+
+
+def export_path(project_dir: str | Path, name: str) -> Path:
+    """``PROJECT/exports/NAME``, or a one-line DataError naming what is wrong with ``name``."""
+    exports = inside(project_dir, EXPORTS_DIR)
+    dest = exports.joinpath(name.strip()).resolve()
+    if not name.strip() or exports not in dest.parents:
+        raise DataError(f"export name '{name}': must name a folder inside {exports}")
+    if dest.exists():
+        raise DataError(f"{dest}: exists already; choose another export name")
+    return dest
 
 
 def coco_json(data: SegmentationData) -> dict:

@@ -11,7 +11,13 @@ or a restart replays it::
      "current": [...],          # interactions (al_loop.core.interactions.to_json) of the object
      "pending": [[y, x], ...],  # points of a gesture not yet complete (a box's first corner,
                                 # an open polygon or stroke)
+     "pending_t": [t, ...],     # when each pending point was made
+     "gesture_t0": t,           # the action before the pending gesture's first point
      "events": [t0, t1, ...]}   # wall-clock time of every action: the measured seconds
+
+Every interaction in ``current`` (and so in the store's log) carries its timing: ``t0`` the
+time of the person's previous action, ``t`` the time of each of its points, ``t1`` when it was
+complete; ``al-loop costs`` measures seconds per interaction kind from them.
 
 Which points make which interaction is data: ``APP_METHODS`` (one row per method the app
 offers) names each method's opening gesture and the gestures that correct it, and ``GESTURES``
@@ -183,6 +189,7 @@ def new_draft(method: str, class_id: int, now: float | None = None) -> dict:
         "objects": [],
         "current": [],
         "pending": [],
+        "pending_t": [],
         "events": [_now(now)],
     }
 
@@ -212,30 +219,56 @@ def active_gesture(draft: dict) -> str:
     return draft["tool"] if draft["tool"] in spec.then else spec.then[0]
 
 
-def _complete(draft: dict, gesture: Gesture) -> None:
+def _complete(draft: dict, gesture: Gesture, now: float | None = None) -> None:
     interaction = gesture.build([tuple(p) for p in draft["pending"]], bool(draft["positive"]))
+    data = {**to_json(interaction), **_timing(draft, _now(now))}
     # as it reads back from the draft file (lists, not tuples): a live session compares them
-    draft["current"].append(json.loads(json.dumps(to_json(interaction))))
-    draft["pending"] = []
+    draft["current"].append(json.loads(json.dumps(data)))
+    _clear_pending(draft)
+
+
+def _timing(draft: dict, end: float) -> dict:
+    """The finished gesture's timestamps (none when a draft of an earlier app lacks them)."""
+    times = draft.get("pending_t") or []
+    start = draft.get("gesture_t0")
+    if start is None or len(times) != len(draft["pending"]):
+        return {}
+    return {"t0": start, "t": times, "t1": end}
+
+
+def _clear_pending(draft: dict) -> None:
+    draft["pending"], draft["pending_t"] = [], []
+    draft.pop("gesture_t0", None)
+
+
+def _add_pending(draft: dict, points: Sequence[Point], now: float) -> None:
+    if not draft["pending"]:
+        draft["gesture_t0"] = draft["events"][-1] if draft["events"] else now
+        draft["pending_t"] = []
+    draft["pending"].extend([int(y), int(x)] for y, x in points)
+    draft.setdefault("pending_t", []).extend([now] * len(points))
 
 
 def add_point(draft: dict, y: int, x: int, now: float | None = None) -> dict:
     """A point on the image: one Click, or one point of the active gesture (which becomes an
     interaction once it has all its points)."""
     gesture = GESTURES[active_gesture(draft)]
-    draft["pending"].append([int(y), int(x)])
+    now = _now(now)
+    _add_pending(draft, [(y, x)], now)
     if gesture.points is not None and len(draft["pending"]) >= gesture.points:
-        _complete(draft, gesture)
-    draft["events"].append(_now(now))
+        _complete(draft, gesture, now)
+    draft["events"].append(now)
     return draft
 
 
 def add_stroke(draft: dict, points: Sequence[Point], now: float | None = None) -> dict:
     """A whole stroke drawn at once (the canvas); ignored unless strokes are the gesture."""
     if active_gesture(draft) == "stroke" and len(points) > 0:
-        draft["pending"] = [[int(y), int(x)] for y, x in points]
-        _complete(draft, GESTURES["stroke"])
-        draft["events"].append(_now(now))
+        now = _now(now)
+        _clear_pending(draft)
+        _add_pending(draft, points, now)
+        _complete(draft, GESTURES["stroke"], now)
+        draft["events"].append(now)
     return draft
 
 
@@ -243,8 +276,9 @@ def finish_pending(draft: dict, now: float | None = None) -> dict:
     """Close the open polygon or end the open stroke (a gesture the person ends)."""
     gesture = GESTURES[active_gesture(draft)]
     if gesture.points is None and len(draft["pending"]) >= gesture.min_points:
-        _complete(draft, gesture)
-        draft["events"].append(_now(now))
+        now = _now(now)
+        _complete(draft, gesture, now)
+        draft["events"].append(now)
     return draft
 
 
@@ -252,7 +286,7 @@ def set_tool(draft: dict, tool: str, now: float | None = None) -> dict:
     """Switch the correcting gesture; an open stroke is ended first, a partial one dropped."""
     if tool != draft["tool"]:
         finish_pending(draft, now)
-        draft["pending"] = []
+        _clear_pending(draft)
         draft["tool"] = tool
     return draft
 
@@ -262,6 +296,8 @@ def undo(draft: dict, now: float | None = None) -> dict:
     or (nothing left on this object) reopen the previous object."""
     if draft["pending"]:
         draft["pending"].pop()
+        if draft.get("pending_t"):
+            draft["pending_t"].pop()
     elif draft["current"]:
         draft["current"].pop()
     elif draft["from_model"]:
@@ -275,7 +311,8 @@ def undo(draft: dict, now: float | None = None) -> dict:
 
 
 def reset(draft: dict, now: float | None = None) -> dict:
-    draft.update(objects=[], current=[], pending=[], from_model=False)
+    draft.update(objects=[], current=[], from_model=False)
+    _clear_pending(draft)
     draft["events"].append(_now(now))
     return draft
 
@@ -296,7 +333,7 @@ def _current_object(draft: dict) -> list[dict]:
 def next_object(draft: dict, now: float | None = None) -> dict:
     """Finish the object being drawn; the next interactions start a new one (from scratch)."""
     finish_pending(draft, now)
-    draft["pending"] = []  # an incomplete box or extreme-point set is not an interaction
+    _clear_pending(draft)  # an incomplete box or extreme-point set is not an interaction
     draft["objects"].extend(_current_object(draft))
     draft["current"], draft["from_model"] = [], False
     return draft

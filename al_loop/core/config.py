@@ -111,6 +111,15 @@ class AnnotationConfig(_Section):
     # metadata says so, or does not say): refused unless true (leakage: a person's model has
     # never seen the images they label)
     allow_seen_images: bool = False
+    # the cost table that prices simulated interactions (a path, relative to the working
+    # directory; None: configs/costs.yaml), e.g. one measured from a person by `al-loop costs`
+    costs: str | None = None
+
+    @field_validator("costs")
+    @classmethod
+    def _absolute(cls, costs: str | None) -> str | None:
+        # made absolute where the config is read, so a sweep's workers find it from anywhere
+        return None if costs is None else str(Path(costs).expanduser().resolve())
 
 
 class BudgetConfig(_Section):

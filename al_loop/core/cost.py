@@ -19,9 +19,13 @@ from al_loop.core import interactions as ix
 from al_loop.core.errors import ConfigError
 
 DEFAULT_COSTS_PATH = Path(__file__).resolve().parents[2] / "configs" / "costs.yaml"
+# A person's timed gap between two actions counts at most this much (a longer one is idling):
+# the app's seconds per unit and the costs measured from them (al_loop/reports/costs.py).
+IDLE_CAP_SECONDS = 30.0
 
 TOP_KEYS = ("entries", "polygon_pricing")
-ENTRY_KEYS = ("seconds", "same_as", "source", "assumption", "reason", "note")
+# n and quartiles: a table measured from people (al-loop costs) gives its sample size and spread
+ENTRY_KEYS = ("seconds", "same_as", "source", "assumption", "reason", "note", "n", "quartiles")
 POLYGON_PRICING = ("per_instance", "per_vertex")
 ORACLE_POLYGON_METHOD = "oracle_polygon"  # the reference baseline: always priced per instance
 
@@ -186,6 +190,7 @@ def _parse_entry(name: str, raw: dict, origin: str, seen: tuple[str, ...] = ()) 
         raise ConfigError(f"{origin}: {where}.reason: an assumption needs a reason")
     if not assumption and not spec.get("source"):
         raise ConfigError(f"{origin}: {where}.source: a measured number needs its source")
+    _check_measured(spec, origin, where)
     if ("seconds" in spec) == ("same_as" in spec):
         raise ConfigError(f"{origin}: {where}: give exactly one of seconds, same_as")
     if "same_as" in spec:
@@ -198,3 +203,18 @@ def _parse_entry(name: str, raw: dict, origin: str, seen: tuple[str, ...] = ()) 
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
             raise ConfigError(f"{origin}: {where}.seconds: expected a number >= 0, got {seconds!r}")
     return CostEntry(name, float(seconds), spec.get("source"), assumption, spec.get("reason"))
+
+
+def _check_measured(spec: dict, origin: str, where: str) -> None:
+    n, quartiles = spec.get("n"), spec.get("quartiles")
+    if "n" in spec and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ConfigError(f"{origin}: {where}.n: expected a whole number >= 1, got {n!r}")
+    if "quartiles" in spec and not (
+        isinstance(quartiles, list)
+        and len(quartiles) == 2
+        and all(isinstance(q, (int, float)) and not isinstance(q, bool) for q in quartiles)
+        and 0 <= quartiles[0] <= quartiles[1]
+    ):
+        raise ConfigError(
+            f"{origin}: {where}.quartiles: expected [lower, upper] seconds, 0 <= lower <= upper"
+        )

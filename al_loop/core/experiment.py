@@ -35,6 +35,10 @@ from al_loop.core.units import UnitSpace
 from al_loop.data.base import IGNORE, SegmentationData
 
 PRIOR_SECONDS_PER_UNIT = 5.0  # queue sizing before any unit has a measured cost
+# A round that starts over its cumulative target (a person labelled past the last round's
+# budget) still queues at least this share of a round's seconds: the overspend is paid back
+# from later rounds' targets, at most half a round at a time, instead of a one-unit round.
+MIN_ROUND_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,13 @@ class Budget:
     def target(self, round_index: int) -> float:
         """Cumulative seconds at which round ``round_index`` stops annotating."""
         return min(self.initial_seconds + round_index * self.round_seconds, self.total_seconds)
+
+    def queue_seconds(self, round_index: int, spent: float) -> float:
+        """Seconds of labelling round ``round_index``'s queue is sized for: what is left of
+        its cumulative target, at least MIN_ROUND_SHARE of a round (an overspend carries
+        over to later rounds' targets, so the total is kept), never past the total budget."""
+        left = max(self.target(round_index) - spent, MIN_ROUND_SHARE * self.round_seconds)
+        return min(left, self.total_seconds - spent)
 
     @property
     def rounds(self) -> int:
@@ -135,8 +146,9 @@ class Loop:
         self.store.close_round(round_index)
 
     def train_and_evaluate(self, round_index: int) -> None:
-        """Train on every stored label, evaluate, checkpoint, and mark the round evaluated."""
-        labels = self.store.label_maps(len(self.pool), self.pool.hw)
+        """Train on the labels of rounds up to this one (a person in the app may be labelling
+        the next meanwhile), evaluate, checkpoint, and mark the round evaluated."""
+        labels = self.store.label_maps(len(self.pool), self.pool.hw, max_round=round_index)
         labelled = np.flatnonzero((labels != IGNORE).any(axis=(1, 2)))
         train_stats = self._fit(round_index, labels, labelled)
         metrics = self.segmenter.evaluate(self.val)
@@ -201,8 +213,8 @@ class Loop:
 
     def _rank(self, round_index: int, extension: int) -> Ranked:
         """Rank enough units to fill what is left of the round's budget, with some slack."""
-        unavailable = self.store.unavailable_units()
-        left = self.budget.target(round_index) - self.store.seconds_spent()
+        unavailable = self.store.unavailable_units(ranking=round_index)
+        left = self.budget.queue_seconds(round_index, self.store.seconds_spent())
         measured = self.store.annotation_seconds()
         per_unit = float(np.mean(measured)) if measured else PRIOR_SECONDS_PER_UNIT
         count = max(1, math.ceil(1.5 * left / max(per_unit, 1e-3)) + 1)

@@ -5,7 +5,7 @@ Coordinates are (y, x) pixels in the image the method was started on.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 
 @dataclass(frozen=True)
@@ -79,10 +79,12 @@ def to_json(interaction) -> dict:
 
 
 def from_json(data: dict):
-    data = dict(data)
-    cls = INTERACTION_TYPES[data.pop("type")]
+    """The interaction of a log record; what the log adds beside its fields (the object and
+    class it belongs to, the app's timestamps ``t0``/``t``/``t1``) is left out."""
+    cls = INTERACTION_TYPES[data["type"]]
+    names = {f.name for f in fields(cls)}
 
     def tuplify(v):
         return tuple(tuplify(x) for x in v) if isinstance(v, list) else v
 
-    return cls(**{k: tuplify(v) for k, v in data.items()})
+    return cls(**{k: tuplify(v) for k, v in data.items() if k in names})

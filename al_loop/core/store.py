@@ -80,6 +80,13 @@ CREATE TABLE IF NOT EXISTS annotations (
 """
 
 
+# Units of earlier rounds' queues that a new round's ranking replaces (parameters: the new
+# round, now): queued, not check units, and held by nobody.
+_REPLACEABLE = (
+    "round < ? AND status = 'queued' AND held_out = 0 AND (lease_owner IS NULL OR lease_until < ?)"
+)
+
+
 @dataclass(frozen=True)
 class QueuedUnit:
     id: int
@@ -287,8 +294,8 @@ class LabelStore:
     # -- rounds -------------------------------------------------------------------------------
     def rounds(self) -> list[RoundRecord]:
         rows = self._conn.execute(
-            """SELECT r.*, (SELECT COUNT(*) FROM units u WHERE u.round = r.round
-                            AND u.status = 'annotated' AND u.held_out = 0) AS n_annotated
+            """SELECT r.*, (SELECT COUNT(*) FROM annotations a JOIN units u ON u.id = a.unit_id
+                            WHERE a.round = r.round AND u.held_out = 0) AS n_annotated
                FROM rounds r ORDER BY r.round"""
         ).fetchall()
         return [
@@ -308,6 +315,15 @@ class LabelStore:
         rounds = self.rounds()
         return rounds[-1] if rounds else None
 
+    def labelling_round(self) -> int:
+        """The round a label made now belongs to: the open (``selected``) round, or, while the
+        last round is being trained (a person labels on from its queue meanwhile), the next one:
+        its model never saw the label."""
+        last = self.last_round()
+        if last is None:
+            return 0
+        return last.round if last.status == "selected" else last.round + 1
+
     def start_round(
         self,
         round_index: int,
@@ -317,13 +333,35 @@ class LabelStore:
         image_names: Sequence[str],
         scores: Sequence[float] | None = None,
     ) -> None:
-        """Create the round and queue its units, best first, in one transaction."""
+        """Create the round and queue its units, best first, in one transaction. The new
+        ranking replaces what earlier rounds left queued (a person labelled on from it while
+        this round was trained), except units someone holds now and check units."""
+        now = time.time()
         with self._transaction() as c:
             c.execute(
                 "INSERT INTO rounds(round, strategy, target_seconds, status, created_at) "
                 "VALUES (?, ?, ?, 'selected', ?)",
-                (round_index, strategy, float(target_seconds), time.time()),
+                (round_index, strategy, float(target_seconds), now),
             )
+            c.execute(
+                "UPDATE units SET status = 'dropped', lease_owner = NULL, lease_until = NULL "
+                f"WHERE {_REPLACEABLE}",
+                (round_index, now),
+            )
+            # ranked while the old queue was labelled on: what was labelled or is still held
+            # since is not queued again
+            taken = {
+                Unit(r["image"], r["region"])
+                for r in c.execute(
+                    "SELECT image, region FROM units u WHERE round < ? AND (status = 'queued' "
+                    "OR EXISTS (SELECT 1 FROM annotations a WHERE a.unit_id = u.id "
+                    "AND a.round >= ?))",
+                    (round_index, round_index),
+                )
+            }
+            keep = [i for i, u in enumerate(ranked) if u not in taken]
+            ranked = [ranked[i] for i in keep]
+            scores = None if scores is None else [scores[i] for i in keep]
             self._queue(c, round_index, ranked, image_names, scores, first_rank=0)
 
     def extend_round(
@@ -380,14 +418,17 @@ class LabelStore:
             for r in rows
         ]
 
-    def close_round(self, round_index: int) -> None:
-        """The round's budget is spent: drop what is still queued and mark it annotated."""
+    def close_round(self, round_index: int, keep_queue: bool = False) -> None:
+        """The round's budget is spent: mark it annotated and drop what is still queued, or,
+        ``keep_queue`` (the app), leave the queue to be labelled on from until the next round's
+        ranking replaces it (``start_round``)."""
         with self._transaction() as c:
-            c.execute(
-                "UPDATE units SET status = 'dropped', lease_owner = NULL, lease_until = NULL "
-                "WHERE round = ? AND status = 'queued'",
-                (round_index,),
-            )
+            if not keep_queue:
+                c.execute(
+                    "UPDATE units SET status = 'dropped', lease_owner = NULL, lease_until = NULL "
+                    "WHERE round = ? AND status = 'queued'",
+                    (round_index,),
+                )
             c.execute(
                 "UPDATE rounds SET status = 'annotated' WHERE round = ? AND status = 'selected'",
                 (round_index,),
@@ -395,7 +436,7 @@ class LabelStore:
 
     def finish_round(self, round_index: int, metrics: dict) -> None:
         with self._transaction() as c:
-            seconds = self._seconds(c)
+            seconds = self._seconds(c, max_round=round_index)  # not labels made since
             c.execute(
                 "UPDATE rounds SET status = 'evaluated', metrics = ?, seconds_total = ?, "
                 "finished_at = ? WHERE round = ?",
@@ -463,16 +504,27 @@ class LabelStore:
             )
 
     def lease_next(
-        self, round_index: int, owner: str, ttl_seconds: float = 600.0
+        self,
+        round_index: int,
+        owner: str,
+        ttl_seconds: float = 600.0,
+        held_out: bool | None = None,
     ) -> QueuedUnit | None:
-        """Give the best queued unit nobody else holds; two app tabs never get the same one."""
+        """Give the best queued unit nobody else holds; two app tabs never get the same one.
+        First the unit ``owner`` holds already (of any round: a person labelling while the next
+        round was selected keeps it), then check units (of any round: never dropped), then
+        round ``round_index``'s queue. ``held_out``: only check units, or none (None: both)."""
         now = time.time()
+        kind = "" if held_out is None else f"AND held_out = {int(bool(held_out))} "
         with self._transaction() as c:
             row = c.execute(
-                "SELECT id, image, region, rank, score, held_out FROM units WHERE round = ? "
-                "AND status = 'queued' AND (lease_owner IS NULL OR lease_owner = ? "
-                "OR lease_until < ?) ORDER BY (lease_owner = ?) DESC, held_out DESC, rank LIMIT 1",
-                (round_index, owner, now, owner),
+                "SELECT id, image, region, rank, score, held_out FROM units "
+                "WHERE status = 'queued' AND (lease_owner IS NULL OR lease_owner = :owner "
+                "OR lease_until < :now) AND (round = :round OR held_out = 1 "
+                f"OR (lease_owner = :owner AND lease_until >= :now)) {kind}"
+                "ORDER BY (lease_owner = :owner AND lease_until >= :now) DESC, held_out DESC, "
+                "round DESC, rank LIMIT 1",
+                {"round": round_index, "owner": owner, "now": now},
             ).fetchone()
             if row is None:
                 return None
@@ -489,25 +541,31 @@ class LabelStore:
         )
 
     @staticmethod
-    def _seconds(c, held_out: bool = False) -> float:
+    def _seconds(c, held_out: bool = False, max_round: int | None = None) -> float:
+        last = "" if max_round is None else f" AND a.round <= {int(max_round)}"
         return float(
             c.execute(
                 "SELECT COALESCE(SUM(a.seconds), 0) AS s FROM annotations a "
-                "JOIN units u ON u.id = a.unit_id WHERE u.held_out = ?",
+                "JOIN units u ON u.id = a.unit_id WHERE u.held_out = ?" + last,
                 (int(held_out),),
             ).fetchone()["s"]
         )
 
-    def seconds_spent(self, held_out: bool = False) -> float:
-        """Labelling seconds of training labels (of the check set, ``held_out``)."""
-        return self._seconds(self._conn, held_out)
+    def seconds_spent(self, held_out: bool = False, max_round: int | None = None) -> float:
+        """Labelling seconds of training labels (of the check set, ``held_out``), of rounds up
+        to ``max_round`` if given."""
+        return self._seconds(self._conn, held_out, max_round)
 
-    def unavailable_units(self) -> set[Unit]:
-        """Units labelled, queued, skipped or flagged: no strategy may choose them again."""
-        rows = self._conn.execute(
-            "SELECT image, region FROM units WHERE status != 'dropped'"
-        ).fetchall()
-        return {Unit(r["image"], r["region"]) for r in rows}
+    def unavailable_units(self, ranking: int | None = None) -> set[Unit]:
+        """Units labelled, queued, skipped or flagged: no strategy may choose them again.
+        ``ranking``: for the ranking of that round, which replaces earlier rounds' queues,
+        so their units nobody holds are available again (``start_round``)."""
+        query = "SELECT image, region FROM units WHERE status != 'dropped'"
+        args: tuple = ()
+        if ranking is not None:
+            query += f" AND NOT ({_REPLACEABLE})"
+            args = (ranking, time.time())
+        return {Unit(r["image"], r["region"]) for r in self._conn.execute(query, args)}
 
     def annotation_seconds(self) -> list[float]:
         return [
@@ -520,6 +578,13 @@ class LabelStore:
             "SELECT u.image, u.region, a.seconds FROM annotations a JOIN units u ON u.id = a.unit_id"
         )
         return {Unit(r["image"], r["region"]): r["seconds"] for r in rows}
+
+    def annotation_logs(self) -> list[dict]:
+        """Every annotation's annotator, method, seconds and interaction log; no masks."""
+        rows = self._conn.execute(
+            "SELECT annotator, method, seconds, interactions FROM annotations ORDER BY id"
+        )
+        return [{**dict(r), "interactions": json.loads(r["interactions"])} for r in rows]
 
     def annotations(self, round_index: int | None = None) -> list[dict]:
         query = (

@@ -23,6 +23,7 @@ import csv
 import html
 from pathlib import Path
 
+from al_loop.core.cost import CostTable
 from al_loop.reports.figures import (
     _axis_label,
     plot_budget_curves,
@@ -118,6 +119,50 @@ th {{ background: #f4f4f4; }} td:first-child, th:first-child {{ text-align: left
 """
 
 
+def cost_rows(runs: list[RunResult], literature: CostTable | None = None) -> list[dict]:
+    """Every cost entry a run was priced with other than the literature's figure: the runs'
+    seconds and source beside the literature's (configs/costs.yaml)."""
+    literature = literature or CostTable.load()
+    rows: dict[tuple, dict] = {}
+    for run in runs:
+        for name, entry in ((run.costs or {}).get("entries") or {}).items():
+            known = literature.get(name)
+            if known is not None and abs(known - entry["seconds"]) < 1e-9:
+                continue
+            key = (name, entry["seconds"], entry.get("source"))
+            row = rows.setdefault(
+                key,
+                {
+                    "entry": name,
+                    "seconds": entry["seconds"],
+                    "source": entry.get("source") or "",
+                    "literature s": "-" if known is None else f"{known:g}",
+                    "literature source": _literature_source(literature, name),
+                    "runs": 0,
+                },
+            )
+            row["runs"] += 1
+    return list(rows.values())
+
+
+def _literature_source(table: CostTable, name: str) -> str:
+    entry = table.entries.get(name)
+    if entry is None:
+        return "-"
+    return f"assumption: {entry.reason}" if entry.assumption else entry.source or ""
+
+
+def cost_section(runs: list[RunResult]) -> str:
+    rows = cost_rows(runs)
+    if not rows:
+        return "Every run was priced with the literature's figures (configs/costs.yaml).\n"
+    return (
+        "Entries priced other than the literature's figures (e.g. measured from a person with "
+        "`al-loop costs`), beside the literature's; every other entry is configs/costs.yaml's."
+        "\n\n" + markdown_table(rows)
+    )
+
+
 def write_html(
     runs: list[RunResult],
     path: Path,
@@ -179,6 +224,7 @@ def write_report(
     text += ["\n![budget curve](budget_curve.png)\n", "\n## Strategies x methods\n\n"]
     text += [markdown_table(table), "\n" + GROUP_NOTE + "\n"]
     text += ["\n## Summary\n\n", markdown_table(summary)]
+    text += ["\n## Cost table\n\n", cost_section(runs)]
     text += ["\n![seconds per unit by round](seconds_per_unit.png)\n"]
     text += [
         "\n## Rounds\n\n",

@@ -31,6 +31,9 @@ class RunResult:
     whole_pool: dict | None = None
     # classes the data set marks rare (its loader's meta): the report's per-class IoU columns
     rare_classes: list[str] = field(default_factory=list)
+    # the cost table that priced the run ({"origin", "entries": {name: {"seconds", "source"}}});
+    # None in older runs (priced by configs/costs.yaml then)
+    costs: dict | None = None
 
     @property
     def strategy(self) -> str:
@@ -106,6 +109,7 @@ def load_run(run_dir: str | Path) -> RunResult:
         classes = json.loads(store.get_meta("classes", "[]"))
         whole_pool = json.loads(store.get_meta("whole_pool", "null"))
         rare = json.loads(store.get_meta("rare_classes", "[]"))
+        costs = json.loads(store.get_meta("costs", "null"))
         return RunResult(
             run_dir,
             config,
@@ -114,6 +118,7 @@ def load_run(run_dir: str | Path) -> RunResult:
             classes,
             whole_pool,
             rare,
+            costs,
         )
 
 

@@ -91,7 +91,7 @@ def build_annotator(
     if a.method in BATCH_ANNOTATORS:
         try:
             return BATCH_ANNOTATORS[a.method](
-                pool_masks, CostTable.load(), seed=config.seed, **a.params
+                pool_masks, CostTable.load(config.annotation.costs), seed=config.seed, **a.params
             )
         except TypeError as err:
             raise ConfigError(f"annotation.params for '{a.method}': {err}") from None
@@ -101,7 +101,7 @@ def build_annotator(
     return SimulatedAnnotator(
         pool_masks=pool_masks,
         method_name=a.method,
-        cost=CostTable.load(),
+        cost=CostTable.load(config.annotation.costs),
         max_interactions=a.max_interactions,
         target_iou=a.target_iou,
         context_margin=a.context_margin,
@@ -403,9 +403,18 @@ def run_experiment(
             store.set_meta("rare_classes", json.dumps(list(splits.train.meta.get(RARE_KEY, ()))))
             if store.get_meta("whole_pool") is None:  # the unit of "% of labelling everything"
                 whole = whole_pool_cost(
-                    splits.train, CostTable.load(), config.annotation.min_instance_pixels
+                    splits.train,
+                    CostTable.load(config.annotation.costs),
+                    config.annotation.min_instance_pixels,
                 )
                 store.set_meta("whole_pool", json.dumps(whole))
+            if store.get_meta("costs") is None:  # the report sets it beside the literature's
+                table = CostTable.load(config.annotation.costs)
+                priced = {
+                    e.name: {"seconds": e.seconds, "source": e.source}
+                    for e in table.entries.values()
+                }
+                store.set_meta("costs", json.dumps({"origin": table.origin, "entries": priced}))
             if config.full_supervision.enabled and store.get_meta("full_supervision") is None:
                 reference = reference or full_supervision_reference(config, splits, progress)
                 store.set_meta("full_supervision", json.dumps(reference))

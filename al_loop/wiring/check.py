@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from al_loop.annotators import BATCH_ANNOTATORS
 from al_loop.core.config import ExperimentConfig
+from al_loop.core.cost import CostTable
 from al_loop.core.errors import ConfigError
 from al_loop.core.units import UNIT_SPACES
 from al_loop.data import check_dataset_params
@@ -29,8 +30,25 @@ from strategies import make_strategy
 
 def check_config(config: ExperimentConfig) -> None:
     """ConfigError (one line, naming the key) for the first name or parameter that is wrong."""
-    for check in (check_dataset, check_units, check_segmenter, check_strategy, check_annotation):
+    checks = (
+        check_dataset,
+        check_units,
+        check_segmenter,
+        check_strategy,
+        check_annotation,
+        check_costs,
+    )
+    for check in checks:
         check(config)
+
+
+def check_costs(config: ExperimentConfig) -> None:
+    """The cost table ``annotation.costs`` names loads and has every entry pricing needs."""
+    if config.annotation.costs is not None:
+        try:
+            CostTable.load(config.annotation.costs)
+        except ConfigError as err:
+            raise ConfigError(f"annotation.costs: {err}") from None
 
 
 def check_dataset(config: ExperimentConfig) -> None:

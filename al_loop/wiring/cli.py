@@ -232,7 +232,7 @@ def cmd_app(args: argparse.Namespace) -> None:
         from app.project import create_project
 
         config = read_yaml_mapping(args.config) if args.config else None
-        create_project(args.project_dir, args.images, args.masks, config, args.classes)
+        create_project(args.project_dir, args.images, args.masks, config, args.classes, args.binary)
         print(f"created project {args.project_dir}")
     try:
         import streamlit  # noqa: F401
@@ -244,6 +244,16 @@ def cmd_app(args: argparse.Namespace) -> None:
     env = {**os.environ, "AL_LOOP_PROJECT": str(Path(args.project_dir).resolve())}
     print(f"al-loop app: http://{args.address}:{args.port}")
     subprocess.run(app_command(args), env=env, check=False)
+
+
+def cmd_costs(args: argparse.Namespace) -> None:
+    from al_loop.reports.costs import write_costs
+    from al_loop.reports.report import markdown_table
+
+    out = args.out or str(Path(args.project_dir) / "costs.yaml")
+    path, rows = write_costs(args.project_dir, out, args.base)
+    print(markdown_table(rows), end="")
+    print(f"wrote {path}: price runs with it by `annotation.costs: {path}` in their config")
 
 
 def parse_method_params(pairs: list[str], methods: list[str]) -> dict[str, dict]:
@@ -477,6 +487,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train_int.set_defaults(func=cmd_train_interactive)
 
+    costs = sub.add_parser(
+        "costs",
+        parents=[common],
+        help="seconds per interaction measured from a person in the app: a cost table",
+    )
+    costs.add_argument("project_dir", help="an app project (its store.sqlite)")
+    costs.add_argument("--out", help="cost table to write (default PROJECT_DIR/costs.yaml)")
+    costs.add_argument(
+        "--base", help="table whose entries fill what was not measured (default configs/costs.yaml)"
+    )
+    costs.set_defaults(func=cmd_costs)
+
     app = sub.add_parser(
         "app", parents=[common], help="the Streamlit app for labelling rounds by hand"
     )
@@ -484,6 +506,11 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("--images", help="create the project from this folder of images")
     app.add_argument("--masks", help="with --images: ground-truth masks (NAME.png), optional")
     app.add_argument("--classes", help="with --images: classes.yaml (names and colours)")
+    app.add_argument(
+        "--binary",
+        action="store_true",
+        help="with --masks: any non-zero mask pixel is the object (masks numbering instances)",
+    )
     app.add_argument("--config", help="with --images: experiment config YAML (units, model...)")
     app.add_argument("--address", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     app.add_argument("--port", type=int, default=8501)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from al_loop.wiring.cli import app_command
+from al_loop.core.cost import CostTable
+from al_loop.wiring.cli import app_command, main
 from app.project import Project
 from tests.app.helpers import make_project
 
@@ -170,3 +171,47 @@ def test_a_box_in_the_feature_space_labels_segments_of_several_units(
     assert all(r["interactions"][0]["type"] == "SegmentLabel" for r in rows)
     assert len({r["seconds"] for r in rows}) == 1  # the view's seconds, split equally
     assert all(((r["mask"] == 0) | (r["mask"] == 255)).all() for r in rows)  # class 0 chosen
+
+
+def type_point(page, text: str) -> None:
+    """The keyboard path of the Annotate page: "y x" in the point box, Enter."""
+    box = page.get_by_label("Points (y x; y x ...), Enter to add")
+    box.fill(text)
+    box.press("Enter")
+    wait_until_idle(page)
+
+
+@pytest.mark.slow
+def test_the_person_labels_while_the_round_trains(new_page, served_app, tmp_path):
+    url, project_dir = served_app
+    page = new_page()
+    page.goto(f"{url}/?tab=rounds", timeout=120_000)
+    page.get_by_text("of the queue").wait_for(timeout=120_000)
+    type_point(page, "30 30")
+    page.get_by_text("1 interactions").wait_for(timeout=60_000)
+    page.get_by_role("button", name="Accept").click()
+    assert len(stored_annotations(project_dir)) == 1
+    wait_until_idle(page)
+    page.get_by_role("button", name="Finish round 0").click()
+    # the next unit is served at once, from round 0's queue, while the job trains round 0
+    page.get_by_text("Round 0 is being trained").wait_for(timeout=60_000)
+    type_point(page, "20 20")
+    page.get_by_role("button", name="Accept").click()
+    deadline = time.time() + 60
+    while len(rows := stored_annotations(project_dir)) < 2:
+        assert time.time() < deadline, "the second label was not stored"
+        time.sleep(0.5)
+    assert [r["round"] for r in rows] == [0, 1]  # the second: not round 0's model's
+    # the clicks were timed in the browser: `al-loop costs` makes a cost table of them
+    assert main(["costs", str(project_dir), "--out", str(tmp_path / "costs.yaml")]) == 0
+    measured = CostTable.load(tmp_path / "costs.yaml").entries["click_first"]
+    assert measured.source.endswith("n=2") and measured.seconds > 0
+    page.screenshot(path=str(tmp_path / "rounds.png"), full_page=True)
+    # the Overview, open while the job runs, redraws itself when it ends: no reload here
+    page.get_by_text("Overview").click()
+    page.get_by_text("Budget curve: validation mIoU vs seconds").wait_for(timeout=600_000)
+    status = Project(project_dir).job_status()
+    assert status["state"] == "done", status.get("trace")
+    with Project(project_dir) as project:
+        rounds = project.store.rounds()
+    assert [(r.status, r.n_annotated) for r in rounds] == [("evaluated", 1), ("selected", 1)]

@@ -17,6 +17,8 @@ def test_a_box_selection_is_a_segment_label():
         "segment_ids": (1, 3),
         "label": 2,
     }
+    timed = feature_view.label_selection(selected, 2, t0=5.0, t1=9.5)
+    assert (timed["t0"], timed["t"], timed["t1"]) == (5.0, [9.5], 9.5)
 
 
 def test_later_selections_win_and_unselected_segments_stay_unlabelled():

@@ -200,3 +200,57 @@ def test_skip_is_recorded(tmp_path, monkeypatch):
     with Project(project_dir) as project:
         statuses = project.store._conn.execute("SELECT status FROM units").fetchall()
     assert [s[0] for s in statuses].count("skipped") == 1
+
+
+def test_the_person_labels_on_while_the_round_trains(tmp_path, monkeypatch):
+    import os
+
+    project_dir = make_project(tmp_path)
+    app = start_app(project_dir, monkeypatch)
+    type_points(app, "30 30")
+    click(app, "accept")
+    with Project(project_dir) as project:  # Finish round, with this process as the job
+        project.store.close_round(0, keep_queue=True)
+    job = {"state": "running", "round": 0, "phase": "train", "done": 3, "total": 12}
+    (project_dir / "job.json").write_text(json.dumps({**job, "pid": os.getpid()}))
+    run(app)
+    assert "Round 0 is being trained" in captions(app)  # ... and the next unit is served
+    assert app.sidebar.get("progress")[0].proto.text == (
+        "Round 0: training the segmenter (3/12 steps)"
+    )
+    type_points(app, "20 20")
+    click(app, "accept")
+    assert [row["round"] for row in stored(project_dir)] == [0, 1]  # round 0's model: not it
+
+
+def test_overview_draws_a_single_round_as_a_visible_point(tmp_path, monkeypatch):
+    project_dir = make_project(tmp_path)
+    with Project(project_dir) as project:
+        project.store.close_round(0)
+        project.store.finish_round(0, {"miou": 0.4, "per_class_iou": [0.5, 0.3]})
+    app = start_app(project_dir, monkeypatch)
+    app.sidebar.radio(key="page").set_value("Overview")
+    run(app)
+    curve, _per_class = app.get("vega_lite_chart")
+    spec = json.loads(curve.proto.spec)
+    assert spec["mark"] == {"type": "line", "point": True}  # one point, drawn as a marker
+    assert spec["encoding"]["y"]["field"] == "miou"
+
+
+def test_export_keeps_the_typed_name_and_refuses_one_leaving_exports(tmp_path, monkeypatch):
+    project_dir = make_project(tmp_path)
+    app = start_app(project_dir, monkeypatch)
+    app.sidebar.radio(key="page").set_value("Export")
+    run(app)
+    default = app.text_input(key="export_name").value
+    run(app)
+    assert app.text_input(key="export_name").value == default  # not a new time per rerun
+    before = sorted(project_dir.rglob("*"))
+    app.text_input(key="export_name").input("../data/masks")
+    app.button(key="export").click()
+    app.run()
+    assert "export name '../data/masks': must name a folder inside" in app.error[0].value
+    assert sorted(project_dir.rglob("*")) == before
+    app.text_input(key="export_name").input("mine")
+    click(app, "export")
+    assert (project_dir / "exports" / "mine" / "coco.json").is_file()

@@ -3,6 +3,7 @@ import math
 import os
 import sqlite3
 
+import cv2
 import numpy as np
 import pytest
 
@@ -129,7 +130,7 @@ def test_round_job_trains_scores_the_check_set_and_queues_the_next_round_then_ex
     assert exported.names == [project.pool.names[queued.unit.image]]  # training labels only
     coco = json.loads((dest / "coco.json").read_text())
     assert [a["bbox"] for a in coco["annotations"]] == [[20, 20, 20, 20]]
-    with pytest.raises(DataError, match="outside the project"):
+    with pytest.raises(DataError, match="must name a folder inside"):
         Project(project_dir).export("../../escape")
 
 
@@ -338,3 +339,75 @@ def test_a_second_round_job_is_refused_and_leaves_the_first_ones_status(tmp_path
             project.start_finish_round()
         with Project(project_dir) as project:
             assert project.open_round() == 0  # the round was not closed
+
+
+@pytest.mark.parametrize("name", ["../data/masks", "..", "", "  ", "/tmp/x", "a/../../store"])
+def test_export_names_that_leave_exports_are_refused_and_the_project_is_untouched(tmp_path, name):
+    project_dir = make_project(tmp_path)
+    before = sorted(p.relative_to(project_dir) for p in project_dir.rglob("*"))
+    with Project(project_dir) as project, pytest.raises(DataError, match="export name") as err:
+        project.export(name)
+    assert "\n" not in str(err.value)
+    assert sorted(p.relative_to(project_dir) for p in project_dir.rglob("*")) == before
+    Project(project_dir).close()  # still opens
+
+
+def test_export_keeps_the_typed_name_and_refuses_to_overwrite(tmp_path):
+    with Project(make_project(tmp_path)) as project:
+        dest = project.export("team/first")
+        assert dest == (project.project_dir / "exports/team/first")
+        assert (dest / "coco.json").is_file()
+        with pytest.raises(DataError, match="exists already"):
+            project.export("team/first")
+
+
+def _instance_masks(tmp_path):
+    """Images whose masks number instances (0, 1, 2) in three equal channels, as DAVIS."""
+    source = write_folder(make_synthetic(8, (32, 32), seed=0), tmp_path / "src")
+    for path in sorted((source / "masks").glob("*.png")):
+        mask = np.zeros((32, 32), np.uint8)
+        mask[2:10, 2:10], mask[20:30, 20:30] = 1, 2
+        cv2.imwrite(str(path), np.dstack([mask] * 3))
+    return source
+
+
+def test_instance_masks_fail_in_one_line_naming_binary_and_leave_no_project(tmp_path):
+    source = _instance_masks(tmp_path)
+    classes = tmp_path / "classes.yaml"
+    classes.write_text(
+        "- {name: background, color: [0, 0, 0]}\n- {name: object, color: [255, 0, 0]}\n"
+    )
+    with pytest.raises(DataError, match="unknown class id 2.*--binary") as err:
+        create_project(tmp_path / "p", source / "images", source / "masks", TINY_CONFIG, classes)
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "p").exists()
+    (tmp_path / "kept").mkdir()  # a folder that existed keeps what it held, and only that
+    (tmp_path / "kept" / "notes.txt").write_text("mine")
+    with pytest.raises(DataError):
+        create_project(tmp_path / "kept", source / "images", source / "masks", TINY_CONFIG, classes)
+    assert [p.name for p in (tmp_path / "kept").iterdir()] == ["notes.txt"]
+
+
+def test_binary_makes_every_non_zero_mask_pixel_the_object(tmp_path):
+    source = _instance_masks(tmp_path)
+    project_dir = create_project(
+        tmp_path / "p", source / "images", source / "masks", TINY_CONFIG, binary=True
+    )
+    data = load_folder(project_dir / "data")
+    assert [c.name for c in data.classes] == ["background", "object"]
+    expected = np.zeros((32, 32), np.uint8)
+    expected[2:10, 2:10] = expected[20:30, 20:30] = 1
+    assert all(np.array_equal(m, expected) for m in data.masks)
+    with Project(project_dir) as project:
+        assert project.open_round() == 0
+
+
+def test_a_round_whose_job_failed_can_be_trained_again_and_its_queue_is_labelled_on(tmp_path):
+    with Project(make_project(tmp_path)) as project:
+        assert project.retry_round() is None  # round 0 is open
+        project.store.close_round(0, keep_queue=True)  # Finish round; then the job failed
+        (project.project_dir / "job.json").write_text('{"state": "failed", "error": "x"}')
+        assert project.open_round() is None and project.retry_round() == 0
+        queued = project.lease("tab")  # labelling goes on meanwhile
+        project.accept(queued, [(1, np.ones((64, 64), bool))], 2.0, [], "polygon", "person:t")
+        assert project.store.annotations()[-1]["round"] == 1

@@ -4,6 +4,12 @@ import pytest
 from al_loop.interactive import METHODS
 from app import session as drafts
 
+TIMING = ("t0", "t", "t1")
+
+
+def untimed(entries: list[dict]) -> list[dict]:
+    return [{k: v for k, v in e.items() if k not in TIMING} for e in entries]
+
 
 def points(draft: dict) -> list:
     return [(e["type"], e.get("positive")) for e in draft["current"]]
@@ -18,15 +24,28 @@ def test_clicks_polygon_undo_and_objects():
         (3, 4, True),
         (5, 6, False),
     ]
+    # each interaction is timed from the person's previous action to its completion
+    assert [(c["t0"], c["t"], c["t1"]) for c in draft["current"]] == [
+        (0.0, [1.0], 1.0),
+        (1.0, [2.0], 2.0),
+    ]
     drafts.undo(draft, now=3.0)
     assert len(draft["current"]) == 1
     drafts.next_object(draft)
     draft["method"] = "polygon"
-    for y, x in [(0, 0), (0, 4), (4, 4)]:
-        drafts.add_point(draft, y, x)
+    drafts.add_point(draft, 9, 9, now=4.0)
+    drafts.undo(draft, now=5.0)  # a vertex taken back: the polygon starts after the undo
+    for t, (y, x) in enumerate([(0, 0), (0, 4), (4, 4)], start=6):
+        drafts.add_point(draft, y, x, now=float(t))
     assert draft["current"] == [] and len(draft["pending"]) == 3
-    drafts.finish_pending(draft)
-    assert draft["current"][0] == {"type": "Polygon", "vertices": [[0, 0], [0, 4], [4, 4]]}
+    drafts.finish_pending(draft, now=10.0)
+    assert draft["current"][0] == {
+        "type": "Polygon",
+        "vertices": [[0, 0], [0, 4], [4, 4]],
+        "t0": 5.0,
+        "t": [6.0, 7.0, 8.0],
+        "t1": 10.0,
+    }
     log = drafts.interaction_log(draft)
     assert [(e["object"], e["type"]) for e in log] == [(0, "Click"), (1, "Polygon")]
     assert drafts.method_label(draft) == "polygon+watershed_clicks"
@@ -49,7 +68,7 @@ def test_extreme_points_complete_on_the_fourth_point_then_clicks_correct():
         drafts.add_point(draft, y, x)
     assert draft["current"] == [] and drafts.active_gesture(draft) == "extreme_points"
     drafts.add_point(draft, 4, 8)
-    assert draft["current"] == [
+    assert untimed(draft["current"]) == [
         {"type": "ExtremePoints", "points": [[0, 5], [9, 4], [5, 1], [4, 8]]}
     ]
     assert drafts.active_gesture(draft) == "click" and draft["pending"] == []
@@ -62,7 +81,7 @@ def test_iog_takes_two_corners_then_the_inside_click():
     draft = drafts.new_draft("iog_grabcut", 2)
     for y, x in [(1, 1), (20, 30), (10, 12)]:
         drafts.add_point(draft, y, x)
-    assert draft["current"] == [
+    assert untimed(draft["current"]) == [
         {"type": "InsideOutside", "corners": [[1, 1], [20, 30]], "inside": [10, 12]}
     ]
 
@@ -79,10 +98,30 @@ def test_box_then_a_correcting_stroke_after_switching_the_tool():
     drafts.add_point(draft, 6, 8)
     assert draft["pending"] == [[5, 5], [6, 8]]
     drafts.finish_pending(draft)
-    assert draft["current"][1] == {"type": "Scribble", "points": [[5, 5], [6, 8]], "positive": True}
+    assert untimed(draft["current"])[1] == {
+        "type": "Scribble",
+        "points": [[5, 5], [6, 8]],
+        "positive": True,
+    }
     drafts.add_point(draft, 1, 1)
     drafts.set_tool(draft, "click")  # an open stroke is ended, not lost
     assert [e["type"] for e in draft["current"]] == ["Box", "Scribble", "Scribble"]
+
+
+def test_box_corners_and_a_canvas_stroke_are_timed_from_the_previous_action():
+    draft = drafts.new_draft("grabcut_box", 1, now=10.0)
+    drafts.add_point(draft, 2, 3, now=12.0)
+    drafts.add_point(draft, 12, 13, now=13.5)
+    drafts.set_tool(draft, "stroke")
+    drafts.add_stroke(draft, [(5, 5), (6, 8)], now=16.0)
+    assert [(e["t0"], e["t"], e["t1"]) for e in draft["current"]] == [
+        (10.0, [12.0, 13.5], 13.5),
+        (13.5, [16.0, 16.0], 16.0),  # the canvas sends a stroke whole, when it ends
+    ]
+    # an open polygon saved by an earlier app has no times: closed, it is untimed, not wrong
+    old = {"method": "polygon", "vertices": [[0, 0], [0, 4], [4, 4]], "events": [1.0]}
+    closed = drafts.finish_pending(drafts.normalize_draft(old, "polygon", 1), now=2.0)
+    assert closed["current"] == untimed(closed["current"]) and closed["current"][0]["vertices"]
 
 
 def test_a_canvas_stroke_is_one_scribble_and_only_when_strokes_are_the_gesture():

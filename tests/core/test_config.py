@@ -82,3 +82,10 @@ def test_window_fit_and_plateau_are_opt_in():
     assert config.segmenter.windows is None and config.full_supervision.patience is None
     windows = parse_config({"segmenter": {"windows": {"size": 96}}}).segmenter.windows
     assert (windows.size, windows.context) == (96, None)
+
+
+def test_a_cost_table_path_is_made_absolute_where_the_config_is_read(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = parse_config({"annotation": {"costs": "tables/mine.yaml"}})
+    assert config.annotation.costs == str(tmp_path.resolve() / "tables/mine.yaml")
+    assert parse_config({}).annotation.costs is None

@@ -138,6 +138,21 @@ def test_budget_targets():
 
 
 @pytest.mark.parametrize(
+    ("round_index", "spent", "seconds"),
+    [
+        (1, 100.0, 140.0),  # on schedule: what is left of the cumulative target
+        (1, 300.0, 60.0),  # 60 s over round 1's target: half a round, not nothing
+        (2, 300.0, 60.0),  # the overspend is still paid back (360 - 300 = 60)
+        (3, 300.0, 180.0),  # ... and is repaid: 480 - 300
+        (3, 470.0, 30.0),  # never past the total budget (500)
+    ],
+)
+def test_a_round_over_its_target_still_queues_half_a_round(round_index, spent, seconds):
+    budget = Budget(initial_seconds=120.0, round_seconds=120.0, total_seconds=500.0)
+    assert budget.queue_seconds(round_index, spent) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize(
     ("budget", "rounds"),
     [
         (Budget(10, 12, 46), 4),

@@ -226,3 +226,45 @@ def test_a_new_store_appears_complete_or_not_at_all(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("store.sqlite-")) == [
         "store.sqlite"
     ]
+
+
+def test_a_kept_queue_is_labelled_on_into_the_next_round_and_replaced_by_its_ranking(tmp_path):
+    units = [Unit(0, 0), Unit(0, 1), Unit(1, 0), Unit(1, 1)]
+    with LabelStore(tmp_path / "s.sqlite") as store:
+        store.start_round(0, "random", 10.0, units, NAMES)
+        assert store.labelling_round() == 0
+        done = store.lease_next(0, "a")
+        store.add_annotation(done.id, 0, _annotation(done.unit, (0, 0, 1, 1), 1, seconds=3.0))
+        held = store.lease_next(0, "a")  # the person's current unit when the round closes
+        store.close_round(0, keep_queue=True)  # the app: training starts, labelling goes on
+        assert store.labelling_round() == 1  # round 0's model never sees what comes now
+        during = store.lease_next(0, "b")
+        assert during is not None and during.id != held.id
+        store.add_annotation(during.id, 1, _annotation(during.unit, (0, 0, 1, 1), 2, 4.0))
+        store.finish_round(0, {"miou": 0.5})
+        (record,) = store.rounds()
+        assert (record.seconds_total, record.n_annotated) == (3.0, 1)  # its own labels only
+        assert store.seconds_spent() == 7.0 and store.seconds_spent(max_round=0) == 3.0
+        free = {q.unit for q in store.queued(0)} - {held.unit, during.unit}
+        assert not free & store.unavailable_units(ranking=1)  # the new ranking may take them
+        assert held.unit in store.unavailable_units(ranking=1)
+        # the new ranking, made before "b" labelled ``during`` and with a free unit of round 0
+        ranked = [during.unit, *free, Unit(2, 0)]
+        store.start_round(1, "entropy", 20.0, ranked, NAMES, scores=[3.0, 2.0, 1.0])
+        assert [q.unit for q in store.queued(0)] == [held.unit]  # held: kept; the rest dropped
+        assert [(q.unit, q.score) for q in store.queued(1)] == [(*free, 2.0), (Unit(2, 0), 1.0)]
+        assert store.lease_next(1, "a").id == held.id  # "a" keeps its unit across the rounds
+        assert [r.n_annotated for r in store.rounds()] == [1, 1]
+
+
+def test_check_units_survive_a_new_ranking_and_can_be_leased_apart(tmp_path):
+    with LabelStore(tmp_path / "s.sqlite") as store:
+        store.start_round(0, "random", 10.0, [Unit(0, 0), Unit(1, 0)], NAMES)
+        store.extend_round(0, [Unit(2, 0)], NAMES, held_out=True)
+        assert store.lease_next(0, "view", held_out=False).unit == Unit(0, 0)
+        store.close_round(0, keep_queue=True)
+        store.start_round(1, "entropy", 20.0, [Unit(1, 1)], NAMES)
+        assert [q.unit for q in store.queued(0)] == [Unit(0, 0), Unit(2, 0)]  # leased, check
+        check = store.lease_next(1, "person")
+        assert check.held_out and check.unit == Unit(2, 0)  # check units first, any round
+        assert store.lease_next(1, "other", held_out=True) is None  # the only one is taken

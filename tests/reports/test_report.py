@@ -38,6 +38,7 @@ def make_run(
     whole_pool=None,
     rare=None,
     fg_ious=None,
+    costs=None,
 ):
     with LabelStore(run_dir / "store.sqlite") as store:
         config = {
@@ -55,6 +56,8 @@ def make_run(
             store.set_meta("whole_pool", json.dumps(whole_pool))
         if rare is not None:
             store.set_meta("rare_classes", json.dumps(rare))
+        if costs is not None:
+            store.set_meta("costs", json.dumps(costs))
         for r, (miou, sec) in enumerate(zip(mious, seconds_per_round, strict=True)):
             store.start_round(r, strategy, 0.0, [Unit(r, 0)], [f"i{k}" for k in range(10)])
             store.add_annotation(
@@ -226,6 +229,27 @@ def test_write_report_outputs(tmp_path):
     assert len(paths["rounds"].read_text().splitlines()) == 1 + 4
     page = paths["html"].read_text()
     assert "<table>" in page and "entropy" in page and "% of full supervision" in page
+
+
+def test_the_report_sets_measured_costs_beside_the_literature(tmp_path):
+    measured = {
+        "origin": "/p/costs.yaml",
+        "entries": {
+            "click_first": {"seconds": 3.1, "source": "measured in the app: /p, 2026-12-04, n=9"},
+            "click_further": {"seconds": 0.9, "source": "Bearman et al."},  # the same figure
+        },
+    }
+    runs = [
+        make_run(tmp_path / "a", [0.4], [10], costs=measured),
+        make_run(tmp_path / "b", [0.3], [5], seed=1, costs=measured),
+        make_run(tmp_path / "c", [0.3], [5], seed=2),  # an older run: no table stored
+    ]
+    text = write_report(runs, tmp_path / "out", html_report=False)["report"].read_text()
+    section = text.split("## Cost table")[1]
+    assert "| click_first | 3.1 | measured in the app: /p, 2026-12-04, n=9 | 2.4 |" in section
+    assert "click_further" not in section  # as the literature has it: not listed
+    plain = write_report(runs[2:], tmp_path / "plain", html_report=False)["report"].read_text()
+    assert "priced with the literature's figures" in plain
 
 
 def test_report_of_a_sweep_with_seeds_and_a_class(sweep_runs, tmp_path):

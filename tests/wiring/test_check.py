@@ -38,6 +38,10 @@ TYPOS = [
     ),
     ({"annotation.retrain.steps": 5}, "annotation.retrain.steps"),
     (
+        {"annotation.costs": "/nowhere/costs.yaml"},
+        "annotation.costs: /nowhere/costs.yaml: cost table not found",
+    ),
+    (
         {"dataset.name": "synth"},
         "dataset.name: unknown 'synth'; valid: camvid, davis, folder, grabcut, run, synthetic",
     ),

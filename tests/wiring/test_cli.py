@@ -372,3 +372,53 @@ def test_a_demo_strategy_typo_fails_before_the_data_and_the_reference(
     assert main(argv) == 2
     assert "strategy.name: unknown 'entropyy'" in error_line(capsys)
     assert not loaded and not (tmp_path / "demo").exists()
+
+
+# -- costs measured from a person price a simulated run -----------------------------------------
+@pytest.mark.slow
+def test_costs_measured_in_an_app_project_price_a_simulated_run(tmp_path, capsys):
+    import numpy as np
+
+    from al_loop.core.cost import CostTable
+    from app import session as drafts
+    from app.project import Project
+    from tests.app.helpers import make_project
+
+    project_dir = make_project(tmp_path)
+    mask = np.zeros((64, 64), bool)
+    mask[8:24, 8:24] = True
+    with Project(project_dir) as project:
+        for k in range(3):  # three units, each a first click (4 s) and a further one (1.5 s)
+            queued = project.lease("tab")
+            draft = drafts.new_draft("watershed_clicks", 1, now=100.0 * k)
+            drafts.add_point(draft, 10, 10, now=100.0 * k + 4.0)
+            drafts.add_point(draft, 12, 12, now=100.0 * k + 5.5)
+            log = drafts.interaction_log(draft)
+            project.accept(queued, [(1, mask)], 5.5, log, "watershed_clicks", "person:tab")
+    out = tmp_path / "measured.yaml"
+    assert main(["costs", str(project_dir), "--out", str(out)]) == 0
+    assert "| first click on an object | click_first | 4.00 | 4.00-4.00 | 3 | 2.4 |" in (
+        capsys.readouterr().out
+    )
+    measured = CostTable.load(out)
+    assert (measured["click_first"], measured["click_further"]) == (4.0, 1.5)
+
+    budget = {"initial_seconds": 20, "round_seconds": 20, "total_seconds": 20}
+    annotation = {**TINY["annotation"], "costs": str(out)}
+    config = write_config(tmp_path / "cfg", {**TINY, "annotation": annotation, "budget": budget})
+    run_dir = tmp_path / "run"
+    assert main(["run", str(config), "--out", str(run_dir)]) == 0
+    with LabelStore(run_dir / "store.sqlite") as store:
+        logs = [a["interactions"] for a in store.annotation_logs()]
+    clicks = 0
+    for log in logs:
+        for index in {e["object"] for e in log if e["object"] >= 0}:
+            entries = [e for e in log if e["object"] == index]
+            clicks += sum(e["type"] == "Click" for e in entries)
+            own = entries[0]["seconds"] - measured.seconds(entries, "watershed_clicks")
+            assert own == pytest.approx(0.0) or own == pytest.approx(measured["choose_class"])
+    assert clicks > 0  # the run's clicks were priced at this person's 4 s and 1.5 s
+    from al_loop.reports.runs import load_run
+
+    stored = load_run(run_dir).costs  # what the report sets beside the literature
+    assert stored["origin"] == str(out) and stored["entries"]["click_first"]["seconds"] == 4.0
