@@ -11,7 +11,9 @@ or a restart replays it::
      "current": [...],          # interactions (al_loop.core.interactions.to_json) of the object
      "pending": [[y, x], ...],  # points of a gesture not yet complete (a box's first corner,
                                 # an open polygon or stroke)
-     "events": [t0, t1, ...]}   # wall-clock time of every action: the measured seconds
+     "events": [t0, t1, ...],   # wall-clock time of every action: the measured seconds
+     "seq": n,                  # the last canvas event applied (app.canvas)
+     "waits": [[seq, start, seconds, source], ...]}  # the app's waits, apart from them
 
 Which points make which interaction is data: ``APP_METHODS`` (one row per method the app
 offers) names each method's opening gesture and the gestures that correct it, and ``GESTURES``
@@ -38,10 +40,10 @@ from al_loop.core.interactions import (
     InsideOutside,
     Polygon,
     Scribble,
-    from_json,
     to_json,
 )
 from al_loop.interactive import make_method
+from app import scaled
 
 Point = tuple[int, int]
 
@@ -184,6 +186,8 @@ def new_draft(method: str, class_id: int, now: float | None = None) -> dict:
         "current": [],
         "pending": [],
         "events": [_now(now)],
+        "seq": 0,  # the last canvas event applied (app.canvas)
+        "waits": [],  # [seq, start, seconds, source]: the person waiting on the app
     }
 
 
@@ -330,24 +334,25 @@ def object_mask(
     interactions: Sequence[dict],
     initial: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Replay ``interactions`` with ``method`` on ``crop`` (from ``initial``, if given)."""
-    session = built_method(method).start(crop, initial)
+    """Replay ``interactions`` with ``method`` on ``crop`` (from ``initial``, if given), on
+    the crop's working copy (app.scaled)."""
+    session = scaled.start(built_method(method), crop, initial)
     mask = np.zeros(crop.shape[:2], bool) if initial is None else initial.copy()
     for data in interactions:
-        mask = session.add(from_json(data))
+        mask = session.add(data)
     return mask
 
 
 class LiveObject:
     """The session of the object being drawn, kept between page runs: a new click costs one
-    ``add`` instead of replaying every earlier click (GrabCut replays grow with each click).
-    ``key`` must change whenever the crop or the initial mask does."""
+    ``add`` instead of replaying every earlier click (GrabCut replays grow with each click),
+    and an undo returns to the session as it was (a snapshot per interaction) instead of
+    replaying the rest. ``key`` must change whenever the crop or the initial mask does."""
 
     def __init__(self) -> None:
         self._key: tuple | None = None
         self._applied: list[dict] = []
-        self._session = None
-        self._mask: np.ndarray | None = None
+        self._history: list[tuple[scaled.ScaledSession, np.ndarray]] = []  # after k adds
 
     def mask(
         self,
@@ -357,16 +362,24 @@ class LiveObject:
         interactions: list[dict],
         initial: np.ndarray | None = None,
     ) -> np.ndarray:
-        n = len(self._applied)
-        extends = self._key == (key, method) and interactions[:n] == self._applied
-        if not extends:
+        if self._key != (key, method):
             self._key, self._applied = (key, method), []
-            self._session = built_method(method).start(crop, initial)
-            self._mask = np.zeros(crop.shape[:2], bool) if initial is None else initial.copy()
-        for data in interactions[len(self._applied) :]:
-            self._mask = self._session.add(from_json(data))
+            session = scaled.start(built_method(method), crop, initial)
+            start = np.zeros(crop.shape[:2], bool) if initial is None else initial.copy()
+            self._history = [(session, start)]
+        kept = 0
+        for done, asked in zip(self._applied, interactions, strict=False):
+            if done != asked:
+                break
+            kept += 1
+        del self._applied[kept:], self._history[kept + 1 :]
+        session, mask = self._history[kept]
+        for data in interactions[kept:]:
+            session = session.snapshot()  # the stored one stays as it was, for an undo
+            mask = session.add(data)
             self._applied.append(data)
-        return self._mask
+            self._history.append((session, mask))
+        return mask
 
 
 def stroke_points(path: Sequence[Sequence], scale: float) -> list[Point]:
