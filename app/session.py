@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from al_loop.core.errors import AlLoopError
@@ -382,19 +381,6 @@ class LiveObject:
         return mask
 
 
-def stroke_points(path: Sequence[Sequence], scale: float) -> list[Point]:
-    """A Fabric.js freedraw path (``[["M", x, y], ["Q", cx, cy, x, y], ...]``, canvas pixels)
-    as (y, x) image points: every command's end point, divided by ``scale``, deduplicated."""
-    points: list[Point] = []
-    for command in path:
-        if len(command) >= 3:
-            x, y = float(command[-2]), float(command[-1])
-            point = (int(y / scale), int(x / scale))
-            if not points or points[-1] != point:
-                points.append(point)
-    return points
-
-
 def parse_points(text: str) -> list[Point]:
     """The keyboard path: "y x" pairs separated by ';' (e.g. "10 10; 10 50; 50 50")."""
     points = []
@@ -405,74 +391,3 @@ def parse_points(text: str) -> list[Point]:
                 raise ValueError(f"'{part.strip()}': expected two integers, y and x")
             points.append((int(values[0]), int(values[1])))
     return points
-
-
-# -- drawing -----------------------------------------------------------------------------------
-# Shorter sides are shown enlarged: small targets are hard to hit, and the drawing canvas's
-# toolbar takes the pointer over canvases narrower than about 200 px.
-MIN_DISPLAY_SIDE = 256
-
-
-def display_zoom(zoom: float, hw: tuple[int, int]) -> float:
-    """The person's zoom, raised so the shorter side shows at least MIN_DISPLAY_SIDE px."""
-    return max(float(zoom), MIN_DISPLAY_SIDE / max(1, min(hw)))
-
-
-CYAN, MAGENTA, GREEN, RED = (0, 255, 255), (255, 0, 255), (0, 255, 0), (255, 0, 0)
-
-
-def _xy(point: Sequence[int], zoom: float) -> tuple[int, int]:
-    return round(point[1] * zoom), round(point[0] * zoom)
-
-
-def _draw_interaction(out: np.ndarray, data: dict, zoom: float) -> None:
-    kind = data["type"]
-    if kind == "Click":
-        cv2.circle(
-            out, _xy((data["y"], data["x"]), zoom), 4, GREEN if data["positive"] else RED, -1
-        )
-    elif kind == "Box":
-        corners = (data["y0"], data["x0"]), (data["y1"] - 1, data["x1"] - 1)
-        cv2.rectangle(out, _xy(corners[0], zoom), _xy(corners[1], zoom), CYAN, 1)
-    elif kind == "ExtremePoints":
-        for point in data["points"]:
-            cv2.circle(out, _xy(point, zoom), 4, CYAN, -1)
-    elif kind == "InsideOutside":
-        a, b = data["corners"]
-        cv2.rectangle(out, _xy(a, zoom), _xy(b, zoom), CYAN, 1)
-        cv2.circle(out, _xy(data["inside"], zoom), 4, GREEN, -1)
-    elif kind in ("Scribble", "Polygon"):
-        key = "points" if kind == "Scribble" else "vertices"
-        color = CYAN if kind == "Polygon" else GREEN if data["positive"] else RED
-        line = np.asarray([_xy(p, zoom) for p in data[key]], np.int32)
-        cv2.polylines(out, [line], kind == "Polygon", color, 2 if kind == "Scribble" else 1)
-
-
-def render(
-    crop: np.ndarray,
-    objects: Sequence[tuple[int, np.ndarray]],
-    colors: Sequence[Sequence[int]],
-    unit_rect: tuple[int, int, int, int],
-    draft: dict,
-    zoom: float = 1.0,
-) -> np.ndarray:
-    """The crop with labelled objects tinted, the unit outlined, the current object's
-    interactions and the pending points drawn."""
-    out = crop.astype(np.float32)
-    for class_id, mask in objects:
-        color = np.asarray(colors[class_id % len(colors)], np.float32)
-        out[mask] = 0.5 * out[mask] + 0.5 * color
-    out = out.astype(np.uint8)
-    if zoom != 1.0:
-        h, w = crop.shape[:2]
-        out = cv2.resize(out, (round(w * zoom), round(h * zoom)), interpolation=cv2.INTER_NEAREST)
-    y0, x0, y1, x1 = (round(v * zoom) for v in unit_rect)
-    cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), (255, 255, 0), 1)
-    for data in draft["current"]:
-        _draw_interaction(out, data, zoom)
-    pending = [_xy(p, zoom) for p in draft["pending"]]
-    if pending:
-        cv2.polylines(out, [np.asarray(pending, np.int32)], False, MAGENTA, 1)
-        for point in pending:
-            cv2.circle(out, point, 3, MAGENTA, -1)
-    return out
