@@ -320,16 +320,25 @@ def annotate_page(project: Project) -> None:
     )
     if queued.held_out:
         st.info("Check unit: held out, it scores the model and never trains it.")
-    annotate_unit(str(project.project_dir), queued)
+    if os.environ.get(FULL_PAGE_ENV) == "1":
+        annotate_unit(str(project.project_dir), queued)
+    else:
+        annotate_unit_fragment(str(project.project_dir), queued)
 
 
-@st.fragment
+# benchmarks/app_latency.py --full-page sets it to measure what the fragment saves
+FULL_PAGE_ENV = "AL_LOOP_FULL_PAGE_RERUNS"
+
+
 def annotate_unit(path: str, queued) -> None:
-    """The unit's work area. A canvas event reruns only this (not the page): the draft is
-    read, the event applied, the object being drawn extended by one ``add`` on the crop's
-    working copy (app.scaled), the canvas redrawn from the result."""
+    """The unit's work area. As a fragment, a canvas event reruns only this (not the page):
+    the draft is read, the event applied, the object being drawn extended by one ``add`` on
+    the crop's working copy (app.scaled), the canvas redrawn from the result."""
     with open_project(path) as project:
         _annotate_unit(project, queued)
+
+
+annotate_unit_fragment = st.fragment(annotate_unit)
 
 
 def _annotate_unit(project: Project, queued) -> None:

@@ -210,9 +210,12 @@ def browser_method(page, canvas: Canvas, spec: drafts.AppMethod) -> dict:
     }
 
 
-def browser_round_trip(image_path: Path, specs: list[drafts.AppMethod]) -> dict:
+def browser_round_trip(
+    image_path: Path, specs: list[drafts.AppMethod], full_page: bool = False
+) -> dict:
     """Every method in headless Chromium on an app serving 854x480 frames: from a press (or
-    key) to the updated mask drawn on the canvas, measured in the browser."""
+    key) to the updated mask drawn on the canvas, measured in the browser. ``full_page``:
+    every event reruns the whole page, as without the unit's fragment."""
     from playwright.sync_api import sync_playwright
 
     sys.path.insert(0, str(ROOT))  # the browser test's helpers (tests/ is not installed)
@@ -235,6 +238,8 @@ def browser_round_trip(image_path: Path, specs: list[drafts.AppMethod]) -> dict:
         )
         port = free_port()
         env = {**os.environ, "AL_LOOP_PROJECT": str(project_dir)}
+        if full_page:
+            env["AL_LOOP_FULL_PAGE_RERUNS"] = "1"
         args = argparse.Namespace(project_dir=str(project_dir), address="127.0.0.1", port=port)
         server = subprocess.Popen(
             app_command(args), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -252,7 +257,7 @@ def browser_round_trip(image_path: Path, specs: list[drafts.AppMethod]) -> dict:
                 for spec in specs:
                     results[spec.method] = row = browser_method(page, canvas, spec)
                     print(
-                        f"browser {spec.method:24s} median {row['median_s']:.3f} s "
+                        f"browser{' (full page)' if full_page else ''} {spec.method:24s} median {row['median_s']:.3f} s "
                         f"(first {row['first_s']:.3f} s, n {len(row['latencies_s'])}); "
                         f"points drawn without the server: {row['points_drawn_without_server']}, "
                         f"messages while stroking: {row['messages_while_stroking']}",
@@ -265,7 +270,12 @@ def browser_round_trip(image_path: Path, specs: list[drafts.AppMethod]) -> dict:
     return results
 
 
-def main(image_path: Path = IMAGE, browser: bool = False, methods: list[str] | None = None) -> dict:
+def main(
+    image_path: Path = IMAGE,
+    browser: bool = False,
+    methods: list[str] | None = None,
+    full_page: bool = False,
+) -> dict:
     torch.set_num_threads(1)
     image = cv2.cvtColor(cv2.imread(str(image_path)), cv2.COLOR_BGR2RGB)
     results = {"image": str(image_path), "hw": list(image.shape[:2]), "methods": {}}
@@ -285,6 +295,8 @@ def main(image_path: Path = IMAGE, browser: bool = False, methods: list[str] | N
     print(f"model starting mask (one forward pass): {results['model_start_mask_s']:.3f} s")
     if browser:
         results["browser"] = browser_round_trip(image_path, specs)
+    if full_page:  # the same without the fragment: what rerunning only the unit saves
+        results["browser_full_page"] = browser_round_trip(image_path, specs, full_page=True)
     results["load_average"] = os.getloadavg()  # the machine is shared: read ratios, not seconds
     print(f"load average {results['load_average_before']} -> {results['load_average']}")
     out = Path(__file__).parent / "results" / "app_latency.json"
@@ -298,5 +310,8 @@ if __name__ == "__main__":
     parser.add_argument("--image", type=Path, default=IMAGE)
     parser.add_argument("--browser", action="store_true", help="also every method in Chromium")
     parser.add_argument("--methods", nargs="+", help="only these methods (default: all offered)")
+    parser.add_argument(
+        "--full-page", action="store_true", help="also in Chromium with whole-page reruns"
+    )
     args = parser.parse_args()
-    main(args.image, args.browser, args.methods)
+    main(args.image, args.browser, args.methods, args.full_page)
