@@ -183,9 +183,13 @@ def _object_masks(
 def _method_controls(draft: dict, classes, has_model: bool, held_out: bool) -> None:
     """Method, class, click sign, correction gesture and starting mask; changes go into the
     draft (a new method starts a new object). Every control is always shown (disabled where
-    it does not apply), so the canvas never moves. Widget keys carry the draft's action count,
-    so after an undo or a refresh every widget shows the draft, never a stale choice."""
-    version = len(draft["events"])
+    it does not apply), so the canvas never moves. Widget keys carry a digest of what the
+    controls show, so after an undo or a refresh every widget shows the draft, never a stale
+    choice, while a click on the canvas leaves them as they are (no remount in the browser)."""
+    shown = [draft[k] for k in ("method", "class_id", "positive", "tool", "from_model")]
+    version = hashlib.blake2b(
+        json.dumps([*shown, bool(draft["current"])]).encode(), digest_size=6
+    ).hexdigest()
     offered = offered_methods()
     labels = [m.label for m in offered]
     methods = [m.method for m in offered]
