@@ -126,6 +126,34 @@ def model_start_mask(image: np.ndarray) -> float:
     return time.perf_counter() - started
 
 
+TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds used) of a process, from /proc (Linux); None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK
+
+
+def cpu_seconds(server_pid: int) -> tuple[float, float]:
+    """CPU seconds so far of (the app server, the browser: every other process below this
+    one, Playwright's driver and Chromium). What a round trip costs where the machine is not
+    shared: its wall time on a loaded machine is mostly waiting for a core."""
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+            stats[int(entry.name)] = stat
+    below, frontier = set(), {os.getpid()}
+    while frontier:
+        frontier = {pid for pid, (parent, _) in stats.items() if parent in frontier} - below
+        below |= frontier
+    server = stats.get(server_pid, (0, 0.0))[1]
+    return server, sum(stats[p][1] for p in below if p != server_pid)
+
+
 class Canvas:
     """The Annotate page's canvas in a real browser: crop pixels -> mouse, and what it drew."""
 
@@ -167,6 +195,7 @@ class Canvas:
             "() => { const s = window.canvasState(); "
             "return s.queued === 0 && s.shownSeq >= s.lastSeq; }",
             timeout=timeout,
+            polling=25,  # not every frame: the browser's own clock times the answer
         )
         return self.state()["latency"] / 1000.0
 
@@ -182,13 +211,15 @@ def choose_method(page, canvas: Canvas, spec: drafts.AppMethod) -> None:
     )
 
 
-def browser_method(page, canvas: Canvas, spec: drafts.AppMethod) -> dict:
+def browser_method(page, canvas: Canvas, spec: drafts.AppMethod, server_pid: int) -> dict:
     """The scripted person on one method: the seconds from each completed interaction to its
-    mask drawn, and the points drawn with no message to the server."""
+    mask drawn (and the CPU seconds the server and the browser spent on it), and the points
+    drawn with no message to the server."""
     choose_method(page, canvas, spec)
-    latencies, local_points, stroke_messages = [], 0, 0
+    latencies, server_cpu, browser_cpu, local_points, stroke_messages = [], [], [], 0, 0
     for kind, data in actions(spec):
         sent = canvas.state()["messages"]
+        before = cpu_seconds(server_pid)
         if kind == "stroke":
             stroke_messages += canvas.stroke(data)
         elif kind == "close":
@@ -197,6 +228,9 @@ def browser_method(page, canvas: Canvas, spec: drafts.AppMethod) -> dict:
             canvas.click(*data)
         if canvas.state()["messages"] > sent:
             latencies.append(canvas.shown())
+            after = cpu_seconds(server_pid)
+            server_cpu.append(after[0] - before[0])
+            browser_cpu.append(after[1] - before[1])
         else:
             local_points += 1  # drawn at once, in the browser (polygon vertices, corners)
     page.keyboard.press("Escape")  # reset: the next method starts on a clean unit
@@ -205,6 +239,8 @@ def browser_method(page, canvas: Canvas, spec: drafts.AppMethod) -> dict:
         "latencies_s": latencies,
         "first_s": latencies[0],
         "median_s": statistics.median(latencies),
+        "server_cpu_s": statistics.median(server_cpu),
+        "browser_cpu_s": statistics.median(browser_cpu),
         "points_drawn_without_server": local_points,
         "messages_while_stroking": stroke_messages,
     }
@@ -255,10 +291,11 @@ def browser_round_trip(
                 page.goto(f"{url}/?tab=bench", timeout=120_000)
                 canvas = Canvas(page, (480, 854))
                 for spec in specs:
-                    results[spec.method] = row = browser_method(page, canvas, spec)
+                    results[spec.method] = row = browser_method(page, canvas, spec, server.pid)
                     print(
                         f"browser{' (full page)' if full_page else ''} {spec.method:24s} median {row['median_s']:.3f} s "
-                        f"(first {row['first_s']:.3f} s, n {len(row['latencies_s'])}); "
+                        f"(first {row['first_s']:.3f} s, n {len(row['latencies_s'])}; CPU: server "
+                        f"{row['server_cpu_s']:.3f} s, browser {row['browser_cpu_s']:.3f} s); "
                         f"points drawn without the server: {row['points_drawn_without_server']}, "
                         f"messages while stroking: {row['messages_while_stroking']}",
                         flush=True,
