@@ -178,16 +178,16 @@ class Canvas:
     def click(self, y: int, x: int, button: str = "left") -> None:
         self.page.mouse.click(*self.at(y, x), button=button)
 
-    def stroke(self, points) -> int:
-        """Draw a stroke; how many messages went to the server while it was drawn."""
+    def press_stroke(self, points) -> int:
+        """Press and draw a stroke, not yet released; how many messages went to the server
+        while it was drawn."""
+        at = [self.at(y, x) for y, x in points]  # before: each is a round trip to the page
         sent = self.state()["messages"]
-        self.page.mouse.move(*self.at(*points[0]))
+        self.page.mouse.move(*at[0])
         self.page.mouse.down()
-        for y, x in points[1:]:
-            self.page.mouse.move(*self.at(y, x), steps=2)
-        during = self.state()["messages"] - sent
-        self.page.mouse.up()
-        return during
+        for point in at[1:]:
+            self.page.mouse.move(*point, steps=2)
+        return self.state()["messages"] - sent
 
     def shown(self, timeout: float = 60_000) -> float:
         """Seconds from the last press or key to its answer drawn (the browser's clock)."""
@@ -219,13 +219,16 @@ def browser_method(page, canvas: Canvas, spec: drafts.AppMethod, server_pid: int
     latencies, server_cpu, browser_cpu, local_points, stroke_messages = [], [], [], 0, 0
     for kind, data in actions(spec):
         sent = canvas.state()["messages"]
-        before = cpu_seconds(server_pid)
         if kind == "stroke":
-            stroke_messages += canvas.stroke(data)
+            stroke_messages += canvas.press_stroke(data)
+        point = canvas.at(*data) if kind == "point" else None
+        before = cpu_seconds(server_pid)  # from the release, the press or the key on
+        if kind == "stroke":
+            page.mouse.up()
         elif kind == "close":
             page.keyboard.press("Enter")
         else:
-            canvas.click(*data)
+            page.mouse.click(*point)
         if canvas.state()["messages"] > sent:
             latencies.append(canvas.shown())
             after = cpu_seconds(server_pid)
