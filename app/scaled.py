@@ -4,8 +4,8 @@ draft and the store keep them) are scaled into the working copy, the method's ma
 back to the crop. The working copy is made once per crop (a small LRU keyed by the crop's
 bytes), and methods that precompute per image cache it themselves (the watershed's gradient).
 
-Measured on DAVIS's 854x480 frame (benchmarks/app_latency.py): a GrabCut click takes about
-14x less CPU at 400 px than at full size, the watershed's start about 5x less.
+Per-interaction times and the NoC on the working copy against full size: the README's
+benchmark table (benchmarks/app_latency.py, benchmarks/app_scaled_quality.py).
 """
 
 from __future__ import annotations
