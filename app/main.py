@@ -9,6 +9,7 @@ loses nothing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -18,16 +19,24 @@ import uuid
 import numpy as np
 import pandas as pd
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from al_loop.core.errors import AlLoopError
 from al_loop.data.base import IGNORE
 from al_loop.interactive import METHODS
+from app import canvas, scaled
 from app import session as drafts
-from app.project import IDLE_CAP_SECONDS, ModelMasks, Project, active_seconds, metric_curve
+from app.project import (
+    IDLE_CAP_SECONDS,
+    ModelMasks,
+    Project,
+    active_seconds,
+    metric_curve,
+    waiting_seconds,
+)
 from app.round_job import job_progress
 
 PROJECT_ENV = "AL_LOOP_PROJECT"
-ZOOMS = [1.0, 1.5, 2.0, 3.0, 4.0]
 REPLAY_ERRORS = (AlLoopError, ValueError, TypeError)  # a draft the method refuses: shown, kept
 
 
@@ -189,14 +198,19 @@ def _object_masks(
 
 
 def _method_controls(draft: dict, classes, has_model: bool, held_out: bool) -> None:
-    """Method, class, click sign, zoom, correction gesture and starting mask; changes go into
-    the draft (a new method starts a new object). Widget keys carry the draft's action count,
-    so after an undo or a refresh every widget shows the draft, never a stale choice."""
-    version = len(draft["events"])
+    """Method, class, click sign, correction gesture and starting mask; changes go into the
+    draft (a new method starts a new object). Every control is always shown (disabled where
+    it does not apply), so the canvas never moves. Widget keys carry a digest of what the
+    controls show, so after an undo or a refresh every widget shows the draft, never a stale
+    choice, while a click on the canvas leaves them as they are (no remount in the browser)."""
+    shown = [draft[k] for k in ("method", "class_id", "positive", "tool", "from_model")]
+    version = hashlib.blake2b(
+        json.dumps([*shown, bool(draft["current"])]).encode(), digest_size=6
+    ).hexdigest()
     offered = offered_methods()
     labels = [m.label for m in offered]
     methods = [m.method for m in offered]
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2, c3, c4, c5 = st.columns([3, 2, 2, 3, 3])
     index = methods.index(draft["method"]) if draft["method"] in methods else 0
     label = c1.selectbox("Method", labels, index=index, key=f"method_{version}")
     chosen = methods[labels.index(label)]
@@ -207,7 +221,6 @@ def _method_controls(draft: dict, classes, has_model: bool, held_out: bool) -> N
     positive = c3.toggle(
         "Positive (click or stroke)", value=draft["positive"], key=f"positive_{version}"
     )
-    c4.select_slider("Zoom", options=ZOOMS, value=1.0, key="zoom")
     if chosen != draft["method"]:
         drafts.next_object(draft)  # a new method starts a new object
         draft.update(method=chosen, tool=drafts.default_tool(chosen))
@@ -215,81 +228,37 @@ def _method_controls(draft: dict, classes, has_model: bool, held_out: bool) -> N
         draft.update(class_id=class_id, positive=positive)
 
     spec = drafts.BY_METHOD[chosen]
-    c1, c2 = st.columns(2)
-    if draft["current"] and len(spec.then) > 1:
-        tool = c1.radio(
-            "Correct with",
-            spec.then,
-            index=spec.then.index(drafts.active_gesture(draft)),
-            horizontal=True,
-            key=f"tool_{version}",
-        )
-        if tool != drafts.active_gesture(draft):
-            drafts.set_tool(draft, tool)
-    if spec.starts_from_mask:
-        if held_out:
-            reason = "check units are labelled without the model's help"
-        elif not has_model:
-            reason = "no model trained yet"
-        elif draft["current"]:
-            reason = "chosen before the object's first interaction"
-        else:
-            reason = None
-        from_model = c2.toggle(
-            "Start from the model's prediction",
-            value=bool(draft["from_model"]),
-            disabled=reason is not None,
-            help=reason,
-            key=f"from_model_{version}",
-        )
-        if from_model != draft["from_model"] and reason is None:
-            draft["from_model"] = from_model
-
-
-def _image_input(
-    project: Project, unit_id: int, draft: dict, picture, zoom: float, crop_hw
-) -> None:
-    """Clicks on the image (every point gesture) or, for strokes, a drawing canvas."""
-    gesture = drafts.active_gesture(draft)
-    if gesture == "stroke" and st.toggle("Draw strokes with the mouse", True, key="canvas"):
-        from PIL import Image
-        from streamlit_drawable_canvas import st_canvas
-
-        # Keyed by the draft's action count: after each stroke a fresh, empty canvas shows the
-        # new mask, so what is drawn is always the draft (undo and reset included).
-        key = f"canvas_{unit_id}_{zoom}_{len(draft['events'])}"
-        result = st_canvas(
-            stroke_width=3,
-            stroke_color="#00ff00" if draft["positive"] else "#ff0000",
-            background_image=Image.fromarray(picture),
-            width=picture.shape[1],
-            height=picture.shape[0],
-            drawing_mode="freedraw",
-            key=key,
-        )
-        paths = [o for o in (result.json_data or {}).get("objects", []) if o.get("path")]
-        if paths and st.session_state.get("canvas_done") != key:
-            st.session_state["canvas_done"] = key
-            for path in paths:
-                points = [
-                    p for p in drafts.stroke_points(path["path"], zoom) if _inside(p, crop_hw)
-                ]
-                drafts.add_stroke(draft, points)
-            _save(project, unit_id, draft)
-            st.rerun()
-        return
-
-    from streamlit_image_coordinates import streamlit_image_coordinates
-
-    click = streamlit_image_coordinates(picture, key=f"image_{unit_id}_{zoom}")
-    if click and click.get("unix_time") != st.session_state.get("last_click"):
-        st.session_state["last_click"] = click.get("unix_time")
-        scale_x = click.get("width", picture.shape[1]) / picture.shape[1]
-        scale_y = click.get("height", picture.shape[0]) / picture.shape[0]
-        point = (int(click["y"] / scale_y / zoom), int(click["x"] / scale_x / zoom))
-        if _inside(point, crop_hw):
-            _save(project, unit_id, drafts.add_point(draft, *point))
-            st.rerun()
+    options = list(spec.then or (spec.first,))
+    current = canvas.then_gesture(draft)
+    tool = c4.radio(
+        "Correct with",
+        options,
+        index=options.index(current) if current in options else 0,
+        horizontal=True,
+        disabled=len(options) < 2,
+        key=f"tool_{version}",
+    )
+    if len(options) > 1 and tool != current:
+        drafts.set_tool(draft, tool)
+    if held_out:
+        reason = "check units are labelled without the model's help"
+    elif not spec.starts_from_mask:
+        reason = "this method draws objects anew"
+    elif not has_model:
+        reason = "no model trained yet"
+    elif draft["current"]:
+        reason = "chosen before the object's first interaction"
+    else:
+        reason = None
+    from_model = c5.toggle(
+        "Start from the model's prediction",
+        value=bool(draft["from_model"]),
+        disabled=reason is not None,
+        help=reason,
+        key=f"from_model_{version}",
+    )
+    if from_model != draft["from_model"] and reason is None:
+        draft["from_model"] = from_model
 
 
 def _inside(point: tuple[int, int], hw: tuple[int, int]) -> bool:
@@ -317,8 +286,39 @@ def _typed_points(project: Project, unit_id: int, draft: dict, crop_hw) -> None:
     else:
         for y, x in points:
             drafts.add_point(draft, y, x)
+    _changed_outside(unit_id)
     _save(project, unit_id, draft)
-    st.rerun()
+    _rerun_unit()
+
+
+def _rerun_unit() -> None:
+    """Rerun the unit's work area only (the whole page when it runs as part of one)."""
+    try:
+        st.rerun(scope="fragment")
+    except StreamlitAPIException:  # a full-page run: a fragment-scoped rerun is refused
+        st.rerun()
+
+
+def _changed_outside(unit_id: int) -> int:
+    """Count a change of the draft made outside the canvas (it then drops unsent points)."""
+    key = f"external_{unit_id}"
+    st.session_state[key] = st.session_state.get(key, 0) + 1
+    return st.session_state[key]
+
+
+def _canvas_image(unit_id: int, crop: np.ndarray) -> bytes:
+    """The crop's JPEG, encoded once per unit."""
+    cached = st.session_state.get("canvas_image")
+    if cached is None or cached[0] != unit_id:
+        cached = (unit_id, canvas.encode_image(crop))
+        st.session_state["canvas_image"] = cached
+    return cached[1]
+
+
+def _unit_seconds(draft: dict, now: float) -> tuple[float, float]:
+    """(the person's active seconds, the seconds the app kept them waiting) on the unit."""
+    times, waits = [*draft["events"], now], canvas.wait_intervals(draft)
+    return active_seconds(times, waits=waits), waiting_seconds(times, waits)
 
 
 def annotate_page(project: Project) -> None:
@@ -331,6 +331,35 @@ def annotate_page(project: Project) -> None:
         return
     if project.open_round() is None:
         st.caption(_training_note(project))
+    st.caption(
+        f"Round {project.store.labelling_round()} · unit {queued.rank + 1} of the queue · image "
+        f"{project.pool.names[queued.unit.image]} (yellow box: the unit)"
+    )
+    if queued.held_out:
+        st.info("Check unit: held out, it scores the model and never trains it.")
+    if os.environ.get(FULL_PAGE_ENV) == "1":
+        annotate_unit(str(project.project_dir), queued)
+    else:
+        annotate_unit_fragment(str(project.project_dir), queued)
+
+
+# benchmarks/app_latency.py --full-page sets it to measure what the fragment saves
+FULL_PAGE_ENV = "AL_LOOP_FULL_PAGE_RERUNS"
+
+
+def annotate_unit(path: str, queued) -> None:
+    """The unit's work area. As a fragment, a canvas event reruns only this (not the page):
+    the draft is read, the event applied, the object being drawn extended by one ``add`` on
+    the crop's working copy (app.scaled), the canvas redrawn from the result."""
+    with open_project(path) as project:
+        _annotate_unit(project, queued)
+
+
+annotate_unit_fragment = st.fragment(annotate_unit)
+
+
+def _annotate_unit(project: Project, queued) -> None:
+    received = time.time()
     unit, pool = queued.unit, project.pool
     classes = pool.classes
     cy0, cx0, cy1, cx1 = project.crop_box(unit)
@@ -341,48 +370,52 @@ def annotate_page(project: Project) -> None:
     draft = drafts.normalize_draft(
         project.load_draft(queued.id), offered_methods()[0].method, default_class
     )
-    st.caption(
-        f"Round {project.store.labelling_round()} · unit {queued.rank + 1} of the queue · image "
-        f"{pool.names[unit.image]} (yellow box: the unit)"
-    )
-    if queued.held_out:
-        st.info("Check unit: held out, it scores the model and never trains it.")
+    if st.session_state.get("warmed") != (queued.id, draft["method"]):
+        st.session_state["warmed"] = (queued.id, draft["method"])
+        scaled.warm(drafts.built_method(draft["method"]), crop)  # before the first click
+    canvas_key = f"canvas_{queued.id}"
+    applied = canvas.apply_events(draft, st.session_state.get(canvas_key), queued.id, received)
 
     before = json.dumps(draft, sort_keys=True)
     # the model's mask is predicted only once an object starts from it (a forward pass)
     _method_controls(draft, classes, project.latest_checkpoint() is not None, queued.held_out)
     if json.dumps(draft, sort_keys=True) != before:
         draft["events"].append(time.time())  # choosing is work on the unit too
-        _save(project, queued.id, draft)
-        st.rerun()  # render every widget under the draft's new action count
-    model_crop = None
-    if any(obj.get("from_model") for obj in drafts.all_objects(draft)):
-        model_crop = model_masks(str(project.project_dir)).crop(project, unit)
-
-    masks = _object_masks(queued.id, crop, draft, model_crop)
-    zoom = drafts.display_zoom(st.session_state.get("zoom", 1.0), crop.shape[:2])
-    picture = drafts.render(crop, masks, [c.color for c in classes], unit_rect, draft, zoom)
-    gesture = drafts.active_gesture(draft)
-    st.caption(f"Next: {drafts.GESTURES[gesture].label}")
-    _image_input(project, queued.id, draft, picture, zoom, crop.shape[:2])
-    _typed_points(project, queued.id, draft, crop.shape[:2])
-
-    buttons = st.columns(7)
-    finish_label = {"polygon": "Close polygon", "stroke": "End stroke"}.get(gesture, "Close")
+    buttons = st.columns(6)
     actions = {
-        "close": (finish_label, drafts.finish_pending),
         "next": ("Next object", drafts.next_object),
         "undo": ("Undo", drafts.undo),
         "reset": ("Reset", drafts.reset),
     }
-    for column, (key, (name, action)) in zip(buttons[:4], actions.items(), strict=True):
-        ends = key != "close" or drafts.GESTURES[gesture].points is None
-        if column.button(name, key=f"do_{key}", disabled=not ends):
-            _save(project, queued.id, action(draft))
-            st.rerun()
-    seconds = active_seconds([*draft["events"], time.time()])
-    if buttons[4].button("Accept", type="primary", key="accept"):
+    for column, (key, (name, action)) in zip(buttons[:3], actions.items(), strict=True):
+        if column.button(name, key=f"do_{key}", width="stretch"):
+            action(draft)
+    if json.dumps(draft, sort_keys=True) != before:
+        _changed_outside(queued.id)
+        _save(project, queued.id, draft)
+        _rerun_unit()  # every widget shows the draft under its new action count
+    accept = buttons[3].button("Accept", type="primary", key="accept", width="stretch")
+    status = None
+    for column, (name, value) in zip(
+        buttons[4:], (("Skip", "skipped"), ("Flag", "flagged")), strict=True
+    ):
+        if column.button(name, key=value, width="stretch"):
+            status = value
+    status = status or ("skipped" if "skip" in applied.page else None)
+    if status is not None:
+        project.set_status(queued, status)
+        st.rerun()
+
+    model_crop = None
+    if any(obj.get("from_model") for obj in drafts.all_objects(draft)):
+        model_crop = model_masks(str(project.project_dir)).crop(project, unit)
+    masks = _object_masks(queued.id, crop, draft, model_crop)
+    computed = time.time()
+    for seq, sent_at in applied.waiting:
+        canvas.record_server_wait(draft, seq, sent_at, computed)
+    if accept or "accept" in applied.page:
         drafts.finish_pending(draft)
+        seconds, waited = _unit_seconds(draft, time.time())
         project.accept(
             queued,
             _object_masks(queued.id, crop, draft, model_crop),
@@ -390,17 +423,33 @@ def annotate_page(project: Project) -> None:
             drafts.interaction_log(draft),
             drafts.method_label(draft),
             annotator=f"person:{owner_id()}",
+            wait_seconds=waited,
         )
         st.session_state["last_accepted"] = queued.id
         st.rerun()
-    for column, (name, status) in zip(
-        buttons[5:], (("Skip", "skipped"), ("Flag", "flagged")), strict=True
-    ):
-        if column.button(name, key=status):
-            project.set_status(queued, status)
-            st.rerun()
+    if applied.changed or applied.waiting:
+        _save(project, queued.id, draft)
+
+    labels = canvas.label_map(crop.shape[:2], masks)
+    canvas.canvas(
+        canvas.canvas_args(
+            queued.id,
+            crop,
+            _canvas_image(queued.id, crop),
+            labels,
+            hashlib.blake2b(labels.data, digest_size=8).hexdigest(),
+            [c.color for c in classes],
+            unit_rect,
+            draft,
+            st.session_state.get(f"external_{queued.id}", 0),
+        ),
+        key=canvas_key,
+    )
+    _typed_points(project, queued.id, draft, crop.shape[:2])
+    seconds, waited = _unit_seconds(draft, time.time())
     st.caption(
-        f"{seconds:.0f} s on this unit (gaps between actions capped at {IDLE_CAP_SECONDS:.0f} s) · "
+        f"{seconds:.0f} s on this unit, {waited:.1f} s waiting on the app apart (gaps between "
+        f"actions capped at {IDLE_CAP_SECONDS:.0f} s) · "
         f"{sum(1 for e in drafts.interaction_log(draft) if 'type' in e)} interactions · "
         f"pending points: {len(draft['pending'])}"
     )

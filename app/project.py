@@ -98,10 +98,43 @@ def inside(project_dir: str | Path, *parts: str) -> Path:
     return path
 
 
-def active_seconds(event_times: list[float], cap: float = IDLE_CAP_SECONDS) -> float:
-    """Time on a unit: the gaps between consecutive actions, each capped at ``cap`` (idle)."""
-    gaps = np.diff(np.asarray(event_times, dtype=float))
-    return float(np.clip(gaps, 0.0, cap).sum()) if gaps.size else 0.0
+def merge_intervals(intervals: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The union of (start, end) intervals as disjoint sorted ones."""
+    merged: list[list[float]] = []
+    for start, end in sorted((float(a), float(b)) for a, b in intervals if b > a):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(a, b) for a, b in merged]
+
+
+def _overlap(start: float, end: float, merged: list[tuple[float, float]]) -> float:
+    return sum(max(0.0, min(end, b) - max(start, a)) for a, b in merged)
+
+
+def active_seconds(
+    event_times: list[float],
+    cap: float = IDLE_CAP_SECONDS,
+    waits: Sequence[tuple[float, float]] = (),
+) -> float:
+    """The person's time on a unit: the gaps between consecutive actions, less the time in
+    each gap the app kept them waiting (``waits``: (start, end) intervals, e.g. a click until
+    its mask showed), each capped at ``cap`` (idle)."""
+    times = np.asarray(event_times, dtype=float)
+    merged = merge_intervals(waits)
+    total = 0.0
+    for start, end in zip(times[:-1], times[1:], strict=True):
+        gap = max(0.0, end - start) - _overlap(start, end, merged)
+        total += min(max(gap, 0.0), cap)
+    return float(total)
+
+
+def waiting_seconds(event_times: list[float], waits: Sequence[tuple[float, float]]) -> float:
+    """The seconds between a unit's first and last action the app kept the person waiting."""
+    if len(event_times) < 2:
+        return 0.0
+    return float(_overlap(min(event_times), max(event_times), merge_intervals(waits)))
 
 
 def unit_labels(unit_mask: np.ndarray, objects: list[tuple[int, np.ndarray]]) -> np.ndarray:
@@ -371,14 +404,16 @@ class Project:
         interactions: list[dict],
         method: str,
         annotator: str,
+        wait_seconds: float = 0.0,
     ) -> None:
-        """Store the unit's labels: ``objects`` are (class id, bool mask over the crop box)."""
+        """Store the unit's labels: ``objects`` are (class id, bool mask over the crop box);
+        ``seconds`` the person's active seconds, ``wait_seconds`` the app's waits apart."""
         unit = queued.unit
         y0, x0, y1, x1 = self.unit_space.box(unit)
         cy0, cx0, _, _ = self.crop_box(unit)
         in_box = [(c, m[y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0]) for c, m in objects]
         labels = unit_labels(self.unit_space.mask(unit), in_box)
-        self.accept_labels(queued, labels, seconds, interactions, method, annotator)
+        self.accept_labels(queued, labels, seconds, interactions, method, annotator, wait_seconds)
 
     def accept_labels(
         self,
@@ -388,6 +423,7 @@ class Project:
         interactions: list[dict],
         method: str,
         annotator: str,
+        wait_seconds: float = 0.0,
     ) -> None:
         """Store uint8 class ids over the unit's box (IGNORE: not labelled, e.g. segments
         nobody assigned in the feature-space view; outside the unit, IGNORE regardless)."""
@@ -395,7 +431,9 @@ class Project:
         box = self.unit_space.box(unit)
         labels = np.where(self.unit_space.mask(unit), labels, IGNORE).astype(np.uint8)
         round_index = self.store.labelling_round()
-        annotation = UnitAnnotation(unit, box, labels, seconds, interactions, method, annotator)
+        annotation = UnitAnnotation(
+            unit, box, labels, seconds, interactions, method, annotator, wait_seconds
+        )
         self.store.add_annotation(queued.id, round_index, annotation)
         self.drop_draft(queued.id)
 

@@ -13,7 +13,9 @@ or a restart replays it::
                                 # an open polygon or stroke)
      "pending_t": [t, ...],     # when each pending point was made
      "gesture_t0": t,           # the action before the pending gesture's first point
-     "events": [t0, t1, ...]}   # wall-clock time of every action: the measured seconds
+     "events": [t0, t1, ...],   # wall-clock time of every action: the measured seconds
+     "seq": n,                  # the last canvas event applied (app.canvas)
+     "waits": [[seq, start, seconds, source], ...]}  # the app's waits, apart from them
 
 Every interaction in ``current`` (and so in the store's log) carries its timing: ``t0`` the
 time of the person's previous action, ``t`` the time of each of its points, ``t1`` when it was
@@ -33,7 +35,6 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from al_loop.core.errors import AlLoopError
@@ -44,10 +45,10 @@ from al_loop.core.interactions import (
     InsideOutside,
     Polygon,
     Scribble,
-    from_json,
     to_json,
 )
 from al_loop.interactive import make_method
+from app import scaled
 
 Point = tuple[int, int]
 
@@ -191,6 +192,8 @@ def new_draft(method: str, class_id: int, now: float | None = None) -> dict:
         "pending": [],
         "pending_t": [],
         "events": [_now(now)],
+        "seq": 0,  # the last canvas event applied (app.canvas)
+        "waits": [],  # [seq, start, seconds, source]: the person waiting on the app
     }
 
 
@@ -367,24 +370,25 @@ def object_mask(
     interactions: Sequence[dict],
     initial: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Replay ``interactions`` with ``method`` on ``crop`` (from ``initial``, if given)."""
-    session = built_method(method).start(crop, initial)
+    """Replay ``interactions`` with ``method`` on ``crop`` (from ``initial``, if given), on
+    the crop's working copy (app.scaled)."""
+    session = scaled.start(built_method(method), crop, initial)
     mask = np.zeros(crop.shape[:2], bool) if initial is None else initial.copy()
     for data in interactions:
-        mask = session.add(from_json(data))
+        mask = session.add(data)
     return mask
 
 
 class LiveObject:
     """The session of the object being drawn, kept between page runs: a new click costs one
-    ``add`` instead of replaying every earlier click (GrabCut replays grow with each click).
-    ``key`` must change whenever the crop or the initial mask does."""
+    ``add`` instead of replaying every earlier click (GrabCut replays grow with each click),
+    and an undo returns to the session as it was (a snapshot per interaction) instead of
+    replaying the rest. ``key`` must change whenever the crop or the initial mask does."""
 
     def __init__(self) -> None:
         self._key: tuple | None = None
         self._applied: list[dict] = []
-        self._session = None
-        self._mask: np.ndarray | None = None
+        self._history: list[tuple[scaled.ScaledSession, np.ndarray]] = []  # after k adds
 
     def mask(
         self,
@@ -394,29 +398,24 @@ class LiveObject:
         interactions: list[dict],
         initial: np.ndarray | None = None,
     ) -> np.ndarray:
-        n = len(self._applied)
-        extends = self._key == (key, method) and interactions[:n] == self._applied
-        if not extends:
+        if self._key != (key, method):
             self._key, self._applied = (key, method), []
-            self._session = built_method(method).start(crop, initial)
-            self._mask = np.zeros(crop.shape[:2], bool) if initial is None else initial.copy()
-        for data in interactions[len(self._applied) :]:
-            self._mask = self._session.add(from_json(data))
+            session = scaled.start(built_method(method), crop, initial)
+            start = np.zeros(crop.shape[:2], bool) if initial is None else initial.copy()
+            self._history = [(session, start)]
+        kept = 0
+        for done, asked in zip(self._applied, interactions, strict=False):
+            if done != asked:
+                break
+            kept += 1
+        del self._applied[kept:], self._history[kept + 1 :]
+        session, mask = self._history[kept]
+        for data in interactions[kept:]:
+            session = session.snapshot()  # the stored one stays as it was, for an undo
+            mask = session.add(data)
             self._applied.append(data)
-        return self._mask
-
-
-def stroke_points(path: Sequence[Sequence], scale: float) -> list[Point]:
-    """A Fabric.js freedraw path (``[["M", x, y], ["Q", cx, cy, x, y], ...]``, canvas pixels)
-    as (y, x) image points: every command's end point, divided by ``scale``, deduplicated."""
-    points: list[Point] = []
-    for command in path:
-        if len(command) >= 3:
-            x, y = float(command[-2]), float(command[-1])
-            point = (int(y / scale), int(x / scale))
-            if not points or points[-1] != point:
-                points.append(point)
-    return points
+            self._history.append((session, mask))
+        return mask
 
 
 def parse_points(text: str) -> list[Point]:
@@ -429,74 +428,3 @@ def parse_points(text: str) -> list[Point]:
                 raise ValueError(f"'{part.strip()}': expected two integers, y and x")
             points.append((int(values[0]), int(values[1])))
     return points
-
-
-# -- drawing -----------------------------------------------------------------------------------
-# Shorter sides are shown enlarged: small targets are hard to hit, and the drawing canvas's
-# toolbar takes the pointer over canvases narrower than about 200 px.
-MIN_DISPLAY_SIDE = 256
-
-
-def display_zoom(zoom: float, hw: tuple[int, int]) -> float:
-    """The person's zoom, raised so the shorter side shows at least MIN_DISPLAY_SIDE px."""
-    return max(float(zoom), MIN_DISPLAY_SIDE / max(1, min(hw)))
-
-
-CYAN, MAGENTA, GREEN, RED = (0, 255, 255), (255, 0, 255), (0, 255, 0), (255, 0, 0)
-
-
-def _xy(point: Sequence[int], zoom: float) -> tuple[int, int]:
-    return round(point[1] * zoom), round(point[0] * zoom)
-
-
-def _draw_interaction(out: np.ndarray, data: dict, zoom: float) -> None:
-    kind = data["type"]
-    if kind == "Click":
-        cv2.circle(
-            out, _xy((data["y"], data["x"]), zoom), 4, GREEN if data["positive"] else RED, -1
-        )
-    elif kind == "Box":
-        corners = (data["y0"], data["x0"]), (data["y1"] - 1, data["x1"] - 1)
-        cv2.rectangle(out, _xy(corners[0], zoom), _xy(corners[1], zoom), CYAN, 1)
-    elif kind == "ExtremePoints":
-        for point in data["points"]:
-            cv2.circle(out, _xy(point, zoom), 4, CYAN, -1)
-    elif kind == "InsideOutside":
-        a, b = data["corners"]
-        cv2.rectangle(out, _xy(a, zoom), _xy(b, zoom), CYAN, 1)
-        cv2.circle(out, _xy(data["inside"], zoom), 4, GREEN, -1)
-    elif kind in ("Scribble", "Polygon"):
-        key = "points" if kind == "Scribble" else "vertices"
-        color = CYAN if kind == "Polygon" else GREEN if data["positive"] else RED
-        line = np.asarray([_xy(p, zoom) for p in data[key]], np.int32)
-        cv2.polylines(out, [line], kind == "Polygon", color, 2 if kind == "Scribble" else 1)
-
-
-def render(
-    crop: np.ndarray,
-    objects: Sequence[tuple[int, np.ndarray]],
-    colors: Sequence[Sequence[int]],
-    unit_rect: tuple[int, int, int, int],
-    draft: dict,
-    zoom: float = 1.0,
-) -> np.ndarray:
-    """The crop with labelled objects tinted, the unit outlined, the current object's
-    interactions and the pending points drawn."""
-    out = crop.astype(np.float32)
-    for class_id, mask in objects:
-        color = np.asarray(colors[class_id % len(colors)], np.float32)
-        out[mask] = 0.5 * out[mask] + 0.5 * color
-    out = out.astype(np.uint8)
-    if zoom != 1.0:
-        h, w = crop.shape[:2]
-        out = cv2.resize(out, (round(w * zoom), round(h * zoom)), interpolation=cv2.INTER_NEAREST)
-    y0, x0, y1, x1 = (round(v * zoom) for v in unit_rect)
-    cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), (255, 255, 0), 1)
-    for data in draft["current"]:
-        _draw_interaction(out, data, zoom)
-    pending = [_xy(p, zoom) for p in draft["pending"]]
-    if pending:
-        cv2.polylines(out, [np.asarray(pending, np.int32)], False, MAGENTA, 1)
-        for point in pending:
-            cv2.circle(out, point, 3, MAGENTA, -1)
-    return out

@@ -176,6 +176,9 @@ class UnitAnnotation:
     interactions: list[dict]  # JSON log (interactions.to_json + "object" / "class" / "seconds")
     method: str
     annotator: str  # "simulated:<user>" or a person's name
+    # seconds the app kept a person waiting (its compute, apart from ``seconds``, the
+    # person's own); 0 for a simulated user, whose seconds are priced, not measured
+    wait_seconds: float = 0.0
 
 
 class Annotator(Protocol):

@@ -70,14 +70,19 @@ CREATE TABLE IF NOT EXISTS annotations (
     round INTEGER NOT NULL,
     method TEXT NOT NULL,
     annotator TEXT NOT NULL,
-    seconds REAL NOT NULL CHECK (seconds >= 0),
+    seconds REAL NOT NULL CHECK (seconds >= 0),  -- the person's (or priced) seconds: the budget's
     n_interactions INTEGER NOT NULL,
     interactions TEXT NOT NULL,          -- JSON list
     y0 INTEGER NOT NULL, x0 INTEGER NOT NULL, y1 INTEGER NOT NULL, x1 INTEGER NOT NULL,
     mask BLOB NOT NULL,                  -- PNG, uint8 class ids inside the box, 255 = unlabelled
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    wait_seconds REAL NOT NULL DEFAULT 0  -- the app kept the person waiting (not the budget's)
 );
 """
+# Columns added since a store's schema version was fixed, each with a default that is right
+# for every row written before it: added where missing when a store is opened for writing (no
+# version change, so an older checkout still reads the store), read as the default otherwise.
+ADDED_COLUMNS = {"annotations": {"wait_seconds": ("REAL NOT NULL DEFAULT 0", 0.0)}}
 
 
 # Units of earlier rounds' queues that a new round's ranking replaces (parameters: the new
@@ -187,6 +192,11 @@ class LabelStore:
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
             )
+            for table, columns in ADDED_COLUMNS.items():
+                present = {r["name"] for r in c.execute(f"PRAGMA table_info({table})")}
+                for name, (declaration, _) in columns.items():
+                    if name not in present:
+                        c.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
         self._migrate()
 
     def _open_read_only(self) -> None:
@@ -460,8 +470,8 @@ class LabelStore:
                 )
             c.execute(
                 "INSERT INTO annotations(unit_id, round, method, annotator, seconds, n_interactions, "
-                "interactions, y0, x0, y1, x1, mask, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "interactions, y0, x0, y1, x1, mask, created_at, wait_seconds) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     unit_id,
                     round_index,
@@ -476,6 +486,7 @@ class LabelStore:
                     x1,
                     encode_mask(ann.mask),
                     time.time(),
+                    max(0.0, float(ann.wait_seconds)),
                 ),
             )
 
@@ -596,8 +607,10 @@ class LabelStore:
             query += " WHERE a.round = ?"
             args = (round_index,)
         rows = self._conn.execute(query + " ORDER BY a.id", args).fetchall()
+        defaults = {name: value for name, (_, value) in ADDED_COLUMNS["annotations"].items()}
         return [
             {
+                **defaults,  # a store opened read-only may predate these columns
                 **{k: row[k] for k in row.keys() if k not in ("mask", "interactions")},  # noqa: SIM118 (Row iterates values)
                 "interactions": json.loads(row["interactions"]),
                 "mask": decode_mask(row["mask"]),

@@ -10,6 +10,10 @@ mask clears the opposite markers around it (``reach``), so the gradient decides 
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
+
 import cv2
 import higra as hg
 import numpy as np
@@ -20,14 +24,50 @@ from al_loop.interactive.grabcut import check_click, local_radius, paint_clicks
 NO_MARKER, OBJECT_MARKER, BACKGROUND_MARKER = 0, 1, 2  # marker labels; 0 = no marker
 
 
+_GRADIENTS: OrderedDict[tuple, tuple] = OrderedDict()
+_GRADIENTS_LOCK = threading.Lock()
+_COMPUTING: dict[tuple, threading.Lock] = {}
+GRADIENT_CACHE_SIZE = 4  # a person corrects, undoes and redraws on the same few crops
+
+
 def gradient_graph(image: np.ndarray, spatial_radius: int, color_radius: float, levels: int = 0):
-    """4-adjacency graph and edge weights = Lab distance of the mean-shift filtered image."""
+    """4-adjacency graph and edge weights = Lab distance of the mean-shift filtered image.
+    Cached by the image's bytes (the mean-shift filter is most of a session's start), so a new
+    object, an undo or a refresh on the same image starts at once; the weights are read-only."""
     rgb = np.ascontiguousarray(image, dtype=np.uint8)
+    digest = hashlib.blake2b(rgb.data, digest_size=16).digest()
+    key = (rgb.shape, digest, spatial_radius, float(color_radius), levels)
+    with _GRADIENTS_LOCK:  # the app's sessions run in threads (and warm the cache ahead)
+        found = _GRADIENTS.get(key)
+        if found is not None:
+            _GRADIENTS.move_to_end(key)
+            return found
+        computing = _COMPUTING.setdefault(key, threading.Lock())
+    with computing:  # a second caller waits for the first's result rather than redo it
+        with _GRADIENTS_LOCK:
+            found = _GRADIENTS.get(key)
+        try:
+            if found is None:
+                found = _gradient_graph(rgb, spatial_radius, color_radius, levels)
+        finally:
+            with _GRADIENTS_LOCK:
+                _COMPUTING.pop(key, None)
+                if found is not None:
+                    _GRADIENTS[key] = found
+                    _GRADIENTS.move_to_end(key)
+                    if len(_GRADIENTS) > GRADIENT_CACHE_SIZE:
+                        _GRADIENTS.popitem(last=False)
+    return found
+
+
+def _gradient_graph(rgb: np.ndarray, spatial_radius: int, color_radius: float, levels: int):
     if spatial_radius > 0 and color_radius > 0:
         rgb = cv2.pyrMeanShiftFiltering(rgb, spatial_radius, color_radius, maxLevel=levels)
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
     graph = hg.get_4_adjacency_graph(rgb.shape[:2])
-    return graph, hg.weight_graph(graph, lab, hg.WeightFunction.L2)
+    weights = hg.weight_graph(graph, lab, hg.WeightFunction.L2)
+    weights.setflags(write=False)
+    return graph, weights
 
 
 def border_markers(shape: tuple[int, int]) -> np.ndarray:

@@ -219,6 +219,9 @@ def app_command(args: argparse.Namespace) -> list[str]:
         sys.executable, "-m", "streamlit", "run", str(main_file),
         "--server.address", args.address, "--server.port", str(args.port),
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        # Streamlit's full collection after every run (every canvas event, every 2-s job
+        # poll) holds the GIL for 0.1-0.35 s with torch loaded; Python's own GC suffices
+        "--runner.postScriptGC", "false",
         "--", str(Path(args.project_dir).resolve()),
     ]  # fmt: skip
 

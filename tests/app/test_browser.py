@@ -1,6 +1,7 @@
 """A real browser: the app served on a free localhost port, driven by headless Chromium."""
 
 import argparse
+import json
 import os
 import socket
 import subprocess
@@ -25,7 +26,7 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
     "--disable-sync",
 ]
-IMAGE_FRAME = 'iframe[title="streamlit_image_coordinates.streamlit_image_coordinates"]'
+CANVAS_FRAME = 'iframe[title="app.canvas.canvas"]'
 
 
 def free_port() -> int:
@@ -99,51 +100,105 @@ def served_app(tmp_path):
         log.close()
 
 
+def canvas_frame(page):
+    """The canvas's frame, once it has drawn the unit."""
+    page.frame_locator(CANVAS_FRAME).locator("canvas#view").wait_for(timeout=120_000)
+    frame = next(f for f in page.frames if "app.canvas.canvas" in f.url)
+    frame.wait_for_function("() => window.canvasState && window.canvasState().scale > 0")
+    return frame
+
+
+def canvas_at(page, frame, y: int, x: int) -> tuple[float, float]:
+    """Page coordinates of crop pixel (y, x) on the canvas, as it is zoomed and scrolled."""
+    box = page.frame_locator(CANVAS_FRAME).locator("canvas#view").bounding_box()
+    scale = frame.evaluate("window.canvasState().scale")
+    return box["x"] + (x + 0.5) * scale, box["y"] + (y + 0.5) * scale
+
+
+def answered(frame, timeout: float = 60_000) -> dict:
+    """The canvas state once every event it sent is answered and drawn."""
+    frame.wait_for_function(
+        "() => { const s = window.canvasState(); return s.queued === 0 && s.shownSeq >= s.lastSeq; }",
+        timeout=timeout,
+    )
+    return frame.evaluate("window.canvasState()")
+
+
 @pytest.mark.slow
-def test_click_accept_in_chromium_stores_the_annotation(new_page, served_app, tmp_path):
+def test_a_click_is_drawn_its_mask_shown_enter_accepts_and_waits_are_stored_apart(
+    new_page, served_app, tmp_path
+):
     url, project_dir = served_app
     page = new_page()
     page.goto(f"{url}/?tab=browser", timeout=120_000)
-    image = page.frame_locator(IMAGE_FRAME).locator("img")
-    image.wait_for(timeout=120_000)
-    image.click(position={"x": 30, "y": 30})
+    frame = canvas_frame(page)
+    page.mouse.click(*canvas_at(page, frame, 30, 30))
+    state = answered(frame)
+    assert state["messages"] == 1 and state["labelled"] > 0  # the click's mask is on the canvas
     page.get_by_text("1 interactions").wait_for(timeout=60_000)
     page.screenshot(path=str(tmp_path / "annotate.png"), full_page=True)
-    page.get_by_role("button", name="Accept").click()
+    page.keyboard.press("Enter")  # the shortcut for Accept
     rows = stored_annotations(project_dir)
     assert len(rows) == 1
     (click,) = rows[0]["interactions"]
-    assert click["type"] == "Click" and click["positive"]
-    assert (tmp_path / "annotate.png").stat().st_size > 0
+    assert click["type"] == "Click" and (click["y"], click["x"]) == (30, 30) and click["positive"]
+    assert rows[0]["wait_seconds"] > 0  # the app's wait for the mask, stored apart ...
+    assert rows[0]["seconds"] >= 0  # ... from the person's own seconds
 
 
 @pytest.mark.slow
-def test_a_stroke_drawn_on_the_canvas_is_stored_as_a_scribble(new_page, served_app, tmp_path):
+def test_a_stroke_is_drawn_in_the_browser_and_stored_as_a_scribble(new_page, served_app):
     url, project_dir = served_app
     page = new_page()
     page.goto(f"{url}/?tab=strokes", timeout=120_000)
-    page.frame_locator(IMAGE_FRAME).locator("img").wait_for(timeout=120_000)
+    frame = canvas_frame(page)
     page.get_by_role("combobox", name="Method").click()
     page.get_by_role("option", name="Scribbles").click()
-    page.get_by_text("Next: stroke").wait_for(timeout=60_000)
-    wait_until_idle(page)  # the canvas of the previous run would swallow the stroke
-    canvas = page.locator("canvas").last  # Fabric's top canvas takes the pointer
-    canvas.wait_for(timeout=60_000)
-    box = canvas.bounding_box()
-    page.mouse.move(box["x"] + 20, box["y"] + 20)
+    frame.wait_for_function("() => window.canvasState().gesture === 'stroke'", timeout=60_000)
+    page.mouse.move(*canvas_at(page, frame, 5, 5))
     page.mouse.down()
-    for k in range(1, 11):  # the 64x64 image shows at 256x256 (MIN_DISPLAY_SIDE)
-        page.mouse.move(box["x"] + 20 + 10 * k, box["y"] + 20 + 5 * k)
+    for k in range(1, 11):
+        page.mouse.move(*canvas_at(page, frame, 5 + 2 * k, 5 + 3 * k), steps=2)
+    assert frame.evaluate("window.canvasState().messages") == 0  # drawn with no round trip
     page.mouse.up()
+    answered(frame)
     page.get_by_text("1 interactions").wait_for(timeout=60_000)
-    page.screenshot(path=str(tmp_path / "strokes.png"), full_page=True)
     page.get_by_role("button", name="Accept").click()
     rows = stored_annotations(project_dir)
     assert len(rows) == 1 and rows[0]["method"] == "scribbles"
     (stroke,) = rows[0]["interactions"]
     assert stroke["type"] == "Scribble" and stroke["positive"]
-    (y, x), *rest = stroke["points"]  # the press at (20, 20) of the 4x picture, within a pixel
-    assert abs(y - 5) <= 1 and abs(x - 5) <= 1 and len(rest) > 2
+    assert stroke["points"][0] == [5, 5] and stroke["points"][-1] == [25, 35]
+
+
+@pytest.mark.slow
+def test_the_whole_image_shows_and_at_2x_panning_reaches_the_right_edge(new_page, served_app):
+    url, project_dir = served_app
+    page = new_page()
+    page.set_viewport_size({"width": 1000, "height": 900})  # narrower than the zoomed image
+    page.goto(f"{url}/?tab=pan", timeout=120_000)
+    frame = canvas_frame(page)
+    state = frame.evaluate("window.canvasState()")
+    assert state["scrollWidth"] <= state["clientWidth"]  # at fit, nothing is cut off
+    frame.locator("#zoom_in").click()  # 1.5x
+    frame.locator("#zoom_in").click()  # 2x
+    state = frame.evaluate("window.canvasState()")
+    assert state["zoom"] == 2 and state["scrollWidth"] > state["clientWidth"]
+    box = page.frame_locator(CANVAS_FRAME).locator("#viewport").bounding_box()
+    middle = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.keyboard.down("Shift")  # Shift-drag pans
+    page.mouse.move(*middle)
+    page.mouse.down()
+    page.mouse.move(middle[0] - box["width"] / 2 + 5, middle[1], steps=5)
+    page.mouse.up()
+    page.keyboard.up("Shift")
+    state = frame.evaluate("window.canvasState()")
+    assert state["scrollLeft"] + state["clientWidth"] >= state["scrollWidth"] - 1
+    assert state["messages"] == 0  # zoom and pan never ask the server
+    page.mouse.click(*canvas_at(page, frame, 32, 63))  # the last column, now in view
+    answered(frame)
+    (draft,) = [json.loads(p.read_text()) for p in (project_dir / "drafts").glob("unit_*.json")]
+    assert draft["current"][0]["x"] == 63
 
 
 @pytest.mark.slow

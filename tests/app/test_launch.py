@@ -10,6 +10,7 @@ def test_app_binds_localhost_unless_told_otherwise(tmp_path):
     command = app_command(args)
     assert command[command.index("--server.address") + 1] == "127.0.0.1"
     assert command[command.index("--server.headless") + 1] == "true"
+    assert command[command.index("--runner.postScriptGC") + 1] == "false"  # no full GC per run
     assert command[-1] == str(tmp_path.resolve())
     other = app_command(argparse.Namespace(project_dir=str(tmp_path), address="0.0.0.0", port=9))
     assert other[other.index("--server.address") + 1] == "0.0.0.0"

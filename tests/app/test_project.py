@@ -23,6 +23,7 @@ from app.project import (
     inside,
     metric_curve,
     unit_labels,
+    waiting_seconds,
 )
 from app.round_job import run_round_job
 from tests.app.helpers import TINY_CONFIG, make_project
@@ -31,6 +32,25 @@ from tests.app.helpers import TINY_CONFIG, make_project
 def test_active_seconds_caps_idle_gaps():
     assert active_seconds([0.0, 10.0, 100.0, 105.0], cap=30.0) == pytest.approx(45.0)
     assert active_seconds([5.0]) == 0.0
+
+
+def test_the_apps_waits_are_taken_out_of_the_active_seconds_before_the_idle_cap():
+    events = [0.0, 10.0, 100.0, 105.0]
+    waits = [(1.0, 3.0), (2.0, 4.0), (101.0, 104.5), (200.0, 210.0)]  # overlapping ones merge
+    # gaps: 10 less 3 (waits 1-4), 90 capped at 30, 5 less 3.5; the last wait is after the end
+    assert active_seconds(events, cap=30.0, waits=waits) == pytest.approx(7.0 + 30.0 + 1.5)
+    assert waiting_seconds(events, waits) == pytest.approx(3.0 + 3.5)
+    assert waiting_seconds([1.0], waits) == 0.0
+
+
+def test_accept_stores_the_waits_apart_from_the_seconds(tmp_path):
+    with Project(make_project(tmp_path)) as project:
+        queued = project.lease("tab")
+        mask = np.ones((64, 64), bool)
+        project.accept(queued, [(1, mask)], 6.0, [], "polygon", "person:t", wait_seconds=2.5)
+        (row,) = project.store.annotations()
+        assert (row["seconds"], row["wait_seconds"]) == (6.0, 2.5)
+        assert project.store.seconds_spent() == 6.0
 
 
 def test_unit_labels_paints_objects_in_order_and_ignores_outside_the_unit():

@@ -169,11 +169,6 @@ def test_available_methods_need_registration_and_learned_ones_their_weights():
     assert all(set(m.then) <= set(drafts.GESTURES) for m in drafts.APP_METHODS)
 
 
-def test_stroke_points_from_a_canvas_path_scaled_by_zoom():
-    path = [["M", 20.0, 10.0], ["Q", 20, 10, 24, 12], ["Q", 24, 12, 24.9, 12.1], ["L", 40, 30]]
-    assert drafts.stroke_points(path, 2.0) == [(5, 10), (6, 12), (15, 20)]
-
-
 def test_parse_points():
     assert drafts.parse_points("10 20; 3,4;") == [(10, 20), (3, 4)]
     with pytest.raises(ValueError, match="two integers"):
@@ -228,16 +223,6 @@ def test_a_correction_starts_from_the_initial_mask():
     assert drafts.object_mask("polygon", crop, square, initial)[2:6, 2:6].sum() == 0  # replaced
 
 
-def test_render_draws_the_unit_box_the_opening_and_zooms():
-    crop = np.zeros((10, 20, 3), np.uint8)
-    draft = drafts.new_draft("grabcut_box", 1)
-    drafts.add_point(draft, 2, 2)
-    drafts.add_point(draft, 7, 17)
-    out = drafts.render(crop, [], [(0, 0, 0)], (0, 0, 10, 20), draft, 2.0)
-    assert out.shape == (20, 40, 3) and tuple(out[0, 0]) == (255, 255, 0)
-    assert tuple(out[4, 10]) == drafts.CYAN  # the box's top edge, zoomed
-
-
 def test_live_object_adds_only_new_interactions_and_restarts_on_undo():
     crop = np.zeros((8, 8, 3), np.uint8)
     square = [[0, 0], [0, 3], [3, 3], [3, 0]]
@@ -250,8 +235,3 @@ def test_live_object_adds_only_new_interactions_and_restarts_on_undo():
     assert live.mask(("u", 1), "polygon", crop, [second]).sum() == 4  # another object
     start = np.ones((8, 8), bool)
     assert live.mask(("u", 2), "polygon", crop, [], start).sum() == 64  # the initial mask
-
-
-def test_small_crops_are_shown_at_least_min_display_side():
-    assert drafts.display_zoom(1.0, (64, 128)) == drafts.MIN_DISPLAY_SIDE / 64
-    assert drafts.display_zoom(2.0, (480, 854)) == 2.0

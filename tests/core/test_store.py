@@ -268,3 +268,52 @@ def test_check_units_survive_a_new_ranking_and_can_be_leased_apart(tmp_path):
         check = store.lease_next(1, "person")
         assert check.held_out and check.unit == Unit(2, 0)  # check units first, any round
         assert store.lease_next(1, "other", held_out=True) is None  # the only one is taken
+
+
+def test_a_store_from_before_wait_seconds_reads_zero_waits_and_gains_the_column(tmp_path):
+    import sqlite3
+
+    from al_loop.core.store import SCHEMA, SCHEMA_VERSION
+
+    old_schema = SCHEMA.replace(
+        ",\n    wait_seconds REAL NOT NULL DEFAULT 0  -- the app kept the person waiting (not the "
+        "budget's)\n",
+        "\n",
+    )
+    assert "wait_seconds" not in old_schema
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(old_schema)
+        conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        conn.execute(
+            "INSERT INTO rounds(round, strategy, target_seconds, status, created_at) "
+            "VALUES (0, 'random', 10, 'selected', 0)"
+        )
+        conn.execute(
+            "INSERT INTO units(round, image, region, image_name, rank, status) "
+            "VALUES (0, 0, 0, 'a', 0, 'annotated')"
+        )
+        conn.execute(
+            "INSERT INTO units(round, image, region, image_name, rank) VALUES (0, 1, 0, 'b', 1)"
+        )
+        conn.execute(
+            "INSERT INTO annotations(unit_id, round, method, annotator, seconds, n_interactions, "
+            "interactions, y0, x0, y1, x1, mask, created_at) "
+            "VALUES (1, 0, 'polygon', 't', 4.0, 0, '[]', 0, 0, 2, 2, ?, 0)",
+            (encode_mask(np.zeros((2, 2), np.uint8)),),
+        )
+    conn.close()
+    with LabelStore(path, read_only=True) as reader:  # nothing written: the default is read
+        (row,) = reader.annotations()
+        assert row["wait_seconds"] == 0.0 and row["seconds"] == 4.0
+    with LabelStore(path) as store:
+        (queued,) = store.queued(0)
+        mask = np.zeros((2, 2), np.uint8)
+        ann = UnitAnnotation(queued.unit, (0, 0, 2, 2), mask, 3.0, [], "polygon", "t", 1.5)
+        store.add_annotation(queued.id, 0, ann)
+        assert [(r["seconds"], r["wait_seconds"]) for r in store.annotations()] == [
+            (4.0, 0.0),
+            (3.0, 1.5),
+        ]
+        assert store.seconds_spent() == 7.0  # the budget counts the person's seconds only
+        assert store.get_meta("schema_version") == str(SCHEMA_VERSION)

@@ -144,3 +144,17 @@ def test_registry_entries_declare_name_and_interaction():
         method = make_method(name)
         assert method.name == name
         make_user(method.interaction)  # every method has a simulated user
+
+
+def test_the_watershed_gradient_is_computed_once_per_image_and_read_only():
+    from al_loop.interactive.watershed import gradient_graph
+
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 255, (12, 16, 3)).astype(np.uint8)
+    graph, weights = gradient_graph(image, 2, 10.0)
+    assert gradient_graph(image.copy(), 2, 10.0)[1] is weights  # same bytes: cached
+    assert gradient_graph(image, 3, 10.0)[1] is not weights  # other parameters: computed
+    other = image.copy()
+    other[0, 0] += 1
+    assert gradient_graph(other, 2, 10.0)[1] is not weights
+    assert not weights.flags.writeable  # sessions share it
