@@ -49,6 +49,7 @@ from al_loop.core.interactions import (
 )
 from al_loop.interactive import make_method
 from app import scaled
+from app.project import merge_intervals
 
 Point = tuple[int, int]
 
@@ -350,13 +351,24 @@ def all_objects(draft: dict) -> list[dict]:
 def interaction_log(draft: dict) -> list[dict]:
     """The store's interaction log: every interaction tagged with its object and class; an
     object that started from the model's prediction logs that start as its first entry."""
+    waits = merge_intervals((w[1], w[1] + w[2]) for w in draft.get("waits", []))
     log = []
     for k, obj in enumerate(all_objects(draft)):
         tags = {"object": k, "class": obj["class_id"], "method": obj["method"]}
         if obj.get("from_model"):
             log.append({"start": "model", **tags})
-        log.extend({**data, **tags} for data in obj["interactions"])
+        log.extend({**data, **_waits_within(data, waits), **tags} for data in obj["interactions"])
     return log
+
+
+def _waits_within(entry: dict, waits: list[tuple[float, float]]) -> dict:
+    """``waits``: the app's waits inside a timed interaction's span, so that costs measured
+    from the log (al_loop.reports.costs) count the person's seconds only."""
+    if "t0" not in entry or "t1" not in entry:
+        return {}
+    t0, t1 = entry["t0"], entry["t1"]
+    inside = [[max(a, t0), min(b, t1)] for a, b in waits if min(b, t1) > max(a, t0)]
+    return {"waits": inside} if inside else {}
 
 
 def method_label(draft: dict) -> str:

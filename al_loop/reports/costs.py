@@ -44,8 +44,14 @@ _BY_TYPE = {
 }
 
 
-def _gaps(times: list[float], cap: float) -> np.ndarray:
-    return np.clip(np.diff(np.asarray(times, dtype=float)), 0.0, cap)
+def _gaps(times: list[float], cap: float, waits: list = ()) -> np.ndarray:
+    """The gaps between consecutive actions, less the app's waits inside each (the person
+    was not working then), capped at ``cap`` (idle)."""
+    times = np.asarray(times, dtype=float)
+    gaps = np.diff(times)
+    for start, end in waits:  # disjoint intervals (app.session.interaction_log)
+        gaps -= np.clip(np.minimum(end, times[1:]) - np.maximum(start, times[:-1]), 0.0, None)
+    return np.clip(gaps, 0.0, cap)
 
 
 def timed_samples(
@@ -67,11 +73,12 @@ def timed_samples(
             timed = all(k in entry for k in ("t0", "t", "t1"))
             if timed:
                 times = [entry["t0"], *entry["t"], entry["t1"]]
-                whole = float(_gaps(times, cap).sum())
+                waits = entry.get("waits", [])
+                whole = float(_gaps(times, cap, waits).sum())
                 if kind == "Click":
                     samples["click_further" if obj in found else "click_first"].append(whole)
                 elif kind == "Polygon":
-                    samples["polygon_vertex"].extend(_gaps(times[:-1], cap).tolist())
+                    samples["polygon_vertex"].extend(_gaps(times[:-1], cap, waits).tolist())
                     samples["polygon_instance"].append(whole)
                 elif kind == "SegmentLabel":
                     key = (entry["t0"], entry["t1"])

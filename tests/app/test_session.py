@@ -235,3 +235,13 @@ def test_live_object_adds_only_new_interactions_and_restarts_on_undo():
     assert live.mask(("u", 1), "polygon", crop, [second]).sum() == 4  # another object
     start = np.ones((8, 8), bool)
     assert live.mask(("u", 2), "polygon", crop, [], start).sum() == 64  # the initial mask
+
+
+def test_the_log_carries_the_apps_waits_inside_each_interaction():
+    draft = drafts.new_draft("watershed_clicks", 1, now=0.0)
+    drafts.add_point(draft, 1, 1, now=2.0)
+    drafts.add_point(draft, 2, 2, now=10.0)
+    draft["waits"] = [[1, 2.0, 3.0, "browser"], [2, 10.0, 0.5, "browser"]]  # [seq, start, s, src]
+    first, second = drafts.interaction_log(draft)
+    assert "waits" not in first  # 0 -> 2: the person's own seconds
+    assert second["waits"] == [[2.0, 5.0]]  # 2 -> 10 held a 3 s wait for the first mask

@@ -64,6 +64,18 @@ def test_timed_samples_sort_interactions_into_kinds_capping_idle_gaps():
     assert samples["extreme_points"] == []
 
 
+def test_the_apps_waits_inside_an_interaction_are_not_the_persons_seconds():
+    # 0 -> 3: the mask of the previous click showed at 1.5 (1.5 s waited); the polygon's
+    # second gap (2 -> 6) holds a 3 s wait, its third none
+    waited_click = click(0.0, 3.0, waits=[[0.0, 1.5]])
+    polygon = {"type": "Polygon", "object": 1, "t0": 0.0, "t": [2.0, 6.0, 7.0], "t1": 8.0,
+               "waits": [[2.5, 5.5]]}  # fmt: skip
+    samples = timed_samples([[waited_click, polygon]], cap=30.0)
+    assert samples["click_first"] == [1.5]
+    assert samples["polygon_vertex"] == [2.0, 1.0, 1.0]
+    assert samples["polygon_instance"] == [2.0 + 1.0 + 1.0 + 1.0]
+
+
 def test_summary_has_median_quartiles_and_n():
     summary = summarize({"click_further": [0.5, 1.0, 2.0, 4.0], "box": []})
     assert summary == {"click_further": {"median": 1.5, "q1": 0.875, "q3": 2.5, "n": 4}}
