@@ -64,8 +64,9 @@ from al_loop.feature_space import (  # noqa: E402
     train_head,
 )
 from al_loop.feature_space.features import (  # noqa: E402
-    mask_pooled_features,
+    map_features,
     segment_statistics,
+    standardise_block,
 )
 from al_loop.feature_space.metric import embed  # noqa: E402
 from al_loop.feature_space.projection import UNLABELLED, Projection  # noqa: E402
@@ -130,12 +131,6 @@ def score(labels: np.ndarray, masks: np.ndarray, num_classes: int) -> dict:
     return out
 
 
-def standardise(block: np.ndarray) -> np.ndarray:
-    """Columns centred; the block scaled to unit mean column variance (blocks weigh alike)."""
-    block = block - block.mean(axis=0)
-    return block / max(float(np.sqrt((block**2).mean())), 1e-12)
-
-
 def reduce(features: np.ndarray, dims: int = PCA_DIMS) -> np.ndarray:
     if features.shape[1] <= dims:
         return features.astype(np.float32)
@@ -159,11 +154,7 @@ class Features:
         key = id(images)
         if key not in self._maps:
             self._maps[key] = lite0_encoder().feature_maps(images)
-        blocks = [
-            standardise(mask_pooled_features(m, segments, len(segment_image)))
-            for m in self._maps[key]
-        ]
-        return np.concatenate(blocks, axis=1)
+        return map_features(self._maps[key], segments, len(segment_image))
 
     def stats(self, images, segments, segment_image):
         """Colour (CIELAB mean, std) and place (centroid, box size, area): no network."""
@@ -171,7 +162,8 @@ class Features:
 
     def combine(self, names, images, segments, segment_image):
         blocks = [
-            standardise(getattr(self, n)(images, segments, segment_image)) for n in names.split("+")
+            standardise_block(getattr(self, n)(images, segments, segment_image))
+            for n in names.split("+")
         ]
         return np.concatenate(blocks, axis=1)
 
@@ -413,7 +405,12 @@ def main() -> None:
         "(annotation specks) join their nearest larger one",
     )
     parser.add_argument("--settings", nargs="+", default=["perfect", "real"])
-    parser.add_argument("--features", nargs="+", default=["lite0_crop", "lite0_maps", "stats"])
+    parser.add_argument(
+        "--features",
+        nargs="*",
+        default=["lite0_crop", "lite0_maps", "stats"],
+        help="none: upper bound only",
+    )
     parser.add_argument(
         "--metric",
         nargs="*",

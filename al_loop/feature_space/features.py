@@ -197,14 +197,40 @@ def mask_pooled_features(maps: np.ndarray, segments: np.ndarray, num_segments: i
     )
     sums = np.asarray(member @ cells.astype(np.float64))
     counts = np.bincount(ids, minlength=num_segments)
-    missing = np.flatnonzero(counts == 0)
+    flat = segments.reshape(n, -1)
+    present, first_seen = np.unique(flat.ravel(), return_index=True)
+    first = np.full(num_segments, -1, np.int64)
+    first[present] = first_seen
+    missing = np.flatnonzero((counts == 0) & (first >= 0))  # an id with no pixel stays 0
     if len(missing):  # segments too small to own a cell: the cell at their first pixel
-        flat = segments.reshape(n, -1)
-        _, first = np.unique(flat.ravel(), return_index=True)  # ids are 0..S-1, all present
         image, pixel = np.divmod(first[missing], flat.shape[1])
         y, x = np.divmod(pixel, segments.shape[2])
         cy = np.minimum(y * h // segments.shape[1], h - 1)
         cx = np.minimum(x * w // segments.shape[2], w - 1)
         sums[missing] = maps[image, :, cy, cx]
         counts[missing] = 1
-    return (sums / counts[:, None]).astype(np.float32)
+    return (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
+
+
+MAP_LEVELS = (2, 3, 4, 5)  # Lite0 maps at strides 4, 8, 16, 32 (24, 40, 112, 320 channels)
+
+
+def standardise_block(block: np.ndarray) -> np.ndarray:
+    """Columns centred, the block scaled to unit mean column variance, so that blocks of
+    different widths weigh alike when concatenated."""
+    block = block - block.mean(axis=0)
+    return block / max(float(np.sqrt((block**2).mean())), 1e-12)
+
+
+def map_features(
+    maps: list[np.ndarray], segments: np.ndarray, num_segments: int, keep: int | None = None
+) -> np.ndarray:
+    """float32 [keep,sum D_l]: each level's map (``Lite0Encoder.feature_maps``) averaged over
+    every segment (:func:`mask_pooled_features`), the first ``keep`` segments (default all)
+    standardised per level, then concatenated. Unlike a crop with its outside zeroed, a segment keeps its context and a
+    small segment keeps its size; the encoder runs once per image, not once per segment."""
+    keep = num_segments if keep is None else keep
+    blocks = [
+        standardise_block(mask_pooled_features(m, segments, num_segments)[:keep]) for m in maps
+    ]
+    return np.concatenate(blocks, axis=1).astype(np.float32)
