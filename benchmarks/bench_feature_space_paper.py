@@ -91,12 +91,28 @@ CAMVID_THRESHOLD = 1000.0  # the same cut at CamVid's 360x480, scaled like DAVIS
 # (at 240x427) opened and split with up to 6 clicks. ``quick``: only segments with 0.1 % of the
 # frame wrong are opened, with at most 2 clicks, and once the whole view holds no more boxes
 # the user zooms in to tiles of 256 points (BoxLabeller.zoom_points) instead of labelling every
-# remaining segment alone. ``min_split_fraction``: of the frame's pixels.
+# remaining segment alone. ``loose``, ``loose90``: as ``quick`` but a box is limited by its
+# purity alone (95 %, 90 %), not by a count of wrong segments. ``min_split_fraction``: of the
+# frame's pixels.
 LABELLERS = {
     "careful": {"purity": 0.9, "max_wrong": 5, "max_clicks": 6, "min_split_fraction": 16 / 102480},
     "quick": {
         "purity": 0.9,
         "max_wrong": 5,
+        "max_clicks": 2,
+        "min_split_fraction": 0.001,
+        "zoom_points": 256,
+    },
+    "loose": {
+        "purity": 0.95,
+        "max_wrong": None,
+        "max_clicks": 2,
+        "min_split_fraction": 0.001,
+        "zoom_points": 256,
+    },
+    "loose90": {
+        "purity": 0.9,
+        "max_wrong": None,
         "max_clicks": 2,
         "min_split_fraction": 0.001,
         "zoom_points": 256,
@@ -289,6 +305,17 @@ def upper_bound(space, masks, num_classes) -> dict:
     return score(propagate_labels(space[0], majority), masks, num_classes)
 
 
+def with_prices(cost, overrides: list[str]) -> dict:
+    """The priced entries of ``cost`` as a dict, with ``ENTRY=SECONDS`` overrides."""
+    prices = {entry: float(cost[entry]) for entry in ACTION_PRICES.values()}
+    for item in overrides:
+        name, _, value = item.partition("=")
+        if name not in prices:
+            raise SystemExit(f"--price {item}: valid entries {', '.join(prices)}")
+        prices[name] = float(value)
+    return prices
+
+
 def price_vectors(cost, scaled: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """(fixed [K], scaled [K]) prices in ACTION_PRICES order."""
     prices = np.array([cost[entry] for entry in ACTION_PRICES.values()])
@@ -373,6 +400,7 @@ def reprice(paths: list[str], fit_from: str, cost, args) -> None:
     """Fit on ``fit_from``'s perfect partition, then price the runs stored in ``paths``."""
     perfect = json.loads(Path(fit_from).read_text())
     result = fit(perfect, cost, args.fit_on, args.fit_labeller, args.scaled)
+    result["start_prices"] = dict(cost)
     for path in paths:
         report = json.loads(Path(path).read_text())
         print(path)
@@ -417,7 +445,9 @@ def main() -> None:
         default=[],
         help="feature choices rerun as two calls with metric learning between them",
     )
-    parser.add_argument("--labellers", nargs="+", default=list(LABELLERS), choices=list(LABELLERS))
+    parser.add_argument(
+        "--labellers", nargs="+", default=["careful", "quick"], choices=list(LABELLERS)
+    )
     parser.add_argument("--fit-on", default="lite0_crop", help="feature choice of the fit")
     parser.add_argument("--fit-labeller", default="careful", choices=list(LABELLERS))
     parser.add_argument("--scaled", nargs="+", default=["boxes", "segments"])
@@ -434,9 +464,17 @@ def main() -> None:
         help="measure nothing: fit on --fit-from's perfect partition, price these reports",
     )
     parser.add_argument("--fit-from", default=None, help="report holding the perfect partition")
+    parser.add_argument(
+        "--price",
+        nargs="*",
+        default=[],
+        metavar="ENTRY=SECONDS",
+        help="override a shipped price before the fit (e.g. feature_space_segment=0)",
+    )
     args = parser.parse_args()
     if args.reprice:
-        reprice(args.reprice, args.fit_from or args.reprice[0], CostTable.load(args.costs), args)
+        cost = with_prices(CostTable.load(args.costs), args.price)
+        reprice(args.reprice, args.fit_from or args.reprice[0], cost, args)
         return
     args.hw = args.hw or ([240, 427] if args.dataset == "davis" else [180, 240])
     out = Path(args.out or ROOT / f"benchmarks/results/bench_feature_space_{args.dataset}.json")

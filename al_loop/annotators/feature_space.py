@@ -40,8 +40,10 @@ from al_loop.feature_space.segments import majority_and_purity
 from simulators.box_labeller import BoxLabeller, Prices, click_split
 
 METHOD = "feature_space"
-# Where a unit's features come from: "crops", its crop (outside zeroed) through the encoder;
-# "maps", the encoder's maps of the whole image averaged over the unit (bench_feature_space_paper).
+# Where a unit's features come from: "maps" (default), the encoder's maps of the whole image
+# averaged over the unit; "crops", the unit's crop (outside zeroed) through the encoder. On DAVIS
+# at the paper's cut the maps separate object from background segments twice as well and halve
+# the boxes (benchmarks/bench_feature_space_paper.py; README, Feature-space annotation).
 FEATURE_SOURCES = ("crops", "maps")
 
 
@@ -51,7 +53,7 @@ class FeatureSpaceAnnotator:
     ``units_per_call``: most units projected and boxed together. The box-labeller settings
     (``purity``, ``grid``, ``split_below``, ``min_split_pixels``, ``target_accuracy``,
     ``max_clicks``, ``max_wrong``, ``zoom_points``) are those of
-    ``simulators.box_labeller.BoxLabeller``; ``features``: "crops" or "maps" (FEATURE_SOURCES);
+    ``simulators.box_labeller.BoxLabeller``; ``features``: "maps" or "crops" (FEATURE_SOURCES);
     ``projection``: "umap" or "pca"; ``encoder`` (default: pretrained Lite0) encodes the units'
     crops, or with "maps" gives the whole images' maps (its ``feature_maps``).
     """
@@ -79,7 +81,7 @@ class FeatureSpaceAnnotator:
         metric_learning: bool = False,
         history: int = 2000,
         seed: int = 0,
-        features: str = "crops",
+        features: str = "maps",
         zoom_points: int | None = None,
     ):
         if features not in FEATURE_SOURCES:

@@ -26,6 +26,7 @@ def requests(data, space, units):
 
 
 def annotator(data, **params):
+    params.setdefault("features", "crops")  # the cheap encoder encodes crops
     return FeatureSpaceAnnotator(
         data.masks, CostTable.load(), encoder=mean_colour, projection="pca", **params
     )
@@ -149,6 +150,14 @@ def test_map_features_average_each_units_part_of_its_images_maps():
     assert got == pytest.approx(expected.astype(np.float32), abs=1e-5)
     out = ann.annotate_batch(requests(data, space, units))
     assert [a.unit for a in out] == units and all(a.seconds > 0 for a in out)
+
+
+def test_maps_need_an_encoder_with_feature_maps():
+    data = make_toy_data(2, hw=(16, 16))
+    space = GridUnits(len(data), data.hw, cell=8)
+    ann = FeatureSpaceAnnotator(data.masks, CostTable.load(), encoder=mean_colour)
+    with pytest.raises(ConfigError, match="'maps' needs an encoder with feature_maps"):
+        ann.annotate_batch(requests(data, space, space.units()))
 
 
 def test_an_unknown_feature_source_is_named():
