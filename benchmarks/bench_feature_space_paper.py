@@ -92,7 +92,8 @@ CAMVID_THRESHOLD = 1000.0  # the same cut at CamVid's 360x480, scaled like DAVIS
 # (at 240x427) opened and split with up to 6 clicks. ``quick``: only segments with 0.1 % of the
 # frame wrong are opened, with at most 2 clicks, and once the whole view holds no more boxes
 # the user zooms in to tiles of 256 points (BoxLabeller.zoom_points) instead of labelling every
-# remaining segment alone. ``loose``, ``loose90``: as ``quick`` but a box is limited by its
+# remaining segment alone. ``thorough``: as ``quick`` with segments of 0.05 % of the frame wrong
+# opened, up to 3 clicks. ``loose``, ``loose90``: as ``quick`` but a box is limited by its
 # purity alone (95 %, 90 %), not by a count of wrong segments. ``min_split_fraction``: of the
 # frame's pixels.
 LABELLERS = {
@@ -102,6 +103,13 @@ LABELLERS = {
         "max_wrong": 5,
         "max_clicks": 2,
         "min_split_fraction": 0.001,
+        "zoom_points": 256,
+    },
+    "thorough": {
+        "purity": 0.9,
+        "max_wrong": 5,
+        "max_clicks": 3,
+        "min_split_fraction": 0.0005,
         "zoom_points": 256,
     },
     "loose": {
