@@ -94,7 +94,8 @@ CAMVID_THRESHOLD = 1000.0  # the same cut at CamVid's 360x480, scaled like DAVIS
 # the user zooms in to tiles of 256 points (BoxLabeller.zoom_points) instead of labelling every
 # remaining segment alone. ``thorough``: as ``quick`` with segments of 0.05 % of the frame wrong
 # opened, up to 3 clicks. ``loose``, ``loose90``: as ``quick`` but a box is limited by its
-# purity alone (95 %, 90 %), not by a count of wrong segments. ``min_split_fraction``: of the
+# purity alone (95 %, 90 %), not by a count of wrong segments; ``boxes_only``: ``loose``
+# without clicks. ``min_split_fraction``: of the
 # frame's pixels.
 LABELLERS = {
     "careful": {"purity": 0.9, "max_wrong": 5, "max_clicks": 6, "min_split_fraction": 16 / 102480},
@@ -116,6 +117,13 @@ LABELLERS = {
         "purity": 0.95,
         "max_wrong": None,
         "max_clicks": 2,
+        "min_split_fraction": 0.001,
+        "zoom_points": 256,
+    },
+    "boxes_only": {
+        "purity": 0.95,
+        "max_wrong": None,
+        "max_clicks": 0,
         "min_split_fraction": 0.001,
         "zoom_points": 256,
     },
