@@ -575,7 +575,7 @@ def main() -> None:
         report["settings"][setting] = entry
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=2))
-    if args.dataset == "davis" and "perfect" in report["settings"]:
+    if args.dataset == "davis" and "perfect" in report["settings"] and args.features:
         report["fit"] = fit(report, cost, args.fit_on, args.fit_labeller, args.scaled)
         price_report(report, report["fit"]["prices"])
         out.write_text(json.dumps(report, indent=2))
