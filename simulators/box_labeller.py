@@ -122,6 +122,28 @@ def best_box(
     )
 
 
+def zoom_tiles(coords: np.ndarray, most: int) -> list[np.ndarray]:
+    """bool [S] masks of axis-aligned tiles covering the points ``coords`` [S,2], each with at
+    most ``most`` points: the point set is halved at the median of its wider coordinate until
+    every part is small enough (a k-d tree's leaves, in depth-first order)."""
+    coords = np.asarray(coords, np.float64)
+    tiles: list[np.ndarray] = []
+    stack = [np.arange(len(coords))]
+    while stack:
+        index = stack.pop()
+        if len(index) <= most:
+            tile = np.zeros(len(coords), bool)
+            tile[index] = True
+            tiles.append(tile)
+            continue
+        points = coords[index]
+        axis = int(np.argmax(points.max(axis=0) - points.min(axis=0)))
+        order = index[np.argsort(points[:, axis], kind="stable")]
+        half = len(order) // 2
+        stack += [order[half:], order[:half]]  # the lower half is taken first
+    return tiles
+
+
 @dataclass
 class SplitResult:
     """A mixed segment split by clicks: the class of each of its pixels inside its box."""
@@ -144,6 +166,56 @@ class Labelling:
     @property
     def total_seconds(self) -> float:
         return float(self.seconds.sum())
+
+    def action_counts(self) -> dict[str, int]:
+        """How many of each priced action (keys of ``ACTION_PRICES``) the labelling took."""
+        in_boxes = sum(len(box.segments) for box in self.boxes)
+        return {
+            "boxes": len(self.boxes),
+            "segments": in_boxes + len(self.singles),  # every labelled segment is looked at
+            "singles": len(self.singles),
+            "clicks": sum(len(split.clicks) for split in self.splits.values()),
+        }
+
+
+# Each counted action and the cost entry that prices it (see ``BoxLabeller.label_projection``).
+ACTION_PRICES = {
+    "boxes": "feature_space_box",
+    "segments": "feature_space_segment",
+    "singles": "region_label",
+    "clicks": "feature_space_click",
+}
+
+
+def priced_seconds(counts: dict[str, float], prices: Prices) -> float:
+    """Seconds of the actions ``counts`` (``Labelling.action_counts``) at ``prices``."""
+    return float(sum(counts[a] * float(prices[entry]) for a, entry in ACTION_PRICES.items()))
+
+
+def fit_price_scale(
+    counts: np.ndarray, fixed: np.ndarray, scaled: np.ndarray, targets: np.ndarray
+) -> tuple[float, float]:
+    """(scale, root-mean-square residual in the targets' unit) of the least-squares fit of
+    ``counts @ (fixed + scale * scaled) = targets`` over the runs, scale >= 0.
+
+    ``counts`` [R,K]: each run's actions (per image, say); ``fixed`` [K]: prices kept as they
+    are (0 for the fitted actions); ``scaled`` [K]: the fitted actions' prices before scaling,
+    which fix their ratios (0 for the kept ones); ``targets`` [R]: the measured seconds. One
+    unknown for one or more observed totals: the ratios are the prior that makes it solvable.
+    """
+    counts = np.atleast_2d(np.asarray(counts, np.float64))
+    fixed, scaled = np.asarray(fixed, np.float64), np.asarray(scaled, np.float64)
+    targets = np.atleast_1d(np.asarray(targets, np.float64))
+    if counts.shape != (len(targets), len(fixed)) or scaled.shape != fixed.shape:
+        raise ValueError(
+            f"fit_price_scale: counts {counts.shape}, fixed {fixed.shape}, scaled "
+            f"{scaled.shape}, targets {targets.shape} do not match"
+        )
+    base = counts @ scaled
+    rest = targets - counts @ fixed
+    scale = float(max(base @ rest / (base @ base), 0.0)) if (base > 0).any() else 0.0
+    residual = counts @ fixed + scale * base - targets
+    return scale, float(np.sqrt(np.mean(residual**2)))
 
 
 def click_split(
@@ -187,6 +259,10 @@ class BoxLabeller:
     pool where one class dominates (DAVIS: about 90 % of segments are background), purity alone
     lets a background box swallow hundreds of object segments, which a person looking at the
     thumbnails would not accept.
+    ``zoom_points``: once no box in the whole view holds two agreeing segments, the user zooms
+    in: the projection is cut into tiles of at most this many points (median splits, as a
+    k-d tree) and boxes are drawn in each tile, whose grid is then finer (None: no zooming,
+    every remaining segment is labelled on its own). Zooming is not priced.
     ``split_below``: a segment whose majority class covers less than this fraction of its
     pixels is split with clicks, if its wrong pixels are at least ``min_split_pixels``.
     """
@@ -203,7 +279,11 @@ class BoxLabeller:
         target_accuracy: float = 0.9,
         max_clicks: int = 6,
         max_wrong: int | None = None,
+        zoom_points: int | None = None,
     ):
+        if zoom_points is not None and zoom_points < 2:
+            raise ConfigError("box labeller: zoom_points >= 2 (or None: no zooming in)")
+        self.zoom_points = zoom_points
         if not 0 < purity <= 1 or not 0 <= split_below <= 1 or grid < 2 or max_clicks < 0:
             raise ConfigError(
                 "box labeller: 0 < purity <= 1, 0 <= split_below <= 1, grid >= 2, max_clicks >= 0"
@@ -236,18 +316,28 @@ class BoxLabeller:
         seconds = np.zeros(len(coords))
         remaining = np.ones(len(coords), bool)
         boxes: list[BoxChoice] = []
-        while remaining.any():
-            box = best_box(
-                coords, classes, remaining, num_classes, self.purity, self.grid, self.max_wrong
-            )
-            if box is None or box.agreeing < 2:
-                break
-            chosen = np.asarray(box.segments)
-            labels[chosen] = box.label
-            seconds[chosen] += self.prices["feature_space_box"] / len(chosen)
-            seconds[chosen] += self.prices["feature_space_segment"]
-            remaining[chosen] = False
-            boxes.append(box)
+        views = [np.ones(len(coords), bool)]  # the whole projection, then zoomed-in tiles
+        if self.zoom_points:
+            views += zoom_tiles(coords, self.zoom_points)
+        for view in views:
+            while (remaining & view).any():
+                box = best_box(
+                    coords,
+                    classes,
+                    remaining & view,
+                    num_classes,
+                    self.purity,
+                    self.grid,
+                    self.max_wrong,
+                )
+                if box is None or box.agreeing < 2:
+                    break
+                chosen = np.asarray(box.segments)
+                labels[chosen] = box.label
+                seconds[chosen] += self.prices["feature_space_box"] / len(chosen)
+                seconds[chosen] += self.prices["feature_space_segment"]
+                remaining[chosen] = False
+                boxes.append(box)
         singles = [int(s) for s in np.flatnonzero(remaining & (classes != IGNORE))]
         labels[singles] = classes[singles]
         seconds[singles] += self.prices["region_label"] + self.prices["feature_space_segment"]

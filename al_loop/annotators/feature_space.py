@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from al_loop.core.errors import ConfigError
 from al_loop.core.interactions import Click, SegmentLabel, to_json
 from al_loop.core.protocols import AnnotationRequest, UnitAnnotation
 from al_loop.core.units import Unit
@@ -30,6 +31,7 @@ from al_loop.feature_space.features import (
     CROP_SIZE,
     Encoder,
     lite0_encoder,
+    map_features,
     segment_crop,
 )
 from al_loop.feature_space.metric import embed, train_head
@@ -38,6 +40,11 @@ from al_loop.feature_space.segments import majority_and_purity
 from simulators.box_labeller import BoxLabeller, Prices, click_split
 
 METHOD = "feature_space"
+# Where a unit's features come from: "maps" (default), the encoder's maps of the whole image
+# averaged over the unit; "crops", the unit's crop (outside zeroed) through the encoder. On DAVIS
+# at the paper's cut the maps separate object from background segments twice as well and halve
+# the boxes (benchmarks/bench_feature_space_paper.py; README, Feature-space annotation).
+FEATURE_SOURCES = ("crops", "maps")
 
 
 class FeatureSpaceAnnotator:
@@ -45,8 +52,10 @@ class FeatureSpaceAnnotator:
 
     ``units_per_call``: most units projected and boxed together. The box-labeller settings
     (``purity``, ``grid``, ``split_below``, ``min_split_pixels``, ``target_accuracy``,
-    ``max_clicks``, ``max_wrong``) are those of ``simulators.box_labeller.BoxLabeller``; ``projection``:
-    "umap" or "pca"; ``encoder`` (default: pretrained Lite0) encodes the units' crops.
+    ``max_clicks``, ``max_wrong``, ``zoom_points``) are those of
+    ``simulators.box_labeller.BoxLabeller``; ``features``: "maps" or "crops" (FEATURE_SOURCES);
+    ``projection``: "umap" or "pca"; ``encoder`` (default: pretrained Lite0) encodes the units'
+    crops, or with "maps" gives the whole images' maps (its ``feature_maps``).
     """
 
     name = f"simulated:{BoxLabeller.name}"
@@ -72,7 +81,15 @@ class FeatureSpaceAnnotator:
         metric_learning: bool = False,
         history: int = 2000,
         seed: int = 0,
+        features: str = "maps",
+        zoom_points: int | None = None,
     ):
+        if features not in FEATURE_SOURCES:
+            raise ConfigError(
+                f"annotation.params.features: unknown '{features}'; valid: "
+                + ", ".join(FEATURE_SOURCES)
+            )
+        self.features = features
         self.pool_masks = np.asarray(pool_masks)
         valid = self.pool_masks[self.pool_masks != IGNORE]
         self.num_classes = num_classes or (int(valid.max()) + 1 if valid.size else 1)
@@ -86,6 +103,7 @@ class FeatureSpaceAnnotator:
             target_accuracy,
             max_clicks,
             max_wrong,
+            zoom_points,
         )
         self.projection, self.seed = projection, seed
         self.crop_size, self.crop_margin = crop_size, crop_margin
@@ -176,8 +194,30 @@ class FeatureSpaceAnnotator:
         return np.bincount(values, minlength=self.num_classes)[: self.num_classes]
 
     def _features(self, requests: Sequence[AnnotationRequest]) -> np.ndarray:
+        if self.features == "maps":
+            return self._map_features(requests)
         crops = np.stack([self._crop(r) for r in requests])
         return np.asarray(self.encoder(crops), np.float32)
+
+    def _map_features(self, requests: Sequence[AnnotationRequest]) -> np.ndarray:
+        """Each unit's mean of the encoder's maps of its whole image (``feature_maps``, run once
+        per image of the call), standardised per level over the call's units."""
+        encoder = self._encoder if self._encoder is not None else lite0_encoder()
+        if not hasattr(encoder, "feature_maps"):
+            raise ConfigError(
+                "annotation.params.features: 'maps' needs an encoder with feature_maps"
+            )
+        order = sorted({r.unit.image for r in requests})
+        where = {image: j for j, image in enumerate(order)}
+        first = {r.unit.image: r.image for r in reversed(requests)}
+        images = np.stack([first[image] for image in order])  # a pool's images share one size
+        outside = len(requests)  # the id of pixels that belong to no unit of this call
+        ids = np.full(images.shape[:3], outside, np.int32)
+        for k, request in enumerate(requests):
+            y0, x0, y1, x1 = request.box
+            ids[where[request.unit.image], y0:y1, x0:x1][request.unit_mask] = k
+        maps = encoder.feature_maps(images)
+        return map_features(maps, ids, outside + 1, keep=outside)
 
     def _coords(self, features: np.ndarray) -> np.ndarray:
         """The units' 2-D coordinates: on their features alone, or (metric learning, once two

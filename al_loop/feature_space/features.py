@@ -132,8 +132,105 @@ class Lite0Encoder:
             deepest = self.encoder((x - self.mean) / self.std)[-1]
             return deepest.mean(dim=(2, 3)).numpy().astype(np.float32)
 
+    def feature_maps(self, images: np.ndarray, levels: tuple[int, ...] = (2, 3, 4, 5)) -> list:
+        """float32 [N,D_l,H/2**l,W/2**l] maps of whole images (uint8 [N,H,W,3]), one per
+        level of ``levels`` (2: stride 4 ... 5: stride 32, the deepest), one image at a time."""
+        import torch
+
+        out: list[list[np.ndarray]] = [[] for _ in levels]
+        with torch.inference_mode():
+            for image in images:
+                x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None] / 255
+                maps = self.encoder((x.float() - self.mean) / self.std)
+                for k, level in enumerate(levels):
+                    out[k].append(maps[level][0].numpy())
+        return [np.stack(m).astype(np.float32) for m in out]
+
 
 @functools.cache
 def lite0_encoder() -> Lite0Encoder:
     """The default encoder, built once per process (loading the weights takes a second)."""
     return Lite0Encoder()
+
+
+def segment_statistics(images: np.ndarray, segments: np.ndarray, num_segments: int) -> np.ndarray:
+    """float32 [S,11]: each segment's colour and place, no network: mean and standard deviation
+    of its CIELAB colour (0-1 scaled), its centroid (y, x) and box size (h, w) as fractions of
+    the image, and the square root of its area fraction. ``segments`` [N,H,W] holds ids
+    0..num_segments-1 unique across ``images`` [N,H,W,3] (uint8 RGB)."""
+    images, segments = np.asarray(images), np.asarray(segments)
+    n, h, w = segments.shape
+    lab = np.stack([cv2.cvtColor(image, cv2.COLOR_RGB2LAB) for image in images]) / 255.0
+    ids = segments.ravel().astype(np.int64)
+    area = np.bincount(ids, minlength=num_segments).astype(np.float64)
+    safe = np.maximum(area, 1)
+    columns = []
+    for c in range(3):
+        values = lab[..., c].ravel()
+        mean = np.bincount(ids, values, num_segments) / safe
+        square = np.bincount(ids, values**2, num_segments) / safe
+        columns += [mean, np.sqrt(np.maximum(square - mean**2, 0))]
+    yy, xx = np.broadcast_to(np.mgrid[:h, :w][:, None], (2, n, h, w)).reshape(2, -1)
+    columns += [np.bincount(ids, yy, num_segments) / safe / h]
+    columns += [np.bincount(ids, xx, num_segments) / safe / w]
+    boxes = segment_boxes(segments)
+    columns += [(boxes[:, 2] - boxes[:, 0]) / h, (boxes[:, 3] - boxes[:, 1]) / w]
+    columns += [np.sqrt(area / (h * w))]
+    return np.stack(columns, axis=1).astype(np.float32)
+
+
+def mask_pooled_features(maps: np.ndarray, segments: np.ndarray, num_segments: int) -> np.ndarray:
+    """float32 [S,D]: the mean of a dense feature map [N,D,h,w] over each segment, the segment
+    map [N,H,W] (ids 0..num_segments-1) resized to h x w by nearest neighbour; a segment with
+    no cell there (smaller than a cell) takes the cell under its first pixel."""
+    from scipy import sparse
+
+    maps, segments = np.asarray(maps, np.float32), np.asarray(segments)
+    n, d, h, w = maps.shape
+    small = np.stack(
+        [cv2.resize(s, (w, h), interpolation=cv2.INTER_NEAREST) for s in segments.astype(np.int32)]
+    )
+    ids = small.ravel().astype(np.int64)
+    cells = maps.transpose(0, 2, 3, 1).reshape(-1, d)
+    member = sparse.csr_matrix(
+        (np.ones(len(ids)), (ids, np.arange(len(ids)))), shape=(num_segments, len(ids))
+    )
+    sums = np.asarray(member @ cells.astype(np.float64))
+    counts = np.bincount(ids, minlength=num_segments)
+    flat = segments.reshape(n, -1)
+    present, first_seen = np.unique(flat.ravel(), return_index=True)
+    first = np.full(num_segments, -1, np.int64)
+    first[present] = first_seen
+    missing = np.flatnonzero((counts == 0) & (first >= 0))  # an id with no pixel stays 0
+    if len(missing):  # segments too small to own a cell: the cell at their first pixel
+        image, pixel = np.divmod(first[missing], flat.shape[1])
+        y, x = np.divmod(pixel, segments.shape[2])
+        cy = np.minimum(y * h // segments.shape[1], h - 1)
+        cx = np.minimum(x * w // segments.shape[2], w - 1)
+        sums[missing] = maps[image, :, cy, cx]
+        counts[missing] = 1
+    return (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
+
+
+MAP_LEVELS = (2, 3, 4, 5)  # Lite0 maps at strides 4, 8, 16, 32 (24, 40, 112, 320 channels)
+
+
+def standardise_block(block: np.ndarray) -> np.ndarray:
+    """Columns centred, the block scaled to unit mean column variance, so that blocks of
+    different widths weigh alike when concatenated."""
+    block = block - block.mean(axis=0)
+    return block / max(float(np.sqrt((block**2).mean())), 1e-12)
+
+
+def map_features(
+    maps: list[np.ndarray], segments: np.ndarray, num_segments: int, keep: int | None = None
+) -> np.ndarray:
+    """float32 [keep,sum D_l]: each level's map (``Lite0Encoder.feature_maps``) averaged over
+    every segment (:func:`mask_pooled_features`), the first ``keep`` segments (default all)
+    standardised per level, then concatenated. Unlike a crop with its outside zeroed, a segment keeps its context and a
+    small segment keeps its size; the encoder runs once per image, not once per segment."""
+    keep = num_segments if keep is None else keep
+    blocks = [
+        standardise_block(mask_pooled_features(m, segments, num_segments)[:keep]) for m in maps
+    ]
+    return np.concatenate(blocks, axis=1).astype(np.float32)

@@ -7,6 +7,7 @@ import pytest
 
 from al_loop.annotators.feature_space import FeatureSpaceAnnotator
 from al_loop.core.cost import CostTable
+from al_loop.core.errors import ConfigError
 from al_loop.core.interactions import from_json
 from al_loop.core.protocols import AnnotationRequest, annotate_units, units_per_call
 from al_loop.core.units import GridUnits
@@ -25,6 +26,7 @@ def requests(data, space, units):
 
 
 def annotator(data, **params):
+    params.setdefault("features", "crops")  # the cheap encoder encodes crops
     return FeatureSpaceAnnotator(
         data.masks, CostTable.load(), encoder=mean_colour, projection="pca", **params
     )
@@ -119,3 +121,46 @@ def test_metric_learning_projects_later_batches_with_the_earlier_labels(monkeypa
     assert trained == [48]  # the head learnt from the first batch's labels
     assert len(second) == 48 and len(ann._past_labels) == 50  # capped at ``history``
     assert all(a.seconds > 0 for a in first + second)
+
+
+class ColourMaps:
+    """A cheap map encoder: one level, the image's colour at stride 2."""
+
+    def feature_maps(self, images):
+        return [images[:, ::2, ::2].transpose(0, 3, 1, 2).astype(np.float32)]
+
+
+def test_map_features_average_each_units_part_of_its_images_maps():
+    """Units of two images in one call: each unit's features are the mean of its image's map
+    over the unit, standardised over the call's units."""
+    data = make_toy_data(3, hw=(32, 32))
+    space = GridUnits(len(data), data.hw, cell=16)
+    units = [u for u in space.units() if u.image in (0, 2)]
+    ann = FeatureSpaceAnnotator(
+        data.masks, CostTable.load(), encoder=ColourMaps(), projection="pca", features="maps"
+    )
+    got = ann._features(requests(data, space, units))
+    means = []
+    for u in units:
+        y0, x0, y1, x1 = space.box(u)
+        cells = data.images[u.image, y0:y1:2, x0:x1:2].reshape(-1, 3).astype(np.float64)
+        means.append(cells.mean(axis=0))
+    means = np.array(means) - np.mean(means, axis=0)
+    expected = means / np.sqrt((means**2).mean())
+    assert got == pytest.approx(expected.astype(np.float32), abs=1e-5)
+    out = ann.annotate_batch(requests(data, space, units))
+    assert [a.unit for a in out] == units and all(a.seconds > 0 for a in out)
+
+
+def test_maps_need_an_encoder_with_feature_maps():
+    data = make_toy_data(2, hw=(16, 16))
+    space = GridUnits(len(data), data.hw, cell=8)
+    ann = FeatureSpaceAnnotator(data.masks, CostTable.load(), encoder=mean_colour)
+    with pytest.raises(ConfigError, match="'maps' needs an encoder with feature_maps"):
+        ann.annotate_batch(requests(data, space, space.units()))
+
+
+def test_an_unknown_feature_source_is_named():
+    data = make_toy_data(2, hw=(16, 16))
+    with pytest.raises(ConfigError, match="features: unknown 'pixels'; valid: crops, maps"):
+        FeatureSpaceAnnotator(data.masks, CostTable.load(), features="pixels")

@@ -7,8 +7,10 @@ import pytest
 
 from al_loop.feature_space.features import (
     lite0_encoder,
+    mask_pooled_features,
     segment_crop,
     segment_features,
+    segment_statistics,
     square_window,
 )
 
@@ -68,3 +70,32 @@ def test_lite0_encoder_pools_320_channels_deterministically():
     np.testing.assert_array_equal(first, second)
     assert encoder(crops[:0]).shape == (0, 320)
     assert lite0_encoder() is encoder  # built once per process
+
+
+def test_segment_statistics_give_colour_and_place():
+    """One 4x8 image: left half black (segment 0), right half white (segment 1)."""
+    image = np.zeros((1, 4, 8, 3), np.uint8)
+    image[0, :, 4:] = 255
+    segments = np.zeros((1, 4, 8), np.int32)
+    segments[0, :, 4:] = 1
+    stats = segment_statistics(image, segments, 2)
+    assert stats.shape == (2, 11)
+    assert stats[0, 0] == pytest.approx(0.0) and stats[1, 0] == pytest.approx(1.0)  # L mean
+    assert stats[:, 1] == pytest.approx([0.0, 0.0])  # uniform colour: no spread
+    assert stats[:, 6] == pytest.approx([1.5 / 4, 1.5 / 4])  # centroid row / height
+    assert stats[:, 7] == pytest.approx([1.5 / 8, 5.5 / 8])  # centroid column / width
+    assert stats[:, 8:10] == pytest.approx(np.array([[1.0, 0.5], [1.0, 0.5]]))  # box height, width
+    assert stats[:, 10] == pytest.approx([np.sqrt(0.5)] * 2)
+
+
+def test_mask_pooled_features_average_the_cells_of_each_segment():
+    """A 2-channel 2x4 map under a 4x8 image: segment 0 the left half, segment 1 the right
+    half except one pixel, segment 2 that pixel (no cell of its own: its cell's value)."""
+    maps = np.arange(16, dtype=np.float32).reshape(1, 2, 2, 4)
+    segments = np.zeros((1, 4, 8), np.int32)
+    segments[0, :, 4:] = 1
+    segments[0, 3, 7] = 2
+    pooled = mask_pooled_features(maps, segments, 3)
+    assert pooled[0] == pytest.approx([maps[0, 0, :, :2].mean(), maps[0, 1, :, :2].mean()])
+    assert pooled[1] == pytest.approx([maps[0, 0, :, 2:].mean(), maps[0, 1, :, 2:].mean()])
+    assert pooled[2] == pytest.approx(maps[0, :, 1, 3])

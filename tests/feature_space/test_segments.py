@@ -8,6 +8,7 @@ import pytest
 from al_loop.core.errors import DataError
 from al_loop.data.base import IGNORE
 from al_loop.feature_space.segments import (
+    ground_truth_segments,
     majority_and_purity,
     pool_segments,
     segment_boxes,
@@ -88,3 +89,41 @@ def test_bad_input_is_a_one_line_data_error():
         segment_class_counts(np.zeros((1, 2, 2), np.int32), np.full((1, 2, 2), 5, np.uint8), 2)
     with pytest.raises(DataError, match="segments"):
         segment_class_counts(np.zeros((1, 2, 2), np.int32), np.zeros((1, 2, 3), np.uint8), 2)
+
+
+def test_ground_truth_segments_are_the_connected_parts_of_each_class():
+    """Image 0: class 1 in two separate squares on class 0 (3 parts); image 1: all class 0 with
+    an IGNORE stripe cutting it in two (3 parts). The majority labels reproduce the masks exactly."""
+    masks = np.zeros((2, 10, 12), np.uint8)
+    masks[0, 1:4, 1:4] = 1
+    masks[0, 6:9, 7:11] = 1
+    masks[1, :, 5] = IGNORE
+    segments, segment_image = ground_truth_segments(masks)
+    assert segment_image.tolist() == [0, 0, 0, 1, 1, 1]
+    assert sorted(np.unique(segments[0])) == [0, 1, 2]
+    assert sorted(np.unique(segments[1])) == [3, 4, 5]
+    majority, purity = majority_and_purity(segment_class_counts(segments, masks, 2))
+    assert (purity == 1).all()
+    rebuilt = majority[segments]
+    assert (rebuilt == masks).all()  # IGNORE parts have no labelled pixel: majority IGNORE
+    assert segments[0, 2, 2] != segments[0, 7, 8]  # the two squares are two segments
+
+
+def test_ground_truth_segments_need_a_stack_of_masks():
+    with pytest.raises(DataError, match="masks"):
+        ground_truth_segments(np.zeros((4, 4), np.uint8))
+
+
+def test_ground_truth_specks_join_the_nearest_large_segment():
+    """A 1-pixel class-1 speck inside class 0 and a 2x2 class-1 square: with min_area 3 the
+    speck joins the background segment around it; the square stays a segment of its own."""
+    masks = np.zeros((1, 8, 8), np.uint8)
+    masks[0, 1, 1] = 1
+    masks[0, 4:6, 4:6] = 1
+    exact, _ = ground_truth_segments(masks)
+    assert len(np.unique(exact)) == 3
+    segments, segment_image = ground_truth_segments(masks, min_area=3)
+    assert segment_image.tolist() == [0, 0]
+    assert segments[0, 1, 1] == segments[0, 0, 0]
+    assert segments[0, 4, 4] != segments[0, 0, 0]
+    assert (segments[0, 4:6, 4:6] == segments[0, 4, 4]).all()

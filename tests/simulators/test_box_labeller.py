@@ -7,7 +7,14 @@ import pytest
 
 from al_loop.core.errors import ConfigError
 from al_loop.data.base import IGNORE
-from simulators.box_labeller import BoxLabeller, best_box, click_split
+from simulators.box_labeller import (
+    BoxLabeller,
+    best_box,
+    click_split,
+    fit_price_scale,
+    priced_seconds,
+    zoom_tiles,
+)
 
 PRICES = {
     "feature_space_box": 5.0,
@@ -195,3 +202,67 @@ def test_label_segments_end_to_end_on_a_tiny_pool():
     assert split.box == (0, 8, 12, 16)
     assert (split.labels == masks[1, :, 8:]).all()
     assert result.total_seconds == pytest.approx(2 * 5.0 + 4 * 0.5 + len(split.clicks) * 1.0)
+
+
+def test_action_counts_and_their_price_match_the_seconds_paid():
+    """The same tiny pool: the counted actions, priced, are exactly what the labelling paid."""
+    images = np.zeros((1, 8, 16, 3), np.uint8)
+    segments = np.zeros((1, 8, 16), np.int32)
+    segments[0, :, 4:8], segments[0, :, 8:12], segments[0, :, 12:] = 1, 2, 3
+    masks = np.zeros((1, 8, 16), np.uint8)
+    masks[0, :, 8:12] = 1  # segment 2 is class 1, the others class 0
+    coords = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 0.0], [10.0, 0.0]])  # 2 parts 3 from 0,1
+    result = BoxLabeller(PRICES, purity=1.0).label_segments(
+        coords, np.arange(4), segments, np.zeros(4, np.int64), images, masks, 2
+    )
+    counts = result.action_counts()
+    assert counts == {"boxes": 1, "segments": 4, "singles": 2, "clicks": 0}
+    assert priced_seconds(counts, PRICES) == pytest.approx(result.total_seconds)
+    assert result.total_seconds == pytest.approx(5.0 + 4 * 0.5 + 2 * 2.0)
+
+
+def test_price_scale_fit_on_a_hand_computed_case():
+    """Actions (boxes, segments, clicks): clicks kept at 1 s, boxes and segments at 10 : 1.
+    Run A: 2 boxes, 10 segments, 3 clicks = 30 s -> 3 + s * (20 + 10) = 30 -> s = 0.9.
+    Run B alone: 1 box, 0 segments, 0 clicks = 5 s -> s = 0.5. Together: least squares over
+    a = (30, 10), b = (27, 5): s = (30 * 27 + 10 * 5) / (900 + 100) = 0.86."""
+    fixed, scaled = np.array([0.0, 0.0, 1.0]), np.array([10.0, 1.0, 0.0])
+    scale, residual = fit_price_scale([[2, 10, 3]], fixed, scaled, [30.0])
+    assert scale == pytest.approx(0.9) and residual == pytest.approx(0.0, abs=1e-12)
+    scale, residual = fit_price_scale([[2, 10, 3], [1, 0, 0]], fixed, scaled, [30.0, 5.0])
+    assert scale == pytest.approx(0.86)
+    errors = np.array([3 + 0.86 * 30 - 30, 0.86 * 10 - 5])
+    assert residual == pytest.approx(np.sqrt(np.mean(errors**2)))
+
+
+def test_price_scale_is_never_negative():
+    """The kept prices alone already exceed the target: the scale stops at 0, the gap remains."""
+    scale, residual = fit_price_scale([[1, 1]], np.array([0.0, 20.0]), np.array([1.0, 0.0]), [8])
+    assert scale == 0.0 and residual == pytest.approx(12.0)
+
+
+def test_price_scale_fit_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="do not match"):
+        fit_price_scale([[1, 2]], np.zeros(3), np.ones(3), [1.0])
+
+
+def test_zoom_tiles_halve_at_the_median_of_the_wider_side():
+    coords = np.array([[x, 0.1 * x] for x in range(8)], np.float64)
+    tiles = zoom_tiles(coords, 2)
+    assert [np.flatnonzero(t).tolist() for t in tiles] == [[0, 1], [2, 3], [4, 5], [6, 7]]
+    assert zoom_tiles(coords, 8)[0].all() and len(zoom_tiles(coords, 8)) == 1
+
+
+def test_zooming_in_boxes_what_the_coarse_grid_cannot_separate():
+    """Classes 0,0,1,1,0,0,1,1 along a line with a 2x2 grid: no cell of the whole view is pure,
+    so without zoom all 8 are labelled alone; zoomed to tiles of 2, each pair is one box."""
+    coords = np.array([[x, 0.0] for x in range(8)], np.float64)
+    classes = np.array([0, 0, 1, 1, 0, 0, 1, 1], np.uint8)
+    plain = BoxLabeller(PRICES, purity=1.0, grid=2)
+    labels, _, boxes, singles = plain.label_projection(coords, classes, 2)
+    assert boxes == [] and singles == list(range(8))
+    zoomed = BoxLabeller(PRICES, purity=1.0, grid=2, zoom_points=2)
+    labels, seconds, boxes, singles = zoomed.label_projection(coords, classes, 2)
+    assert singles == [] and [b.segments for b in boxes] == [(0, 1), (2, 3), (4, 5), (6, 7)]
+    assert (labels == classes).all()
+    assert seconds.sum() == pytest.approx(4 * 5.0 + 8 * 0.5)
