@@ -26,6 +26,14 @@ def gesture(seq, points, positive=True, close=False, ago_ms=(0,)):
     }
 
 
+def timing(interaction: dict) -> tuple:
+    return interaction["t0"], interaction["t"], interaction["t1"]
+
+
+def without_timing(interactions: list[dict]) -> list[dict]:
+    return [{k: v for k, v in i.items() if k not in ("t0", "t", "t1")} for i in interactions]
+
+
 def decode(runs, size):
     return np.repeat(np.asarray(runs["values"], np.uint8), runs["lengths"])[:size]
 
@@ -48,7 +56,9 @@ def test_label_map_paints_objects_in_order_as_class_plus_one():
 def test_a_click_becomes_an_interaction_at_its_browser_time_and_awaits_its_mask():
     draft = drafts.new_draft("watershed_clicks", 1, now=990.0)
     done = canvas.apply_events(draft, message(gesture(11, [[3, 4]], ago_ms=(500,))), 7, NOW)
-    assert draft["current"] == [{"type": "Click", "y": 3, "x": 4, "positive": True}]
+    # timed for al-loop costs: from the previous action (the draft's start) to the click
+    assert without_timing(draft["current"]) == [{"type": "Click", "y": 3, "x": 4, "positive": True}]
+    assert timing(draft["current"][0]) == (990.0, [pytest.approx(999.5)], pytest.approx(999.5))
     assert draft["events"][-1] == pytest.approx(NOW - 0.5)  # sent 0.5 s after the click
     assert done.changed and done.waiting == [(11, pytest.approx(NOW - 0.5))]
     assert draft["seq"] == 11
@@ -72,13 +82,16 @@ def test_events_already_applied_or_for_another_unit_change_nothing():
 
 
 def test_box_corners_arrive_together_and_polygon_vertices_when_it_closes():
-    box = drafts.new_draft("grabcut_box", 1)
-    canvas.apply_events(box, message(gesture(1, [[9, 2], [1, 8]])), 7, NOW)
-    assert box["current"] == [{"type": "Box", "y0": 1, "x0": 2, "y1": 10, "x1": 9}]
-    polygon = drafts.new_draft("polygon", 1)
+    box = drafts.new_draft("grabcut_box", 1, now=990.0)
+    canvas.apply_events(box, message(gesture(1, [[9, 2], [1, 8]], ago_ms=(700, 200))), 7, NOW)
+    assert without_timing(box["current"]) == [{"type": "Box", "y0": 1, "x0": 2, "y1": 10, "x1": 9}]
+    assert timing(box["current"][0]) == (990.0, pytest.approx([999.3, 999.8]), pytest.approx(999.8))
+    polygon = drafts.new_draft("polygon", 1, now=990.0)
     square = [[0, 0], [0, 5], [5, 5], [5, 0]]
-    canvas.apply_events(polygon, message(gesture(1, square, close=True)), 7, NOW)
-    assert polygon["current"] == [{"type": "Polygon", "vertices": square}]
+    vertices = gesture(1, square, close=True, ago_ms=(4000, 3000, 2000, 1000))
+    canvas.apply_events(polygon, message(vertices), 7, NOW)
+    assert without_timing(polygon["current"]) == [{"type": "Polygon", "vertices": square}]
+    assert timing(polygon["current"][0]) == (990.0, [996, 997, 998, 999], 999)
     assert polygon["pending"] == []
 
 
@@ -86,7 +99,10 @@ def test_a_stroke_is_one_scribble_with_its_sign():
     draft = drafts.new_draft("scribbles", 1)
     stroke = {"seq": 3, "kind": "stroke", "points": [[1, 1], [2, 3]], "times": [SENT - 900, SENT]}
     canvas.apply_events(draft, message({**stroke, "positive": False}), 7, NOW)
-    assert draft["current"] == [{"type": "Scribble", "points": [[1, 1], [2, 3]], "positive": False}]
+    assert without_timing(draft["current"]) == [
+        {"type": "Scribble", "points": [[1, 1], [2, 3]], "positive": False}
+    ]
+    assert draft["current"][0]["t1"] == pytest.approx(NOW)  # released when sent
 
 
 def test_actions_undo_sign_and_the_page_ones():
