@@ -129,27 +129,27 @@ def measured_table(
     entries = {}
     for name, spec in raw["entries"].items():
         if name in summary:
-            m = summary[name]
             entries[name] = {
-                "seconds": round(m["median"], 2),
-                "source": f"measured in the app: {origin}, {date}, n={m['n']}",
-                "n": m["n"],
-                "quartiles": [round(m["q1"], 2), round(m["q3"], 2)],
+                **_measured_entry(summary[name], origin, date),
                 "note": f"median; literature: {base[name]:g} s ({_source(base, name)})",
             }
         else:
             entries[name] = spec
     for name in summary.keys() - entries.keys():  # a kind the base table does not list
-        m = summary[name]
-        entries[name] = {
-            "seconds": round(m["median"], 2),
-            "source": f"measured in the app: {origin}, {date}, n={m['n']}",
-            "n": m["n"],
-            "quartiles": [round(m["q1"], 2), round(m["q3"], 2)],
-        }
+        entries[name] = _measured_entry(summary[name], origin, date)
     table = {"entries": entries, "polygon_pricing": raw.get("polygon_pricing", "per_instance")}
     CostTable.from_dict(table, origin=f"measured table of {origin}")
     return table
+
+
+def _measured_entry(measured: dict, origin: str, date: str) -> dict:
+    """A cost-table entry from a kind's summary (median, quartiles, n)."""
+    return {
+        "seconds": round(measured["median"], 2),
+        "source": f"measured in the app: {origin}, {date}, n={measured['n']}",
+        "n": measured["n"],
+        "quartiles": [round(measured["q1"], 2), round(measured["q3"], 2)],
+    }
 
 
 def _source(table: CostTable, name: str) -> str:
