@@ -24,6 +24,7 @@ import numpy as np
 from al_loop.core.errors import ConfigError
 from al_loop.core.interactions import Click, SegmentLabel, to_json
 from al_loop.core.protocols import AnnotationRequest, UnitAnnotation
+from al_loop.core.segments import classes_in
 from al_loop.core.units import Unit
 from al_loop.data.base import IGNORE
 from al_loop.feature_space.features import (
@@ -91,8 +92,7 @@ class FeatureSpaceAnnotator:
             )
         self.features = features
         self.pool_masks = np.asarray(pool_masks)
-        valid = self.pool_masks[self.pool_masks != IGNORE]
-        self.num_classes = num_classes or (int(valid.max()) + 1 if valid.size else 1)
+        self.num_classes = num_classes or classes_in(self.pool_masks, IGNORE)
         self.units_per_call = int(units_per_call)
         self.labeller = BoxLabeller(
             cost,

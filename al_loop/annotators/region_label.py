@@ -28,7 +28,13 @@ import numpy as np
 from al_loop.core.errors import ConfigError
 from al_loop.core.interactions import SegmentLabel, to_json
 from al_loop.core.protocols import UnitAnnotation
-from al_loop.core.segments import HIERARCHIES, class_counts, hierarchical_segments, majority_of
+from al_loop.core.segments import (
+    HIERARCHIES,
+    class_counts,
+    classes_in,
+    hierarchical_segments,
+    majority_of,
+)
 from al_loop.core.units import Unit
 from al_loop.data.base import IGNORE
 
@@ -84,8 +90,7 @@ class RegionLabelAnnotator:
         if not 0.0 <= min_purity <= 1.0:
             raise ConfigError(f"annotation.params.min_purity: must be in [0, 1], got {min_purity}")
         self.pool_masks = np.asarray(pool_masks)
-        valid = self.pool_masks[self.pool_masks != IGNORE]
-        self.num_classes = num_classes or (int(valid.max()) + 1 if valid.size else 1)
+        self.num_classes = num_classes or classes_in(self.pool_masks, IGNORE)
         self.price = float(price)
         self.split, self.criterion = split, criterion
         self.threshold, self.sigma = float(threshold), float(sigma)

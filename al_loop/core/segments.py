@@ -82,6 +82,12 @@ def relabel_consecutive(labels: np.ndarray) -> np.ndarray:
     return rank[inverse].reshape(labels.shape)
 
 
+def classes_in(masks: np.ndarray, ignore: int = 255) -> int:
+    """How many classes label maps use: the largest class id + 1 (1 when nothing is labelled)."""
+    valid = masks[masks != ignore]
+    return int(valid.max()) + 1 if valid.size else 1
+
+
 def class_counts(
     segments: np.ndarray, mask: np.ndarray, num_classes: int, ignore: int = 255
 ) -> np.ndarray:

@@ -131,11 +131,7 @@ def plot_seconds_per_unit(runs: list[RunResult], path: str | Path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
         ax.set_title("Cost per unit by round" + (f"\n{context}" if context else ""), fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_budget_curves(
@@ -198,11 +194,7 @@ def plot_budget_curves(
         ax.legend(fontsize=7, loc="lower right")
         title = f"Budget curve: mean, band = {BANDS[band]}"
         ax.set_title(title + (f"\n{context}" if context else ""), fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plotly_figure(
@@ -306,3 +298,13 @@ def _rgba(colour: str, alpha: float) -> str:
         r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
         return f"rgba({r},{g},{b},{alpha})"
     return colour.replace("rgb(", "rgba(").replace(")", f",{alpha})")
+
+
+def _save(fig, path: str | Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -4,6 +4,7 @@ import pytest
 from al_loop.core.errors import ConfigError
 from al_loop.core.segments import (
     HIERARCHIES,
+    classes_in,
     hierarchical_segments,
     majority_labels,
     relabel_consecutive,
@@ -55,3 +56,9 @@ def test_exactly_one_cut_parameter():
         hierarchical_segments(four_quadrants())
     with pytest.raises(ConfigError, match="area, dynamics, volume"):
         hierarchical_segments(four_quadrants(), criterion="x", threshold=1)
+
+
+def test_classes_in_counts_up_to_the_largest_id_and_skips_ignore():
+    masks = np.array([[0, 2, 255], [255, 1, 0]], np.uint8)
+    assert classes_in(masks) == 3
+    assert classes_in(np.full((2, 2), 255, np.uint8)) == 1

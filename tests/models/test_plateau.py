@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from al_loop.core.errors import ConfigError
 from al_loop.models.plateau import fit_until_plateau, train_until_plateau
@@ -91,14 +90,6 @@ def test_bad_settings_are_config_errors(kwargs):
 
 
 # ---------------------------------------------------------------- on a tiny network
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_fit_until_plateau_keeps_the_best_weights_and_reports_its_curve():

@@ -19,14 +19,6 @@ from al_loop.models.windows import (
 from tests.fakes import make_toy_data
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def sparse_labels(n=4, hw=(96, 128), seed=0) -> np.ndarray:
     """A few labelled 8x8 patches (classes 0..2) per image, the rest IGNORE; image 1 unlabelled."""
     rng = np.random.default_rng(seed)
