@@ -32,6 +32,7 @@ import yaml
 from filelock import FileLock, Timeout
 
 from al_loop.core.config import ExperimentConfig, parse_config, run_identity
+from al_loop.core.experiment import Budget
 
 DEFAULT_BACKEND = (
     "al_loop.wiring.build"  # module with load_splits, full_supervision_reference, run_experiment
@@ -143,15 +144,29 @@ def pin_threads(threads: int) -> None:
 
 
 def reference_key(config: dict[str, Any]) -> str:
-    """Runs with the same key share one full-supervision reference."""
+    """Runs with the same key share one full-supervision reference. The budget counts only
+    through its number of rounds (the reference's least training follows it; see
+    ``reference_min_steps``), so a sweep over budgets with equal rounds shares one 100 % line."""
     identity = run_identity(config)
-    return config_hash({k: identity[k] for k in REFERENCE_KEYS if k in identity})
+    keyed = {k: identity[k] for k in REFERENCE_KEYS if k in identity and k != "budget"}
+    keyed["rounds"] = planned_rounds(config)
+    return config_hash(keyed)
 
 
-def legacy_reference_key(config: dict[str, Any]) -> str:
-    """The key references had before keys at their default stopped counting: cached
-    references of older sweeps are still found."""
-    return config_hash({k: config.get(k) for k in REFERENCE_KEYS})
+def planned_rounds(config: dict[str, Any]) -> int:
+    """The budget's rounds, with the schema's defaults for keys the dict leaves out."""
+    budget = parse_config(config).budget
+    return Budget(budget.initial_seconds, budget.round_seconds, budget.total_seconds).rounds
+
+
+def earlier_reference_keys(config: dict[str, Any]) -> list[str]:
+    """Keys references had in earlier versions, newest first, so cached references stay found:
+    the whole budget keyed, then every key (before keys at their default stopped counting)."""
+    identity = run_identity(config)
+    return [
+        config_hash({k: identity[k] for k in REFERENCE_KEYS if k in identity}),
+        config_hash({k: config.get(k) for k in REFERENCE_KEYS}),
+    ]
 
 
 def shared_reference(backend: Backend, config: ExperimentConfig, splits, folder: Path) -> dict:
@@ -160,11 +175,15 @@ def shared_reference(backend: Backend, config: ExperimentConfig, splits, folder:
     key = reference_key(config.to_dict())
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{key}.json"
-    legacy = folder / f"{legacy_reference_key(config.to_dict())}.json"
+    earlier = [folder / f"{k}.json" for k in earlier_reference_keys(config.to_dict())]
     with FileLock(folder / f"{key}.lock"):
-        for cached in (path, legacy):
-            if cached.is_file():
-                return json.loads(cached.read_text())
+        if path.is_file():
+            return json.loads(path.read_text())
+        for cached in earlier:
+            if cached.is_file():  # kept, for the older versions that may still read it
+                reference = json.loads(cached.read_text())
+                _write_json(path, reference)
+                return reference
         reference = backend.full_supervision_reference(config, splits)
         _write_json(path, reference)
         return reference

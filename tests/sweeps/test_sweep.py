@@ -30,7 +30,7 @@ from al_loop.sweeps.execute import (
     LOCK_FILE,
     config_hash,
     execute_run,
-    legacy_reference_key,
+    earlier_reference_keys,
     read_status,
 )
 from al_loop.sweeps.schedule import (
@@ -363,7 +363,7 @@ def _as_an_older_version_wrote_it(run_dir: Path, drop: tuple[str, str]) -> None:
     (run_dir / "status.json").write_text(json.dumps(status))
     references = run_dir.parent / "references"
     for cached in references.glob("*.json"):  # as if cached under the whole-config key
-        cached.rename(references / f"{legacy_reference_key(config)}.json")
+        cached.rename(references / f"{earlier_reference_keys(config)[-1]}.json")
 
 
 def test_runs_and_references_of_an_older_version_stay_valid_when_a_key_is_added(tmp_path):
@@ -378,7 +378,30 @@ def test_runs_and_references_of_an_older_version_stay_valid_when_a_key_is_added(
     # a new run that shares the seed finds the reference cached under the old key
     more = load_sweep(write_sweep(tmp_path, {"seed": [0], "strategy.name": ["entropy"]}))
     assert run_sweep(more, out, backend=BACKEND).count("done") == 1
-    assert len(list((out / "references").glob("*.json"))) == 1  # nothing computed anew
+    # nothing computed anew: the old file, and the same reference under today's key
+    old_file, new_file = sorted((out / "references").glob("*.json"), key=lambda p: p.stat().st_mtime)
+    assert old_file.read_text() == new_file.read_text()
+
+
+def test_budgets_with_equal_rounds_share_one_reference_and_find_the_whole_budget_key(tmp_path):
+    out = tmp_path / "out"
+    references = out / "references"
+    first = load_sweep(write_sweep(tmp_path, {"seed": [0]}))
+    run_sweep(first, out, backend=BACKEND)
+    (cached,) = references.glob("*.json")
+    # as the previous version cached it: under a key of the whole budget
+    cached.rename(references / f"{earlier_reference_keys(first.runs[0].config.to_dict())[0]}.json")
+    entropy = load_sweep(write_sweep(tmp_path, {"seed": [0], "strategy.name": ["entropy"]}))
+    assert run_sweep(entropy, out, backend=BACKEND).count("done") == 1
+    assert len(list(references.glob("*.json"))) == 2  # found, and stored under today's key
+
+    doubled = {"budget.initial_seconds": [20], "budget.round_seconds": [24]}
+    longer = load_sweep(write_sweep(tmp_path, {"seed": [0], **doubled, "budget.total_seconds": [68]}))
+    assert run_sweep(longer, out, backend=BACKEND).count("done") == 1
+    assert len(list(references.glob("*.json"))) == 2  # three rounds each: nothing computed anew
+    more_rounds = load_sweep(write_sweep(tmp_path, {"seed": [0], "budget.total_seconds": [46]}))
+    assert run_sweep(more_rounds, out, backend=BACKEND).count("done") == 1
+    assert len(list(references.glob("*.json"))) == 3  # four rounds: the reference trains longer
 
 
 def test_a_run_of_an_older_version_with_another_value_is_not_skipped(tmp_path):
