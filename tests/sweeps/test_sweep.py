@@ -29,8 +29,8 @@ from al_loop.core.units import GridUnits
 from al_loop.sweeps.execute import (
     LOCK_FILE,
     config_hash,
-    execute_run,
     earlier_reference_keys,
+    execute_run,
     read_status,
 )
 from al_loop.sweeps.schedule import (
@@ -379,7 +379,9 @@ def test_runs_and_references_of_an_older_version_stay_valid_when_a_key_is_added(
     more = load_sweep(write_sweep(tmp_path, {"seed": [0], "strategy.name": ["entropy"]}))
     assert run_sweep(more, out, backend=BACKEND).count("done") == 1
     # nothing computed anew: the old file, and the same reference under today's key
-    old_file, new_file = sorted((out / "references").glob("*.json"), key=lambda p: p.stat().st_mtime)
+    old_file, new_file = sorted(
+        (out / "references").glob("*.json"), key=lambda p: p.stat().st_mtime
+    )
     assert old_file.read_text() == new_file.read_text()
 
 
@@ -396,7 +398,9 @@ def test_budgets_with_equal_rounds_share_one_reference_and_find_the_whole_budget
     assert len(list(references.glob("*.json"))) == 2  # found, and stored under today's key
 
     doubled = {"budget.initial_seconds": [20], "budget.round_seconds": [24]}
-    longer = load_sweep(write_sweep(tmp_path, {"seed": [0], **doubled, "budget.total_seconds": [68]}))
+    longer = load_sweep(
+        write_sweep(tmp_path, {"seed": [0], **doubled, "budget.total_seconds": [68]})
+    )
     assert run_sweep(longer, out, backend=BACKEND).count("done") == 1
     assert len(list(references.glob("*.json"))) == 2  # three rounds each: nothing computed anew
     more_rounds = load_sweep(write_sweep(tmp_path, {"seed": [0], "budget.total_seconds": [46]}))
