@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from al_loop.core.config import run_identity
 from al_loop.core.errors import ConfigError
 from al_loop.reports.runs import RunResult, metric_label
 
@@ -98,11 +99,14 @@ class Group:
 
 def group_runs(runs: Sequence[RunResult]) -> list[Group]:
     flat = [_flatten(run.config) for run in runs]
-    keys = sorted({k for f in flat for k in f})
+    # Which settings vary is read from the runs' identities (keys at their default left out),
+    # so a key a later version added at its default does not split runs of two versions.
+    identities = [_flatten(run_identity(run.config)) for run in runs]
+    keys = sorted({k for f in identities for k in f})
     varying = [
         k
         for k in keys
-        if len({f.get(k) for f in flat}) > 1 and k.split(".")[0] not in REPETITION_KEYS
+        if len({f.get(k) for f in identities}) > 1 and k.split(".")[0] not in REPETITION_KEYS
     ]
 
     def describe(f: dict[str, str], section: str) -> str:
@@ -115,12 +119,12 @@ def group_runs(runs: Sequence[RunResult]) -> list[Group]:
         )
 
     groups: dict[tuple[str, str, str], Group] = {}
-    for run, f in zip(runs, flat, strict=True):
-        extra_s, extra_m = describe(f, "strategy."), describe(f, "annotation.")
+    for run, f, identity in zip(runs, flat, identities, strict=True):
+        extra_s, extra_m = describe(identity, "strategy."), describe(identity, "annotation.")
         strategy = run.strategy + (f" ({extra_s})" if extra_s else "")
         method = run.method + (f" ({extra_m})" if extra_m else "")
         context = ", ".join(
-            f"{k}={json.loads(f.get(k, 'null'))}"
+            f"{k}={json.loads(f[k]) if k in f else 'default'}"
             for k in varying
             if not k.startswith(("strategy.", "annotation."))
         )

@@ -189,6 +189,30 @@ def test_groups_fold_varying_settings_into_labels_and_panels(tmp_path):
     ]
 
 
+def test_a_key_a_later_version_wrote_at_its_default_does_not_split_a_group(tmp_path):
+    older = make_run(tmp_path / "a", [0.5], [10], method="watershed_clicks")
+    newer = make_run(
+        tmp_path / "b",
+        [0.6],
+        [10],
+        seed=1,
+        method="watershed_clicks",
+        extra={"annotation": {"method": "watershed_clicks", "allow_seen_images": False}},
+    )
+    allowed = make_run(
+        tmp_path / "c",
+        [0.6],
+        [10],
+        method="watershed_clicks",
+        extra={"annotation": {"method": "watershed_clicks", "allow_seen_images": True}},
+    )
+    groups = group_runs([older, newer, allowed])
+    assert [(g.label, len(g.runs)) for g in groups] == [
+        ("entropy / watershed_clicks", 2),
+        ("entropy / watershed_clicks (allow_seen_images=True)", 1),
+    ]
+
+
 def test_strategy_params_label_only_the_runs_that_set_them(tmp_path):
     runs = [
         make_run(tmp_path / "r", [0.7, 0.8], [10, 10], "random"),
