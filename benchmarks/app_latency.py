@@ -9,9 +9,14 @@ the median seconds from a press (or key) to the updated mask drawn, measured in 
 and how many points (polygon vertices, box corners) and strokes were drawn with no message to
 the server. ``--library-params``: every measure again with the methods built with the
 registry's defaults instead of the app's parameters (app.scaled.APP_PARAMS: warm, windowed
-scribbles), side by side in the same run. Writes benchmarks/results/app_latency.json.
+scribbles), side by side in the same run. ``--untrained-learned``: the learned methods with
+untrained networks of the architecture and geometry configs/interactive_all.yaml trains (a
+forward pass costs the same whatever the weights), run from a temporary directory holding them
+as ``models/interactive/NAME.pt``: their latency before trained weights exist (their masks mean
+nothing). Writes benchmarks/results/app_latency.json.
 
     .venv/bin/python benchmarks/app_latency.py [--image IMAGE] [--browser] [--library-params]
+        [--untrained-learned]
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import cv2
 import numpy as np
 import torch
 
-from al_loop.interactive import METHODS
+from al_loop.interactive import LEARNED_METHODS, METHODS, make_method
 from app import canvas, scaled
 from app import session as drafts
 
@@ -133,6 +138,29 @@ def server_side(image: np.ndarray, spec: drafts.AppMethod) -> dict:
         "max_s": max(walls),
         "replay_all_s": replay,
     }
+
+
+def untrained_learned_weights(folder: Path) -> list[Path]:
+    """``folder``/models/interactive/NAME.pt for every learned method: an untrained network
+    with the architecture and geometry of configs/interactive_all.yaml (shipped format)."""
+    from al_loop.interactive.learned.methods import WEIGHTS_DIR
+    from al_loop.interactive.learned.network import build_network, save_weights
+    from al_loop.interactive.learned.train import load_train_config
+
+    written = []
+    for name in sorted(LEARNED_METHODS):
+        interaction = make_method(name).interaction  # reads no weights
+        overrides = {"name": name, "interaction": interaction}
+        geometry = load_train_config(ROOT / "configs/interactive_all.yaml", overrides).geometry()
+        network = build_network(
+            tuple(geometry["decoder_channels"]),
+            pretrained=False,
+            deep_guidance=bool(geometry["deep_guidance"]),
+        )
+        meta = {**geometry, "method": name, "trained_on": []}  # saw no image: no leakage guard
+        path = folder / WEIGHTS_DIR / f"{name}.pt"
+        written.append(save_weights(network, path, meta, dtype=torch.float16))
+    return written
 
 
 def model_start_mask(image: np.ndarray) -> float:
@@ -351,10 +379,33 @@ def main(
     methods: list[str] | None = None,
     full_page: bool = False,
     compare_library: bool = False,
+    untrained_learned: bool = False,
 ) -> dict:
     torch.set_num_threads(1)
+    if not untrained_learned:
+        return measure(image_path, browser, methods, full_page, compare_library, "as found")
+    home = Path.cwd()
+    with tempfile.TemporaryDirectory(prefix="app-latency-learned-") as folder:
+        untrained_learned_weights(Path(folder))
+        os.chdir(folder)  # the methods (and the app server) look in the working directory
+        try:
+            learned = "untrained, configs/interactive_all.yaml's architecture and geometry"
+            return measure(image_path, browser, methods, full_page, compare_library, learned)
+        finally:
+            os.chdir(home)
+
+
+def measure(
+    image_path: Path,
+    browser: bool,
+    methods: list[str] | None,
+    full_page: bool,
+    compare_library: bool,
+    learned_weights: str,
+) -> dict:
     image = cv2.cvtColor(cv2.imread(str(image_path)), cv2.COLOR_BGR2RGB)
     results = {"image": str(image_path), "hw": list(image.shape[:2]), "methods": {}}
+    results["learned_weights"] = learned_weights
     offered = drafts.available_methods(METHODS)
     specs = [m for m in offered if methods is None or m.method in methods]
     # the registry's defaults beside the app's parameters: only where they differ
@@ -396,5 +447,17 @@ if __name__ == "__main__":
         action="store_true",
         help="also the methods the app builds differently with the registry's defaults",
     )
+    parser.add_argument(
+        "--untrained-learned",
+        action="store_true",
+        help="the learned methods with untrained networks of the trained ones' architecture",
+    )
     args = parser.parse_args()
-    main(args.image, args.browser, args.methods, args.full_page, args.library_params)
+    main(
+        args.image.resolve(),
+        args.browser,
+        args.methods,
+        args.full_page,
+        args.library_params,
+        args.untrained_learned,
+    )
