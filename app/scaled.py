@@ -29,8 +29,9 @@ WORK_SIDE = 400
 # of the benchmark's script (long side 320 / 256 / 224 px): grabcut_clicks 0.30 / 0.14 / 0.09,
 # scribbles (a watershed, then GrabCut; registry defaults) 0.67 / 0.53 / 0.19. The app's warm,
 # windowed scribbles (APP_PARAMS) answer later strokes in about 0.02 s even at 320 px, but their
-# first stroke still fits GrabCut on the whole copy: 0.8 CPU s at 320 px (2.3 s in Chromium
-# under load), 0.3 at 224 (NoC@90 14.48 at 320, 14.80 at 224).
+# first stroke still fits GrabCut on the whole copy: with the image's gradient 0.8 CPU s at
+# 320 px (three rounds; 2.3 s in Chromium under load), 0.26 at 224 (two rounds). NoC@90 14.48
+# at 320, 14.80 at 224.
 WORK_SIDES = {
     "grabcut_clicks": 256,
     "grabcut_box": 256,
