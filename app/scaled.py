@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -20,12 +21,17 @@ import cv2
 import numpy as np
 
 from al_loop.core.interactions import from_json
+from al_loop.interactive import make_method
 
 WORK_SIDE = 400
 # GrabCut's cost grows much faster than the pixel count: its family works on a smaller copy to
 # answer in a fraction of a second. CPU seconds per interaction on DAVIS's first frame, median
 # of the benchmark's script (long side 320 / 256 / 224 px): grabcut_clicks 0.30 / 0.14 / 0.09,
-# scribbles (a watershed, then GrabCut) 0.67 / 0.53 / 0.19.
+# scribbles (a watershed, then GrabCut; registry defaults) 0.67 / 0.53 / 0.19. The app's warm,
+# windowed scribbles (APP_PARAMS) answer later strokes in about 0.02 s even at 320 px, but their
+# first stroke still fits GrabCut on the whole copy: with the image's gradient 0.8 CPU s at
+# 320 px (three rounds; 2.3 s in Chromium under load), 0.26 at 224 (two rounds). NoC@90 14.48
+# at 320, 14.80 at 224.
 WORK_SIDES = {
     "grabcut_clicks": 256,
     "grabcut_box": 256,
@@ -36,9 +42,34 @@ WORK_SIDES = {
 # Methods that gain nothing from a smaller copy: a polygon is filled exactly at full size, and
 # learned methods cut and resize their own frame around the object.
 FULL_SIZE = frozenset({"polygon", "oracle_polygon", "ritm_clicks", "dextr", "iog"})
+# What the app changes in a method's parameters to answer at once: scribbles start each stroke
+# after the first from the previous stroke's colour models and recompute only a window around
+# the stroke (al_loop.interactive.seeded.ScribbleGrabCut); the first stroke fits them in two
+# rounds, not three. NoC@90 on the working copy, 25 DAVIS frames: 14.80 (the same with three
+# first rounds; 14.84 with one), recomputing everything 14.76; CPU per later stroke 0.01 s
+# instead of 0.17 (README; benchmarks/app_scaled_quality.py --library, app_latency.py
+# --library-params).
+APP_PARAMS: dict[str, dict] = {
+    "scribbles": {"iterations": 2, "warm_iterations": 1, "local_margin": 0.15}
+}
+# benchmarks/app_latency.py --library-params sets it to measure the registry's defaults instead
+LIBRARY_PARAMS_ENV = "AL_LOOP_LIBRARY_PARAMS"
 _WORKING: OrderedDict[tuple, np.ndarray] = OrderedDict()
 _WORKING_SIZE = 8
 _LOCK = threading.Lock()
+
+
+def app_params(method_name: str) -> dict:
+    """The parameters the app builds ``method_name`` with (APP_PARAMS; none when the
+    LIBRARY_PARAMS_ENV variable is "1")."""
+    if os.environ.get(LIBRARY_PARAMS_ENV) == "1":
+        return {}
+    return dict(APP_PARAMS.get(method_name, {}))
+
+
+def app_method(method_name: str):
+    """The registered method ``method_name`` as the app runs it (``app_params``)."""
+    return make_method(method_name, **app_params(method_name))
 
 
 def work_side(method_name: str) -> int:

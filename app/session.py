@@ -47,7 +47,6 @@ from al_loop.core.interactions import (
     Scribble,
     to_json,
 )
-from al_loop.interactive import make_method
 from app import scaled
 from app.project import merge_intervals
 
@@ -136,8 +135,8 @@ BY_METHOD = {m.method: m for m in APP_METHODS}
 @cache
 def built_method(name: str):
     """The registered method ``name``, built once per process (a learned one keeps its
-    network loaded from one object to the next)."""
-    return make_method(name)
+    network loaded from one object to the next), with the app's parameters (app.scaled)."""
+    return scaled.app_method(name)
 
 
 @cache

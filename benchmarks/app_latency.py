@@ -7,9 +7,16 @@ undo or a refresh costs; the model's starting mask (one forward pass per image, 
 ``--browser``: the same scripted person in headless Chromium on the app's canvas, per method
 the median seconds from a press (or key) to the updated mask drawn, measured in the browser,
 and how many points (polygon vertices, box corners) and strokes were drawn with no message to
-the server. Writes benchmarks/results/app_latency.json.
+the server. ``--library-params``: every measure again with the methods built with the
+registry's defaults instead of the app's parameters (app.scaled.APP_PARAMS: warm, windowed
+scribbles), side by side in the same run. ``--untrained-learned``: the learned methods with
+untrained networks of the architecture and geometry configs/interactive_all.yaml trains (a
+forward pass costs the same whatever the weights), run from a temporary directory holding them
+as ``models/interactive/NAME.pt``: their latency before trained weights exist (their masks mean
+nothing). Writes benchmarks/results/app_latency.json.
 
-    .venv/bin/python benchmarks/app_latency.py [--image IMAGE] [--browser]
+    .venv/bin/python benchmarks/app_latency.py [--image IMAGE] [--browser] [--library-params]
+        [--untrained-learned]
 """
 
 from __future__ import annotations
@@ -23,13 +30,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
-from al_loop.interactive import METHODS
+from al_loop.interactive import LEARNED_METHODS, METHODS, make_method
 from app import canvas, scaled
 from app import session as drafts
 
@@ -65,6 +73,23 @@ def actions(spec: drafts.AppMethod) -> list[tuple[str, object]]:
     if spec.first == "click":
         return [("point", p) for p in CLICKS]
     return [("point", p) for p in OPENINGS[spec.first] + CORRECTIONS]
+
+
+@contextmanager
+def library_params(on: bool):
+    """While on: the app builds methods with the registry's defaults (app.scaled.app_params)."""
+    before = os.environ.get(scaled.LIBRARY_PARAMS_ENV)
+    if on:
+        os.environ[scaled.LIBRARY_PARAMS_ENV] = "1"
+    drafts.built_method.cache_clear()
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(scaled.LIBRARY_PARAMS_ENV, None)
+        else:
+            os.environ[scaled.LIBRARY_PARAMS_ENV] = before
+        drafts.built_method.cache_clear()
 
 
 def server_side(image: np.ndarray, spec: drafts.AppMethod) -> dict:
@@ -113,6 +138,29 @@ def server_side(image: np.ndarray, spec: drafts.AppMethod) -> dict:
         "max_s": max(walls),
         "replay_all_s": replay,
     }
+
+
+def untrained_learned_weights(folder: Path) -> list[Path]:
+    """``folder``/models/interactive/NAME.pt for every learned method: an untrained network
+    with the architecture and geometry of configs/interactive_all.yaml (shipped format)."""
+    from al_loop.interactive.learned.methods import WEIGHTS_DIR
+    from al_loop.interactive.learned.network import build_network, save_weights
+    from al_loop.interactive.learned.train import load_train_config
+
+    written = []
+    for name in sorted(LEARNED_METHODS):
+        interaction = make_method(name).interaction  # reads no weights
+        overrides = {"name": name, "interaction": interaction}
+        geometry = load_train_config(ROOT / "configs/interactive_all.yaml", overrides).geometry()
+        network = build_network(
+            tuple(geometry["decoder_channels"]),
+            pretrained=False,
+            deep_guidance=bool(geometry["deep_guidance"]),
+        )
+        meta = {**geometry, "method": name, "trained_on": []}  # saw no image: no leakage guard
+        path = folder / WEIGHTS_DIR / f"{name}.pt"
+        written.append(save_weights(network, path, meta, dtype=torch.float16))
+    return written
 
 
 def model_start_mask(image: np.ndarray) -> float:
@@ -250,11 +298,12 @@ def browser_method(page, canvas: Canvas, spec: drafts.AppMethod, server_pid: int
 
 
 def browser_round_trip(
-    image_path: Path, specs: list[drafts.AppMethod], full_page: bool = False
+    image_path: Path, specs: list[drafts.AppMethod], full_page: bool = False, tag: str = ""
 ) -> dict:
     """Every method in headless Chromium on an app serving 854x480 frames: from a press (or
     key) to the updated mask drawn on the canvas, measured in the browser. ``full_page``:
-    every event reruns the whole page, as without the unit's fragment."""
+    every event reruns the whole page, as without the unit's fragment. The app server sees
+    this process's environment (``library_params``)."""
     from playwright.sync_api import sync_playwright
 
     sys.path.insert(0, str(ROOT))  # the browser test's helpers (tests/ is not installed)
@@ -296,7 +345,7 @@ def browser_round_trip(
                 for spec in specs:
                     results[spec.method] = row = browser_method(page, canvas, spec, server.pid)
                     print(
-                        f"browser{' (full page)' if full_page else ''} {spec.method:24s} median {row['median_s']:.3f} s "
+                        f"browser{' (full page)' if full_page else ''}{tag} {spec.method:24s} median {row['median_s']:.3f} s "
                         f"(first {row['first_s']:.3f} s, n {len(row['latencies_s'])}; CPU: server "
                         f"{row['server_cpu_s']:.3f} s, browser {row['browser_cpu_s']:.3f} s); "
                         f"points drawn without the server: {row['points_drawn_without_server']}, "
@@ -310,31 +359,71 @@ def browser_round_trip(
     return results
 
 
-def main(
-    image_path: Path = IMAGE,
-    browser: bool = False,
-    methods: list[str] | None = None,
-    full_page: bool = False,
-) -> dict:
-    torch.set_num_threads(1)
-    image = cv2.cvtColor(cv2.imread(str(image_path)), cv2.COLOR_BGR2RGB)
-    results = {"image": str(image_path), "hw": list(image.shape[:2]), "methods": {}}
-    offered = drafts.available_methods(METHODS)
-    specs = [m for m in offered if methods is None or m.method in methods]
-    results["load_average_before"] = os.getloadavg()
+def server_rows(image: np.ndarray, specs: list[drafts.AppMethod], tag: str = "") -> dict:
+    rows = {}
     for spec in specs:
-        results["methods"][spec.method] = row = server_side(image, spec)
+        rows[spec.method] = row = server_side(image, spec)
         print(
-            f"server  {spec.method:24s} on {row['work_hw'][1]}x{row['work_hw'][0]}: median "
+            f"server{tag} {spec.method:24s} on {row['work_hw'][1]}x{row['work_hw'][0]}: median "
             f"{row['median_s']:.3f} s wall, {row['median_cpu_s']:.3f} s CPU (first "
             f"{row['first_s']:.3f} s wall, {row['first_cpu_s']:.3f} CPU), max {row['max_s']:.3f} s, "
             f"replay all {row['replay_all_s']:.3f} s",
             flush=True,
         )
+    return rows
+
+
+def main(
+    image_path: Path = IMAGE,
+    browser: bool = False,
+    methods: list[str] | None = None,
+    full_page: bool = False,
+    compare_library: bool = False,
+    untrained_learned: bool = False,
+) -> dict:
+    torch.set_num_threads(1)
+    if not untrained_learned:
+        return measure(image_path, browser, methods, full_page, compare_library, "as found")
+    home = Path.cwd()
+    with tempfile.TemporaryDirectory(prefix="app-latency-learned-") as folder:
+        untrained_learned_weights(Path(folder))
+        os.chdir(folder)  # the methods (and the app server) look in the working directory
+        try:
+            learned = "untrained, configs/interactive_all.yaml's architecture and geometry"
+            return measure(image_path, browser, methods, full_page, compare_library, learned)
+        finally:
+            os.chdir(home)
+
+
+def measure(
+    image_path: Path,
+    browser: bool,
+    methods: list[str] | None,
+    full_page: bool,
+    compare_library: bool,
+    learned_weights: str,
+) -> dict:
+    image = cv2.cvtColor(cv2.imread(str(image_path)), cv2.COLOR_BGR2RGB)
+    results = {"image": str(image_path), "hw": list(image.shape[:2]), "methods": {}}
+    results["learned_weights"] = learned_weights
+    offered = drafts.available_methods(METHODS)
+    specs = [m for m in offered if methods is None or m.method in methods]
+    # the registry's defaults beside the app's parameters: only where they differ
+    library_specs = [s for s in specs if scaled.app_params(s.method)] if compare_library else []
+    results["load_average_before"] = os.getloadavg()
+    results["methods"] = server_rows(image, specs)
+    if library_specs:
+        with library_params(True):
+            results["methods_library_params"] = server_rows(image, library_specs, " (library)")
     results["model_start_mask_s"] = model_start_mask(image)
     print(f"model starting mask (one forward pass): {results['model_start_mask_s']:.3f} s")
     if browser:
         results["browser"] = browser_round_trip(image_path, specs)
+        if library_specs:
+            with library_params(True):
+                results["browser_library_params"] = browser_round_trip(
+                    image_path, library_specs, tag=" (library)"
+                )
     if full_page:  # the same without the fragment: what rerunning only the unit saves
         results["browser_full_page"] = browser_round_trip(image_path, specs, full_page=True)
     results["load_average"] = os.getloadavg()  # the machine is shared: read ratios, not seconds
@@ -353,5 +442,22 @@ if __name__ == "__main__":
     parser.add_argument(
         "--full-page", action="store_true", help="also in Chromium with whole-page reruns"
     )
+    parser.add_argument(
+        "--library-params",
+        action="store_true",
+        help="also the methods the app builds differently with the registry's defaults",
+    )
+    parser.add_argument(
+        "--untrained-learned",
+        action="store_true",
+        help="the learned methods with untrained networks of the trained ones' architecture",
+    )
     args = parser.parse_args()
-    main(args.image, args.browser, args.methods, args.full_page)
+    main(
+        args.image.resolve(),
+        args.browser,
+        args.methods,
+        args.full_page,
+        args.library_params,
+        args.untrained_learned,
+    )

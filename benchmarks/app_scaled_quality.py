@@ -1,10 +1,12 @@
 """What the app's working copy costs in quality: NoC of each method on the copy the Annotate page
 uses (app.scaled: at most 400 px on the long side, the GrabCut family smaller, the mask scaled
-back), under the standard protocol (al_loop.interactive.noc, same users and seeds as
-``al-loop noc``), to set beside the full-resolution NoC in the README.
+back; each method built with the app's parameters, app.scaled.APP_PARAMS), under the standard
+protocol (al_loop.interactive.noc, same users and seeds as ``al-loop noc``), to set beside the
+full-resolution NoC in the README.
 
     .venv/bin/python benchmarks/app_scaled_quality.py --limit 25 [--method grabcut_clicks ...]
         [--side 320]  (every method on a copy of that long side instead of its own)
+        [--library]  (also, where the app's parameters differ, the registry's defaults)
 """
 
 from __future__ import annotations
@@ -54,16 +56,24 @@ class _Session:
 
 
 def main(
-    dataset: Path, limit: int, methods: list[str], costs: Path, side: int | None = None
+    dataset: Path,
+    limit: int,
+    methods: list[str],
+    costs: Path,
+    side: int | None = None,
+    library: bool = False,
 ) -> dict:
     samples = bench.load_noc_samples(dataset, limit)
     cost = CostTable.load(costs)
+    built = [(name, scaled.app_method(name)) for name in methods]
+    if library:  # the registry's defaults beside the app's parameters, where they differ
+        built += [(f"{n} (library)", make_method(n)) for n in methods if scaled.app_params(n)]
     rows = {}
-    for name in methods:
+    for label, method in built:
         started = time.process_time()
-        records = run_noc(OnWorkingCopy(make_method(name), side), samples, cost)
-        rows[name] = {**bench.summarize(records), "cpu_s": time.process_time() - started}
-        print(f"{name} on {side or scaled.work_side(name)} px: {rows[name]}", flush=True)
+        records = run_noc(OnWorkingCopy(method, side), samples, cost)
+        rows[label] = {**bench.summarize(records), "cpu_s": time.process_time() - started}
+        print(f"{label} on {side or scaled.work_side(method.name)} px: {rows[label]}", flush=True)
     print(bench.format_table(rows))
     out = Path(__file__).parent / "results" / "app_scaled_quality.json"
     out.parent.mkdir(exist_ok=True)
@@ -78,5 +88,8 @@ if __name__ == "__main__":
     parser.add_argument("--method", nargs="+", default=METHODS)
     parser.add_argument("--costs", type=Path, default=ROOT / "configs/costs.yaml")
     parser.add_argument("--side", type=int, help="the working copy's long side for every method")
+    parser.add_argument(
+        "--library", action="store_true", help="also the registry's defaults where the app differs"
+    )
     args = parser.parse_args()
-    main(args.dataset, args.limit, args.method, args.costs, args.side)
+    main(args.dataset, args.limit, args.method, args.costs, args.side, args.library)

@@ -134,12 +134,32 @@ class GrabCutSession:
 
 def run_grabcut(image: np.ndarray, labels: np.ndarray, iterations: int) -> np.ndarray:
     """Foreground of GrabCut initialised from ``labels`` (GC_* values); handles one-sided input."""
+    return grabcut_models(image, labels, iterations)[0]
+
+
+def grabcut_models(
+    image: np.ndarray,
+    labels: np.ndarray,
+    iterations: int,
+    models: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    """GrabCut's foreground and its (background, foreground) colour models after the run.
+    ``models`` None: the models are fitted anew from ``labels`` (k-means, then ``iterations``
+    rounds); given (a previous run's): each round starts from them and re-learns them from
+    ``labels``, no k-means (a warm start, most of a run's cost saved when little changed).
+    Too few pixels on one side to fit a model: the labels' foreground and no models."""
     fg = (labels == FGD) | (labels == PR_FGD)
     if min(int(fg.sum()), int((~fg).sum())) < MIN_GMM_SAMPLES:
-        return fg  # too few pixels on one side to fit a colour model
+        return fg, None  # too few pixels on one side to fit a colour model
     work = labels.copy()
-    bgd_model = np.zeros((1, 65), np.float64)
-    fgd_model = np.zeros((1, 65), np.float64)
+    if models is None:
+        bgd_model, fgd_model = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+        mode = cv2.GC_INIT_WITH_MASK
+    else:  # copies: the caller's models stay as they were (an undo returns to them)
+        bgd_model, fgd_model = models[0].copy(), models[1].copy()
+        mode = cv2.GC_EVAL
     cv2.setRNGSeed(0)  # GrabCut's k-means draws from OpenCV's global RNG: fix it per call
-    cv2.grabCut(image, work, None, bgd_model, fgd_model, iterations, cv2.GC_INIT_WITH_MASK)
-    return (work == FGD) | (work == PR_FGD)
+    cv2.grabCut(image, work, None, bgd_model, fgd_model, iterations, mode)
+    bgd_model.setflags(write=False)  # shared by session snapshots, never written
+    fgd_model.setflags(write=False)
+    return (work == FGD) | (work == PR_FGD), (bgd_model, fgd_model)

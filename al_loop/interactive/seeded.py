@@ -28,6 +28,7 @@ from al_loop.interactive.grabcut import (
     PR_BGD,
     PR_FGD,
     check_click,
+    grabcut_models,
     keep_anchored,
     local_radius,
     paint_clicks,
@@ -326,18 +327,51 @@ class MarkerSession:
 
 class ScribbleGrabCut:
     """``scribbles``: strokes -> seeded watershed (spatial prior) -> GrabCut with the strokes as
-    definite seeds (colour models learnt from the watershed's regions)."""
+    definite seeds (colour models learnt from the watershed's regions).
+
+    ``warm_iterations``: 0 fits GrabCut's colour models anew for every stroke (k-means, then
+    ``iterations`` rounds); n > 0 fits them so for the first stroke only and starts each later
+    stroke from the previous stroke's models, n rounds (no k-means). ``local_margin`` > 0 (with
+    warm strokes): a later stroke recomputes only a window around it, the stroke's box grown
+    by that fraction of the image's shorter side; the rest keeps the previous mask and the
+    window's edge inside the image is held to it. What lets the app answer a stroke at once
+    (benchmarks/app_scaled_quality.py measures the NoC of both).
+    """
 
     interaction = "scribble"
 
-    def __init__(self, name: str = "scribbles", iterations: int = 3, **watershed_params):
-        if iterations < 1:
-            raise ValueError(f"{name}: iterations >= 1")
-        self.name, self.iterations = name, iterations
+    def __init__(
+        self,
+        name: str = "scribbles",
+        iterations: int = 3,
+        warm_iterations: int = 0,
+        local_margin: float = 0.0,
+        **watershed_params,
+    ):
+        if iterations < 1 or warm_iterations < 0 or local_margin < 0:
+            raise ValueError(f"{name}: iterations >= 1, warm_iterations >= 0 and local_margin >= 0")
+        self.name, self.iterations, self.warm_iterations = name, iterations, warm_iterations
+        self.local_margin = local_margin
         self.watershed = WatershedMarkers(name=name, **watershed_params)
 
     def start(self, image: np.ndarray, initial_mask: np.ndarray | None = None) -> ScribbleSession:
         return ScribbleSession(self, image, initial_mask)
+
+
+def frame_inside(shape: tuple[int, int], box: tuple[int, int, int, int]) -> np.ndarray:
+    """bool ``shape``: the one-pixel edge of ``box`` (y0, x0, y1, x1), where it is not the
+    image's own border."""
+    y0, x0, y1, x1 = box
+    edge = np.zeros(shape, bool)
+    if y0 > 0:
+        edge[y0, x0:x1] = True
+    if y1 < shape[0]:
+        edge[y1 - 1, x0:x1] = True
+    if x0 > 0:
+        edge[y0:y1, x0] = True
+    if x1 < shape[1]:
+        edge[y0:y1, x1 - 1] = True
+    return edge
 
 
 class ScribbleSession:
@@ -345,17 +379,35 @@ class ScribbleSession:
         self.method = method
         self.markers = method.watershed.start(image, initial_mask)
         self._mask = self.markers.mask
+        self.models: tuple[np.ndarray, np.ndarray] | None = None  # the last stroke's, read-only
 
     @property
     def mask(self) -> np.ndarray:
         return self._mask.copy()
 
     def add(self, interaction) -> np.ndarray:
+        m = self.method
         prior = self.markers.add(interaction)
         labels = np.where(prior, PR_FGD, PR_BGD).astype(np.uint8)
-        width = self.method.watershed.stroke_width
-        paint_strokes(labels, self.markers.strokes, width, FGD, BGD)
-        result = run_grabcut(self.markers.image, labels, self.method.iterations)
+        warm = m.warm_iterations > 0 and self.models is not None
+        box = (0, 0, *self.markers.shape)
+        if warm and m.local_margin > 0:
+            margin = int(round(m.local_margin * min(self.markers.shape)))
+            box = box_of(self.markers.strokes[-1].points, self.markers.shape, margin)
+            edge = frame_inside(self.markers.shape, box)
+            labels[edge] = np.where(self._mask[edge], FGD, BGD)
+        paint_strokes(labels, self.markers.strokes, m.watershed.stroke_width, FGD, BGD)
+        y0, x0, y1, x1 = box
+        window, models = grabcut_models(
+            np.ascontiguousarray(self.markers.image[y0:y1, x0:x1]),
+            labels[y0:y1, x0:x1],
+            m.warm_iterations if warm else m.iterations,
+            self.models if warm else None,
+        )
+        if models is not None or not warm:
+            self.models = models
+        result = self._mask.copy() if warm and m.local_margin > 0 else np.zeros_like(prior)
+        result[y0:y1, x0:x1] = window
         anchors = [
             Click(int(y), int(x)) for s in self.markers.strokes if s.positive for y, x in s.points
         ]

@@ -90,3 +90,33 @@ def test_undo_on_a_live_object_gives_the_replayed_mask():
     assert np.array_equal(undone, drafts.object_mask("grabcut_clicks", crop, clicks[:2]))
     redone = live.mask(("u", 0), "grabcut_clicks", crop, clicks)
     assert np.array_equal(redone, drafts.object_mask("grabcut_clicks", crop, clicks))
+
+
+@pytest.mark.parametrize("name", sorted(scaled.APP_PARAMS))
+def test_the_app_builds_a_method_with_its_parameters_unless_told_otherwise(name, monkeypatch):
+    method = scaled.app_method(name)
+    assert all(getattr(method, k) == v for k, v in scaled.APP_PARAMS[name].items())
+    monkeypatch.setenv(scaled.LIBRARY_PARAMS_ENV, "1")  # the benchmark's comparison
+    assert scaled.app_params(name) == {}
+    library = scaled.app_method(name)
+    assert any(getattr(library, k) != v for k, v in scaled.APP_PARAMS[name].items())
+
+
+def test_undo_on_live_warm_scribbles_gives_the_replayed_mask():
+    # the warm, windowed scribbles keep colour models between strokes: an undo must return
+    # to the models as they were, not the ones a later stroke learnt
+    rng = np.random.default_rng(1)
+    crop = rng.integers(0, 60, (60, 90, 3)).astype(np.uint8)
+    crop[15:45, 20:60] += 150
+    strokes = [
+        {"type": "Scribble", "points": [[30, 30], [30, 50]], "positive": True},
+        {"type": "Scribble", "points": [[5, 5], [5, 40]], "positive": False},
+        {"type": "Scribble", "points": [[20, 25], [40, 25]], "positive": True},
+        {"type": "Scribble", "points": [[50, 60], [55, 80]], "positive": False},
+    ]
+    assert scaled.app_params("scribbles")  # what the app runs differs from the registry's
+    live = drafts.LiveObject()
+    live.mask(("u", 0), "scribbles", crop, strokes)
+    for k in (3, 2, 4):
+        mask = live.mask(("u", 0), "scribbles", crop, strokes[:k])
+        assert np.array_equal(mask, drafts.object_mask("scribbles", crop, strokes[:k]))
