@@ -53,6 +53,58 @@ def crop_frame(
     return Frame((y0 - margin, x0 - margin, y1 + margin, x1 + margin), (size, size))
 
 
+def zoom_frame(
+    mask: np.ndarray,
+    points: Sequence[Point],
+    expansion: float,
+    scale: tuple[float, float],
+    size: int,
+) -> Frame | None:
+    """RITM's zoom-in: the box of ``mask`` and ``points`` (image pixels), each side grown
+    ``expansion`` times about its centre, seen at ``size`` on its long side unless that scale
+    (frame pixels per image pixel) leaves ``scale`` = (low, high): then at the nearest bound
+    (a large box gives a larger frame; a small one is grown to ``size`` at ``high``, at most to
+    the image). Frame sides are multiples of 32, the box grown on its short side to keep the
+    aspect, and moved inside the image where it fits (a larger box is centred on it). None
+    when ``mask`` and ``points`` are both empty."""
+    h, w = mask.shape
+    # the mask's rows and columns: cheaper than its pixels' coordinates
+    ys, xs = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    ys = np.concatenate([ys, [p[0] for p in points]])
+    xs = np.concatenate([xs, [p[1] for p in points]])
+    if not len(ys):
+        return None
+    y0, x0, y1, x1 = float(ys.min()), float(xs.min()), float(ys.max()) + 1.0, float(xs.max()) + 1.0
+    side_y, side_x = (y1 - y0) * expansion, (x1 - x0) * expansion
+    s = float(np.clip(size / max(side_y, side_x), *scale))
+    # each side at least what ``size`` frame pixels show at the highest scale (RITM's minimum
+    # crop), at most the image
+    least = size / scale[1]
+    side_y, side_x = min(h, max(side_y, least)), min(w, max(side_x, least))
+    out = tuple(max(STRIDE, int(np.ceil(n * s / STRIDE - 1e-6)) * STRIDE) for n in (side_y, side_x))
+    # the box at exactly the frame's aspect: grown (never cut) to the rounded-up frame size
+    side_y, side_x = out[0] / s, out[1] / s
+    cy, cx = (y0 + y1) / 2.0, (x0 + x1) / 2.0
+    top, left = _inside(cy - side_y / 2.0, side_y, h), _inside(cx - side_x / 2.0, side_x, w)
+    return Frame((top, left, top + side_y, left + side_x), (out[0], out[1]))
+
+
+def _inside(start: float, side: float, extent: int) -> float:
+    """``start`` moved so that [start, start + side) lies in [0, extent), or centred on it."""
+    if side >= extent:
+        return (extent - side) / 2.0
+    return min(max(start, 0.0), extent - side)
+
+
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two (y0, x0, y1, x1) boxes."""
+    dy = min(a[2], b[2]) - max(a[0], b[0])
+    dx = min(a[3], b[3]) - max(a[1], b[1])
+    inter = max(0.0, dy) * max(0.0, dx)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
 def contains(frame: Frame, point: Point) -> bool:
     y0, x0, y1, x1 = frame.box
     return y0 <= point[0] < y1 and x0 <= point[1] < x1
@@ -112,9 +164,19 @@ def _squared_distances(size: tuple[int, int], points: Sequence[Point]) -> np.nda
 
 def disk_map(size: tuple[int, int], points: Sequence[Point], radius: float) -> np.ndarray:
     """float32 [h,w]: 1 within ``radius`` of any point (RITM's click disks), else 0."""
-    if not points:
-        return np.zeros(size, np.float32)
-    return (_squared_distances(size, points).min(axis=0) <= radius**2).astype(np.float32)
+    out = np.zeros(size, np.float32)
+    for py, px in points:  # each disk in its own window: a click costs its disk, not the map
+        y0, x0 = max(0, int(np.floor(py - radius))), max(0, int(np.floor(px - radius)))
+        y1, x1 = (
+            min(size[0], int(np.ceil(py + radius)) + 1),
+            min(size[1], int(np.ceil(px + radius)) + 1),
+        )
+        if y0 >= y1 or x0 >= x1:
+            continue
+        yy = np.arange(y0, y1, dtype=np.float32)[:, None] - np.float32(py)
+        xx = np.arange(x0, x1, dtype=np.float32)[None, :] - np.float32(px)
+        out[y0:y1, x0:x1][yy**2 + xx**2 <= radius**2] = 1.0
+    return out
 
 
 def gaussian_map(size: tuple[int, int], points: Sequence[Point], sigma: float) -> np.ndarray:

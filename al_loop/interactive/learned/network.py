@@ -144,6 +144,39 @@ def build_network(
     return network.to(memory_format=torch.channels_last)  # about 1.5x faster on CPU
 
 
+def fuse_batchnorm(network: nn.Module) -> nn.Module:
+    """Fold every batch norm into the convolution just before it, in place (inference only:
+    eval-mode statistics become the conv's weight and bias). Every BN of this network follows
+    its conv as the next child of the same parent (timm blocks, smp's Conv2dReLU); a timm
+    BatchNormAct2d keeps its dropout and activation. Saves about a fifth of a forward on CPU
+    and gives the same outputs up to float rounding."""
+    from torch.nn.utils.fusion import fuse_conv_bn_weights
+
+    for parent in list(network.modules()):
+        children = list(parent.named_children())
+        for (_, conv), (name, bn) in zip(children, children[1:], strict=False):
+            if not (
+                isinstance(conv, nn.Conv2d)
+                and isinstance(bn, nn.BatchNorm2d)
+                and bn.num_features == conv.out_channels
+                and bn.track_running_stats
+            ):
+                continue
+            weight, bias = fuse_conv_bn_weights(
+                conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps,
+                bn.weight, bn.bias,
+            )  # fmt: skip
+            conv.weight, conv.bias = weight, bias
+            # timm's BatchNormAct2d: BN, then dropout and activation (kept)
+            rest = [
+                getattr(bn, k)
+                for k in ("drop", "act")
+                if isinstance(getattr(bn, k, None), nn.Module)
+            ]
+            setattr(parent, name, nn.Sequential(*rest) if rest else nn.Identity())
+    return network
+
+
 def metadata_path(weights: str | Path) -> Path:
     return Path(weights).with_suffix(".json")
 

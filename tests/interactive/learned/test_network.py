@@ -53,3 +53,31 @@ def test_export_in_place_keeps_the_metadata(tmp_path):
     export_weights(weights, weights)
     assert torch.load(weights, weights_only=True)["guidance.scale"].dtype == torch.float16
     assert read_metadata(weights)["interaction"] == "extreme_points"
+
+
+def test_folded_batch_norms_give_the_same_outputs_and_keep_the_guidance():
+    from torch import nn
+
+    from al_loop.interactive.learned.network import GUIDANCE_CHANNELS, build_network, fuse_batchnorm
+
+    network = build_network((16, 16, 16, 16, 16), pretrained=False, seed=1)
+    g = torch.Generator().manual_seed(0)
+    for module in network.modules():  # statistics and affines far from the identity
+        if isinstance(module, nn.BatchNorm2d):
+            n = module.num_features
+            module.running_mean.copy_(torch.randn(n, generator=g) * 0.5)
+            module.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+            module.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
+            module.bias.data.copy_(torch.randn(n, generator=g) * 0.2)
+    network.eval()
+    image = torch.rand(1, 3, 64, 96, generator=g) * 2 - 1
+    guidance = torch.zeros(1, GUIDANCE_CHANNELS, 64, 96)
+    guidance[:, 0, 20:30, 40:50] = 1.0
+    with torch.inference_mode():
+        before = network(image, guidance)
+        no_click = network(image, torch.zeros_like(guidance))
+        fuse_batchnorm(network)
+        after = network(image, guidance)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in network.modules())
+    assert torch.allclose(before, after, atol=1e-4 * before.abs().max().item())
+    assert (before - no_click).abs().max() > 1e-3  # so the guidance's path is checked too
