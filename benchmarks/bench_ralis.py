@@ -10,7 +10,8 @@ The environment is the one `al-loop train-policy CONFIG` learns in (same D_S, D_
 cached features), with the reward named before each policy. Every chooser plays the same
 held-out episodes (seeds 1,000,000 + i, never used in training): same initial regions, same
 sub-pools at the first step, the same head training. Greedy is the policy's argmax Q in each
-sub-pool; entropy the candidate with the highest mean pixel entropy; random a uniform pick.
+sub-pool; entropy the candidate with the highest mean pixel entropy; random a uniform pick
+(baselines played once per reward, shared by the policies named with it).
 The return of an episode is the gain of the reward-set score, in IoU points, from the initial
 regions to the end. Reported: mean (standard error) over episodes, and greedy minus each
 baseline paired by episode. Results: stdout and benchmarks/results/bench_ralis.json (--out).
@@ -30,7 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from al_loop.wiring.config import load_config  # noqa: E402
+from al_loop.core.config import load_config  # noqa: E402
 from strategies.ralis.config import parse_ralis_params  # noqa: E402
 from strategies.ralis.dqn import load_policy  # noqa: E402
 from strategies.ralis.env import RegionEnv  # noqa: E402
@@ -83,6 +84,7 @@ def main(argv: list[str] | None = None) -> dict:
     sets = region_sets(config, training, log=print)
     seeds = held_out_seeds(args.episodes)
     record = {"config": args.config, "seeds": seeds, "machine": platform.processor(), "runs": []}
+    baselines: dict[str, dict] = {}  # per reward: the same episodes for every policy
     for item in args.policy:
         reward, _, path = item.partition("=")
         network, meta = load_any_policy(path)
@@ -94,9 +96,9 @@ def main(argv: list[str] | None = None) -> dict:
             episode_settings(training, reward),
         )
         started = time.perf_counter()
-        results = compare_picks(
-            env, {"greedy": greedy_picks(network)} | baseline_choosers(env), seeds
-        )
+        if reward not in baselines:
+            baselines[reward] = compare_picks(env, baseline_choosers(env), seeds)
+        results = compare_picks(env, {"greedy": greedy_picks(network)}, seeds) | baselines[reward]
         run = {
             "reward": reward,
             "policy": path,

@@ -52,6 +52,8 @@ class RalisTraining(_Section):
     feature_dims: int = Field(64, gt=0)  # PCA of the 496 Lite0 hypercolumn channels
     cache: str = "runs/ralis_cache"  # encoder features, computed once per image
     reward: Literal["miou", "weighted_iou"] = "miou"
+    # what each pick's transition learns from (strategies.ralis.credit); the paper: shared
+    credit: Literal["shared", "progress", "marginal"] = "shared"
     grid: int = Field(2, gt=0)  # entropy pooling grid per region (state and action features)
     kl_bins: int = Field(8, gt=0)  # bins of each KL-divergence histogram
     # the DQN

@@ -16,6 +16,7 @@ segmenter (``strategies.ralis.features``), so the policy transfers to the loop.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,6 +113,15 @@ class Head:
             loss.backward()
             self.optimizer.step()
 
+    def snapshot(self) -> tuple[dict, dict]:
+        """The network's and optimiser's state, to try a counterfactual fit and come back."""
+        return copy.deepcopy(self.net.state_dict()), copy.deepcopy(self.optimizer.state_dict())
+
+    def restore(self, snapshot: tuple[dict, dict]) -> None:
+        self.net.load_state_dict(snapshot[0])
+        # a copy: the optimiser keeps the loaded tensors and updates them in place
+        self.optimizer.load_state_dict(copy.deepcopy(snapshot[1]))
+
     @torch.no_grad()
     def logits(self, pixels: np.ndarray) -> np.ndarray:
         """[n, h*w, F] -> float32 [n, h*w, C]."""
@@ -193,14 +203,35 @@ class RegionEnv:
         previous, self.score = self.score, self._score()
         return 100.0 * (self.score - previous)
 
+    def step_with_marginals(self, regions: list[int]) -> tuple[float, list[float]]:
+        """``step(regions)``, plus each region's marginal gain: the reward-set score after the
+        step minus the score of the same step without that region (the head trained from the
+        same state, with the same seed, on the other regions), in IoU points. What the episode
+        has reached and the head's training this step cancel out; what is left is the pick's."""
+        regions = [int(r) for r in regions]
+        before, labelled = self.head.snapshot(), self.labelled.copy()
+        seed = self._fit_seed(self.steps_taken + 1)
+        without = []
+        for k in range(len(regions)):
+            self.labelled[np.asarray(regions[:k] + regions[k + 1 :], dtype=np.int64)] = True
+            self._fit(self.settings.head_steps, seed)
+            without.append(self._score())
+            self.labelled[:] = labelled
+            self.head.restore(before)
+        reward = self.step(regions)
+        return reward, [100.0 * (self.score - w) for w in without]
+
     # -- helpers ------------------------------------------------------------------------------
     def descriptors(self, regions: RegionSet) -> np.ndarray:
         probs = softmax_maps(self.head.logits(regions.pixels), self.hw)
         return region_descriptors(probs, regions.index, regions.boxes, self.settings.grid)
 
-    def _fit(self, steps: int) -> None:
+    def _fit_seed(self, steps_taken: int) -> int:
+        return self.seed * 1000 + steps_taken
+
+    def _fit(self, steps: int, seed: int | None = None) -> None:
         chosen = self.labelled[self._pixel_region]
-        seed = self.seed * 1000 + self.steps_taken
+        seed = self._fit_seed(self.steps_taken) if seed is None else seed
         self.head.fit(self._pixel_x[chosen], self._pixel_y[chosen], steps, seed)
 
     def per_class_iou(self) -> np.ndarray:

@@ -23,6 +23,7 @@ from al_loop.core.units import make_unit_space
 from al_loop.data import load_dataset
 from al_loop.data.base import IGNORE, SegmentationData
 from strategies.ralis.config import RalisParams, RalisTraining, parse_ralis_params
+from strategies.ralis.credit import ProgressCredit, SharedCredit, make_credit
 from strategies.ralis.dqn import AgentSettings, DQNAgent, Transition, atomic_save, save_policy
 from strategies.ralis.encoder import cached_features, fit_projection, project
 from strategies.ralis.env import EpisodeSettings, RegionEnv, RegionSet
@@ -37,22 +38,32 @@ from strategies.ralis.features import (
 CHECKPOINT_FORMAT = 1
 
 
-def run_episode(env, agent: DQNAgent, rng: np.random.Generator, seed: int, learn_steps: int):
-    """One simulated episode with exploration and learning; returns (return, final score)."""
-    total = 0.0
+def run_episode(
+    env,
+    agent: DQNAgent,
+    rng: np.random.Generator,
+    seed: int,
+    learn_steps: int,
+    credit: SharedCredit | ProgressCredit | None = None,
+):
+    """One simulated episode with exploration and learning; returns (return, final score).
+    ``credit`` (default: shared) gives each pick's transition its reward; the return is the
+    true gain either way."""
+    credit = credit or SharedCredit()
+    total, step = 0.0, 0
     observation = env.reset(seed)
     while observation is not None:
         picks = agent.choose(observation.state, observation.actions, rng)
         chosen = [int(pool[i]) for pool, i in zip(observation.pools, picks, strict=True)]
-        reward = env.step(chosen)
+        reward, credited = credit.rewards(env, chosen, step)
         following = env.observe()
         next_actions = None if following is None else np.concatenate(following.actions)
-        for actions, i in zip(observation.actions, picks, strict=True):
+        for actions, i, r in zip(observation.actions, picks, credited, strict=True):
             agent.remember(
                 Transition(
                     observation.state,
                     actions[i],
-                    reward,
+                    r,
                     None if following is None else following.state,
                     next_actions,
                 )
@@ -60,6 +71,7 @@ def run_episode(env, agent: DQNAgent, rng: np.random.Generator, seed: int, learn
         for _ in range(learn_steps):
             agent.learn(rng)
         total += reward
+        step += 1
         observation = following
     return total, float(env.score)
 
@@ -151,10 +163,12 @@ def train_policy(
     meta: dict | None = None,
     log: Callable[[str], None] = lambda message: None,
     checkpoint_every: int = 1,
+    credit: SharedCredit | ProgressCredit | None = None,
 ) -> list[dict]:
     """Run (or continue, from ``checkpoint``) ``episodes`` episodes; returns the history. The
-    checkpoint (replay included) is written every ``checkpoint_every`` episodes and after the
-    last; a resumed run replays the episodes after it identically."""
+    checkpoint (replay and credit state included) is written every ``checkpoint_every``
+    episodes and after the last; a resumed run replays the episodes after it identically."""
+    credit = credit or SharedCredit()
     history: list[dict] = []
     start = 0
     if checkpoint is not None and checkpoint.exists():
@@ -165,12 +179,13 @@ def train_policy(
                 "delete it or use another policy path"
             )
         agent.load_state_dict(blob["agent"])
+        credit.load_state_dict(blob.get("credit", {}))
         history, start = json.loads(blob["history"]), int(blob["episode"])
         log(f"resuming policy training at episode {start}")
     for episode in range(start, episodes):
         rng = np.random.default_rng([seed, episode])
         cpu = time.process_time()
-        total, score = run_episode(env, agent, rng, seed * 100_000 + episode, learn_steps)
+        total, score = run_episode(env, agent, rng, seed * 100_000 + episode, learn_steps, credit)
         cpu = time.process_time() - cpu  # logged only: CPU seconds do not depend on the load
         history.append(
             {"episode": episode, "return": total, "final_score": score, "epsilon": agent.epsilon}
@@ -187,6 +202,7 @@ def train_policy(
                     "format": CHECKPOINT_FORMAT,
                     "meta": meta,
                     "agent": agent.state_dict(),
+                    "credit": credit.state_dict(),
                     "episode": episode + 1,
                     "history": json.dumps(history),
                 },
@@ -343,7 +359,7 @@ def train_policy_from_config(config, resume: bool = False, log: Callable[[str], 
     log(
         f"policy training: D_S {len(env.state_data.masks)}, D_R {len(env.reward_data.masks)}, "
         f"D_T {len(env.train.masks)} images ({len(env.labelled)} regions), "
-        f"{training.episodes} episodes of {training.steps} steps"
+        f"{training.episodes} episodes of {training.steps} steps, {training.credit} credit"
     )
     history = train_policy(
         env,
@@ -355,6 +371,7 @@ def train_policy_from_config(config, resume: bool = False, log: Callable[[str], 
         meta,
         log,
         training.checkpoint_every,
+        make_credit(training.credit),
     )
     save_policy(agent.online, {**meta, "episodes_trained": len(history)}, policy_path)
     log(f"wrote {policy_path}")

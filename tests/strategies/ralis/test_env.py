@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from al_loop.core.errors import ConfigError
 from al_loop.data.base import IGNORE
@@ -118,3 +119,51 @@ def test_weighted_iou_uses_class_weights_over_defined_classes():
 def test_unknown_reward_is_a_config_error():
     with pytest.raises(ConfigError, match="training.reward"):
         make_env(EpisodeSettings(reward="accuracy"))
+
+
+def stepped(env, regions, marginals=False):
+    """``env`` reset with seed 0 and observed once, then stepped on ``regions``."""
+    env.reset(0)
+    env.observe()
+    return env.step_with_marginals(regions) if marginals else env.step(regions)
+
+
+def test_a_step_with_marginals_is_the_plain_step_and_leaves_the_episode_as_it_was():
+    plain, credited = make_env(), make_env()
+    regions = [5, 9]
+    reward = stepped(plain, regions)
+    reward_too, _ = stepped(credited, regions, marginals=True)
+    assert reward_too == reward and credited.score == plain.score
+    assert np.array_equal(credited.labelled, plain.labelled)
+    for a, b in zip(plain.head.net.parameters(), credited.head.net.parameters(), strict=True):
+        assert torch.equal(a, b)
+    after, after_too = plain.observe(), credited.observe()
+    assert np.array_equal(after.state, after_too.state)
+    assert plain.step([int(after.pools[0][0])]) == credited.step([int(after.pools[0][0])])
+
+
+def test_each_marginal_is_the_step_score_minus_the_same_step_without_that_region():
+    regions = [5, 19, 21]  # 19: the rare class
+    env = make_env()
+    _, marginals = stepped(env, regions, marginals=True)
+    for k in range(len(regions)):
+        without = make_env()
+        stepped(without, regions[:k] + regions[k + 1 :])
+        assert marginals[k] == pytest.approx(100 * (env.score - without.score), abs=1e-9)
+
+
+def test_the_marginal_of_the_rare_region_is_its_own_gain_not_the_steps():
+    settings = EpisodeSettings(
+        steps=5, pools=2, pool_size=2, initial_regions=1, initial_head_steps=60,
+        head_steps=200, head_hidden=32, head_lr=0.05,
+    )  # fmt: skip
+    env = make_env(settings)
+    env.reset(0)
+    rare, common = 4 * 4 + 3, 0
+    env.labelled[:] = True
+    env.labelled[[rare, common]] = False
+    env.step([])
+    reward, (of_rare, of_common) = env.step_with_marginals([rare, common])
+    # shared credit would give both picks the step's reward (class 2 found: +1/3 of mIoU)
+    assert reward > 20.0 and of_rare > 20.0
+    assert abs(of_common) < 1.0

@@ -1,7 +1,10 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
+from strategies.ralis.credit import CREDITS, make_credit
 from strategies.ralis.dqn import AgentSettings, DQNAgent
 from strategies.ralis.env import EpisodeSettings, RegionEnv
 from strategies.ralis.features import action_size, descriptor_size
@@ -11,6 +14,7 @@ from strategies.ralis.train import (
     evaluate_policy,
     greedy_picks,
     random_picks,
+    run_episode,
     train_policy,
 )
 from tests.strategies.ralis.toy import ValueInFeatureEnv, coded_region_set, striped_masks
@@ -91,11 +95,11 @@ TINY = EpisodeSettings(
 )  # fmt: skip
 
 
-def tiny_env():
+def tiny_env(settings=TINY):
     train = coded_region_set(striped_masks(6, rare_image=4, rare_region=3), seed=1)
     state = coded_region_set(striped_masks(2), seed=2)
     reward = coded_region_set(striped_masks(3, rare_image=0, rare_region=1), seed=3)
-    return RegionEnv(train, state, reward, 3, TINY)
+    return RegionEnv(train, state, reward, 3, settings)
 
 
 class Killed(Exception):
@@ -116,7 +120,8 @@ def dies_at_reset(env, count):
     return env
 
 
-def test_training_on_the_region_env_resumes_exactly_between_checkpoints(tmp_path):
+@pytest.mark.parametrize("credit", sorted(CREDITS))
+def test_training_on_the_region_env_resumes_exactly_between_checkpoints(tmp_path, credit):
     """Killed during episode 3 with checkpoints every 2 episodes: the resumed run replays
     episode 2 from the checkpoint of episodes 0-1 and ends exactly where a straight run ends."""
     sizes = descriptor_size(3, 2), action_size(3, 2, 4)
@@ -125,8 +130,9 @@ def test_training_on_the_region_env_resumes_exactly_between_checkpoints(tmp_path
     def run(env, path):
         agent = DQNAgent(*sizes, settings, seed=0)
         history = train_policy(
-            env, agent, 4, 2, seed=1, checkpoint=path, meta={"m": 1}, checkpoint_every=2
-        )
+            env, agent, 4, 2, seed=1, checkpoint=path, meta={"m": 1}, checkpoint_every=2,
+            credit=make_credit(credit),
+        )  # fmt: skip
         return agent, history
 
     straight, full = run(tiny_env(), tmp_path / "a.ckpt")
@@ -150,3 +156,45 @@ def test_compare_picks_scores_every_chooser_on_the_same_episodes():
         assert sum(r["picked_class_pixels"]) == 2 * 3 * 2 * 4
     again = compare_picks(tiny_env(), {"random": random_picks}, [5, 6])
     assert again["random"]["returns"] == results["random"]["returns"]
+
+
+def replayed_rewards(env, credit_name):
+    """Run one exploring episode on ``env``; per step, the env's own rewards (the step's gain
+    and each pick's marginal gain, from a twin env replaying the same picks) and the rewards
+    the agent's replay holds for that step's transitions."""
+    settings = AgentSettings(hidden=8, batch_size=4, buffer_size=64, max_actions=6)
+    agent = DQNAgent(descriptor_size(3, 2), action_size(3, 2, 4), settings, seed=0)
+    twin, picks = tiny_env(env.settings), []
+    step = env.step
+
+    def recording(regions):
+        picks.append(list(regions))
+        return step(regions)
+
+    env.step = recording
+    run_episode(env, agent, np.random.default_rng(0), 7, 1, make_credit(credit_name))
+    twin.reset(7)
+    expected = []
+    for regions in picks:
+        twin.observe()
+        expected.append(twin.step_with_marginals(regions))
+    stored = agent.replay.arrays["reward"][: len(agent.replay)]
+    per_step = stored.reshape(len(picks), env.settings.pools)
+    return expected, per_step
+
+
+def test_with_one_sub_pool_each_transition_learns_its_own_picks_gain():
+    expected, stored = replayed_rewards(tiny_env(replace(TINY, pools=1, steps=5)), "shared")
+    assert stored.shape == (5, 1)
+    assert np.allclose(stored[:, 0], [reward for reward, _ in expected], atol=1e-5)
+
+
+def test_marginal_credit_gives_each_transition_its_own_regions_marginal_gain():
+    expected, stored = replayed_rewards(tiny_env(replace(TINY, steps=8)), "marginal")
+    assert np.allclose(stored, [m for _, m in expected], atol=1e-5)
+    # here the head finds the rare class while training on regions labelled before the step:
+    # a large step reward that neither pick earned
+    shared_would_be = [[r] * TINY.pools for r, _ in expected]
+    assert np.abs(np.asarray(shared_would_be) - stored).max() > 10.0
+    shared_expected, shared = replayed_rewards(tiny_env(), "shared")
+    assert np.allclose(shared, [[r] * TINY.pools for r, _ in shared_expected], atol=1e-5)
