@@ -43,7 +43,10 @@ LOCK_FILE = ".lock"
 REFERENCE_DIR = "references"
 # Config sections a full-supervision reference depends on (not strategy or annotation; the
 # budget sets its minimum steps, see al_loop.wiring.build.reference_min_steps).
-REFERENCE_KEYS = ("seed", "device", "threads", "dataset", "segmenter", "budget", "full_supervision")
+# What a full-supervision reference depends on; the budget only through its rounds (below).
+REFERENCE_KEYS = ("seed", "device", "threads", "dataset", "segmenter", "full_supervision")
+# Earlier versions keyed references by the whole budget.
+EARLIER_REFERENCE_KEYS = (*REFERENCE_KEYS, "budget")
 
 
 # -- one run, in a worker or in-process -------------------------------------------------------
@@ -148,9 +151,8 @@ def reference_key(config: dict[str, Any]) -> str:
     through its number of rounds (the reference's least training follows it; see
     ``reference_min_steps``), so a sweep over budgets with equal rounds shares one 100 % line."""
     identity = run_identity(config)
-    keyed = {k: identity[k] for k in REFERENCE_KEYS if k in identity and k != "budget"}
-    keyed["rounds"] = planned_rounds(config)
-    return config_hash(keyed)
+    keyed = {k: identity[k] for k in REFERENCE_KEYS if k in identity}
+    return config_hash({**keyed, "rounds": planned_rounds(config)})
 
 
 def planned_rounds(config: dict[str, Any]) -> int:
@@ -164,18 +166,19 @@ def earlier_reference_keys(config: dict[str, Any]) -> list[str]:
     the whole budget keyed, then every key (before keys at their default stopped counting)."""
     identity = run_identity(config)
     return [
-        config_hash({k: identity[k] for k in REFERENCE_KEYS if k in identity}),
-        config_hash({k: config.get(k) for k in REFERENCE_KEYS}),
+        config_hash({k: identity[k] for k in EARLIER_REFERENCE_KEYS if k in identity}),
+        config_hash({k: config.get(k) for k in EARLIER_REFERENCE_KEYS}),
     ]
 
 
 def shared_reference(backend: Backend, config: ExperimentConfig, splits, folder: Path) -> dict:
     """The full-supervision reference, computed once per (data, model, seed) and cached: the first
     worker computes it under a lock, the others wait and read it."""
-    key = reference_key(config.to_dict())
+    as_dict = config.to_dict()
+    key = reference_key(as_dict)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{key}.json"
-    earlier = [folder / f"{k}.json" for k in earlier_reference_keys(config.to_dict())]
+    earlier = [folder / f"{k}.json" for k in earlier_reference_keys(as_dict)]
     with FileLock(folder / f"{key}.lock"):
         if path.is_file():
             return json.loads(path.read_text())
