@@ -8,6 +8,7 @@ labelled twice, and a resumed run draws the same curve as an uninterrupted one.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from al_loop.core.protocols import (
     annotate_units,
     units_per_call,
 )
-from al_loop.core.store import LabelStore, RoundRecord
+from al_loop.core.store import FINISHED_META, LabelStore, RoundRecord
 from al_loop.core.units import UnitSpace
 from al_loop.data.base import IGNORE, SegmentationData
 
@@ -88,15 +89,24 @@ class Loop:
 
     def run(self) -> list[RoundRecord]:
         round_index = self.resume()
+        ended_by = "budget"
         # a round already started is finished even if its labels spent the whole budget (a
         # run stopped while its last round trained)
         while self._has_round(round_index) or self._budget_left(round_index):
             if not self._has_round(round_index) and not self.select_round(round_index):
                 self.log(f"pool exhausted after {self.store.seconds_spent():.0f} s")
+                ended_by = "pool exhausted"
                 break
             self._annotate(round_index)
             self.train_and_evaluate(round_index)
             round_index += 1
+        # reports tell a run that ended from one still running or killed midway
+        self.store.set_meta(
+            FINISHED_META,
+            json.dumps(
+                {"rounds": round_index, "seconds": self.store.seconds_spent(), "ended_by": ended_by}
+            ),
+        )
         return self.store.rounds()
 
     # -- the steps (public: the app runs them one by one, a person being the annotator) ------

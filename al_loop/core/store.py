@@ -35,6 +35,9 @@ SCHEMA_VERSION = 2
 # schema version -> statements that bring a store of that version to the next one
 MIGRATIONS = {1: ["ALTER TABLE units ADD COLUMN held_out INTEGER NOT NULL DEFAULT 0"]}
 STORE_FILE = "store.sqlite"  # a run directory's store
+# meta key the loop writes when it ends ({"rounds", "seconds", "ended_by"}): a report tells a
+# finished run from one still running or stopped midway
+FINISHED_META = "finished"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

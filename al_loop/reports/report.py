@@ -89,7 +89,8 @@ GROUP_NOTE = (
     "as % of labelling the whole pool by hand (the data set's dense time per image, else a "
     "polygon per object; the figure's top axis). `iou_<class>`: the final IoU of each class "
     "the data set marks rare (CamVid: pole, sign, pedestrian, bicyclist), mean ± std over "
-    "seeds. `auc`: mean value over the budget "
+    "seeds. `pct_full`: the final value as % of the same seed's full supervision, mean ± std. "
+    "`auc`: mean value over the budget "
     "range every run reached. `vs_random_Npct`: seconds random needs / seconds this strategy "
     "needs with the same method (above 1: it saves labelling time), when every seed of both "
     "reached the level."
@@ -194,6 +195,27 @@ def write_html(
     return path
 
 
+def reportable(
+    runs: list[RunResult], include_unfinished: bool = False
+) -> tuple[list[RunResult], list[RunResult]]:
+    """(runs the tables compare, unfinished runs left out). A run still running, or stopped
+    before its budget, would enter the means with fewer rounds and cut every group's area
+    range to its own budget; all are kept when none has finished (a report of one live run)."""
+    finished = [run for run in runs if run.finished]
+    if include_unfinished or not finished:
+        return list(runs), []
+    return finished, [run for run in runs if not run.finished]
+
+
+def _left_out_note(left_out: list[RunResult], shown: int = 5) -> str:
+    names = ", ".join(run.path.name for run in left_out[:shown])
+    more = f" and {len(left_out) - shown} more" if len(left_out) > shown else ""
+    return (
+        f" Left out: {len(left_out)} unfinished runs (still running, or stopped before their "
+        f"budget; `--include-unfinished` reports them): {names}{more}."
+    )
+
+
 def write_report(
     runs: list[RunResult],
     out_dir: str | Path,
@@ -201,9 +223,11 @@ def write_report(
     metric: str = "miou",
     html_report: bool = True,
     band: str = "sem",
+    include_unfinished: bool = False,
 ) -> dict[str, Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    runs, left_out = reportable(runs, include_unfinished)
     rows = round_rows(runs)
     summary = summary_rows(runs, metric)
     groups = group_rows(runs, metric)
@@ -220,6 +244,8 @@ def write_report(
     intro = f"{len(runs)} runs; metric: {_axis_label(metric, classes)}."
     if fulls:
         intro += f" Full supervision (same model, every pool label): {', '.join(map(str, fulls))}."
+    if left_out:
+        intro += _left_out_note(left_out)
     text = ["# Budget-curve report\n\n", intro + "\n"]
     text += ["\n![budget curve](budget_curve.png)\n", "\n## Strategies x methods\n\n"]
     text += [markdown_table(table), "\n" + GROUP_NOTE + "\n"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from al_loop.core.errors import AlLoopError, ConfigError
-from al_loop.core.store import STORE_FILE, LabelStore, RoundRecord
+from al_loop.core.store import FINISHED_META, STORE_FILE, LabelStore, RoundRecord
 
 MANIFEST_FILE = "sweep.json"  # written by al_loop.sweeps.schedule: the sweep's runs, in order
 
@@ -34,6 +34,21 @@ class RunResult:
     # the cost table that priced the run ({"origin", "entries": {name: {"seconds", "source"}}});
     # None in older runs (priced by configs/costs.yaml then)
     costs: dict | None = None
+    # what the loop stored when it ended ({"rounds", "seconds", "ended_by"}); None while it
+    # runs, after a kill, and in runs of versions that did not store it
+    finished_meta: dict | None = None
+
+    @property
+    def finished(self) -> bool:
+        """The loop ended (budget spent or pool exhausted). Runs of older versions count as
+        finished when their last evaluated round spent the configured budget."""
+        if self.finished_meta is not None:
+            return True
+        total = (self.config.get("budget") or {}).get("total_seconds")
+        if total is None:
+            return True  # nothing to compare with: taken as it is
+        rounds = self.evaluated
+        return bool(rounds) and rounds[-1].seconds_total >= float(total)
 
     @property
     def strategy(self) -> str:
@@ -110,6 +125,7 @@ def load_run(run_dir: str | Path) -> RunResult:
         whole_pool = json.loads(store.get_meta("whole_pool", "null"))
         rare = json.loads(store.get_meta("rare_classes", "[]"))
         costs = json.loads(store.get_meta("costs", "null"))
+        finished = json.loads(store.get_meta(FINISHED_META, "null"))
         return RunResult(
             run_dir,
             config,
@@ -119,6 +135,7 @@ def load_run(run_dir: str | Path) -> RunResult:
             whole_pool,
             rare,
             costs,
+            finished,
         )
 
 

@@ -241,6 +241,9 @@ def group_rows(runs: list[RunResult], metric: str = "miou") -> list[dict]:
             final = mean_std([values[-1] for _, _, values in curves])
             auc = mean_std([area_under_curve(s, v, until) for _, s, v in curves])
             row.update(final_mean=final[0], final_std=final[1], auc_mean=auc[0], auc_std=auc[1])
+            shares = [100 * v[-1] / run.full(metric) for run, _, v in curves if run.full(metric)]
+            pct_full = mean_std(shares) if shares else (None, None)
+            row.update(pct_full_mean=pct_full[0], pct_full_std=pct_full[1])
             for name, (mean, std) in rare_class_finals([run for run, _, _ in curves]).items():
                 row.update({f"iou_{name}_mean": mean, f"iou_{name}_std": std})
             for level in LEVELS:
@@ -309,6 +312,8 @@ def format_group_rows(rows: list[dict]) -> list[dict]:
     for row in rows:
         text = {k: row[k] for k in ("context", "strategy", "method", "seeds") if k in row}
         text["final"] = _mean_pm(row["final_mean"], row["final_std"], 3)
+        pct_full = _mean_pm(row.get("pct_full_mean"), row.get("pct_full_std"), 1)
+        text["pct_full"] = None if pct_full is None else f"{pct_full} %"
         for level in LEVELS:
             key = _level_key(level)
             cell = _mean_pm(row[f"{key}_mean"], row[f"{key}_std"], 0)

@@ -124,7 +124,13 @@ def cmd_report(args: argparse.Namespace) -> None:
     out = Path(args.out or (run_dirs[0].parent if len(run_dirs) > 1 else run_dirs[0]))
     metric = resolve_metric(args.metric, args.class_, runs[0].classes)
     paths = write_report(
-        runs, out, log_x=args.log_x, metric=metric, html_report=not args.no_html, band=args.band
+        runs,
+        out,
+        log_x=args.log_x,
+        metric=metric,
+        html_report=not args.no_html,
+        band=args.band,
+        include_unfinished=args.include_unfinished,
     )
     print("\n".join(str(p) for p in paths.values()))
     if args.mlflow is not None:
@@ -428,6 +434,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="shaded band over seeds: standard error (default), 95 %% t-interval, std, range",
     )
     report.add_argument("--no-html", action="store_true", help="skip report.html")
+    report.add_argument(
+        "--include-unfinished",
+        action="store_true",
+        help="also report runs still running or stopped before their budget (left out by "
+        "default when some run has finished)",
+    )
     report.add_argument(
         "--mlflow",
         nargs="?",

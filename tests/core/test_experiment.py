@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 from al_loop.core.experiment import Budget, Loop
-from al_loop.core.store import LabelStore
+from al_loop.core.store import FINISHED_META, LabelStore
 from al_loop.core.units import GridUnits
 from strategies import make_strategy
 from tests.fakes import CentroidSegmenter, OracleAnnotator, make_toy_data
@@ -61,6 +62,18 @@ def test_rounds_stop_at_their_budget_targets(tmp_path):
     chosen = selections(loop.store)
     assert len(chosen) == len({c[1:] for c in chosen})  # nothing labelled twice
     assert rounds[-1].metrics["labelled_pixels"] == 16 * 16 * len(chosen)
+
+
+def test_the_loop_marks_its_store_finished_only_when_it_ends(tmp_path):
+    loop = make_loop(tmp_path / "budget")
+    loop.select_round(0)  # a run that has started but not ended
+    assert loop.store.get_meta(FINISHED_META) is None
+    rounds = loop.run()
+    mark = json.loads(loop.store.get_meta(FINISHED_META))
+    assert mark == {"rounds": 4, "seconds": rounds[-1].seconds_total, "ended_by": "budget"}
+    exhausted = make_loop(tmp_path / "pool", budget=Budget(10.0, 50.0, 10_000.0), n=2)
+    exhausted.run()
+    assert json.loads(exhausted.store.get_meta(FINISHED_META))["ended_by"] == "pool exhausted"
 
 
 def test_same_seed_gives_the_same_curve(tmp_path):

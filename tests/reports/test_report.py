@@ -151,9 +151,13 @@ def test_group_table_hand_computed(sweep_runs):
     #   e0: 6 + (0.7 + 0.764) / 2 * 16 = 17.712 over 26 s; e1: 8.28 + 8.82 = 17.1 over 24 s
     assert entropy["auc_mean"] == pytest.approx((17.712 / 26 + 17.1 / 24) / 2)
     assert entropy["final_mean"] == pytest.approx(0.76)
+    # final as % of full supervision (0.8): 97.5 and 92.5
+    assert entropy["pct_full_mean"] == pytest.approx(95.0)
+    assert entropy["pct_full_std"] == pytest.approx(np.sqrt(12.5))
     text = format_group_rows([entropy])[0]
     assert text["s_to_80pct"] == "16 ± 6" and text["s_to_95pct"] == "40 ± 0 (1/2)"
     assert text["vs_random_80pct"] == "2.50x" and text["vs_random_95pct"] is None
+    assert text["pct_full"] == "95.0 ± 3.5 %"
 
 
 def test_seconds_as_percent_of_labelling_the_whole_pool(tmp_path):
@@ -340,3 +344,32 @@ def test_rare_classes_get_their_final_iou_over_seeds(tmp_path):
     # a data set that marks no class rare gets no such column
     (plain,) = group_rows([make_run(tmp_path / "p", [0.7], [10], fg_ious=[0.3])])
     assert not any(k.startswith("iou_") for k in plain)
+
+
+def test_unfinished_runs_are_left_out_of_the_tables_and_named(tmp_path):
+    budget = {"budget": {"total_seconds": 40}}
+    done = make_run(tmp_path / "done", [0.5, 0.7, 0.78], [10, 10, 20], extra=budget)
+    running = make_run(tmp_path / "running", [0.2, 0.3], [10, 10], "random", extra=budget)
+    # the loop marked this one finished below its budget (its pool ran out)
+    exhausted = make_run(
+        tmp_path / "exhausted", [0.3, 0.4], [10, 10], "random", seed=1, extra=budget
+    )
+    with LabelStore(exhausted.path / "store.sqlite") as store:
+        store.set_meta(
+            "finished", json.dumps({"rounds": 2, "seconds": 20.0, "ended_by": "pool exhausted"})
+        )
+    exhausted = load_run(exhausted.path)
+    assert (done.finished, running.finished, exhausted.finished) == (True, False, True)
+
+    text = write_report([done, running, exhausted], tmp_path / "out")["report"].read_text()
+    assert "Left out: 1 unfinished runs" in text and "running" in text
+    assert [r["strategy"] for r in group_rows([done, exhausted])] == ["entropy", "random"]
+    assert "random / m" in text  # the finished random run still has its row
+    with open(tmp_path / "out" / "runs.csv") as f:
+        assert sorted(r["run"] for r in csv.DictReader(f)) == ["done", "exhausted"]
+
+    text = write_report([done, running], tmp_path / "all", include_unfinished=True)
+    assert "Left out" not in text["report"].read_text()
+    # a report of runs none of which has ended shows them all (one live run, say)
+    alone = write_report([running], tmp_path / "live")["report"].read_text()
+    assert "random / m" in alone and "Left out" not in alone
