@@ -621,6 +621,18 @@ class LabelStore:
             for row in rows
         ]
 
+    def labelled_pixels_per_class(self, num_classes: int) -> np.ndarray:
+        """int64 [num_classes]: pixels each class got in the pool's annotations (the check set
+        left out): which classes a strategy asked people to label."""
+        counts = np.zeros(num_classes, dtype=np.int64)
+        rows = self._conn.execute(
+            "SELECT a.mask FROM annotations a JOIN units u ON u.id = a.unit_id WHERE u.held_out = 0"
+        )
+        for row in rows:
+            mask = decode_mask(row["mask"])
+            counts += np.bincount(mask[mask < num_classes].ravel(), minlength=num_classes)
+        return counts
+
     def label_maps(
         self,
         num_images: int,

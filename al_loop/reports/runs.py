@@ -37,6 +37,8 @@ class RunResult:
     # what the loop stored when it ended ({"rounds", "seconds", "ended_by"}); None while it
     # runs, after a kill, and in runs of versions that did not store it
     finished_meta: dict | None = None
+    # labelled pixels per class over the run's annotations (LabelStore.labelled_pixels_per_class)
+    labelled_per_class: list[int] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
@@ -126,6 +128,7 @@ def load_run(run_dir: str | Path) -> RunResult:
         rare = json.loads(store.get_meta("rare_classes", "[]"))
         costs = json.loads(store.get_meta("costs", "null"))
         finished = json.loads(store.get_meta(FINISHED_META, "null"))
+        labelled = store.labelled_pixels_per_class(len(classes)).tolist()
         return RunResult(
             run_dir,
             config,
@@ -136,6 +139,7 @@ def load_run(run_dir: str | Path) -> RunResult:
             rare,
             costs,
             finished,
+            labelled,
         )
 
 

@@ -244,6 +244,9 @@ def group_rows(runs: list[RunResult], metric: str = "miou") -> list[dict]:
             shares = [100 * v[-1] / run.full(metric) for run, _, v in curves if run.full(metric)]
             pct_full = mean_std(shares) if shares else (None, None)
             row.update(pct_full_mean=pct_full[0], pct_full_std=pct_full[1])
+            shares = [s for run, _, _ in curves if (s := rare_label_share(run)) is not None]
+            rare = mean_std(shares) if shares else (None, None)
+            row.update(rare_labels_mean=rare[0], rare_labels_std=rare[1])
             for name, (mean, std) in rare_class_finals([run for run, _, _ in curves]).items():
                 row.update({f"iou_{name}_mean": mean, f"iou_{name}_std": std})
             for level in LEVELS:
@@ -284,6 +287,16 @@ def group_rows(runs: list[RunResult], metric: str = "miou") -> list[dict]:
                 baseline[f"{key}_mean"] / row[f"{key}_mean"] if len(complete) == 2 else None
             )
     return rows
+
+
+def rare_label_share(run: RunResult) -> float | None:
+    """% of the run's labelled pixels that belong to the classes its data set marks rare (None:
+    no rare classes, or nothing labelled)."""
+    counts = np.asarray(run.labelled_per_class, dtype=float)
+    rare = [run.classes.index(c) for c in run.rare_classes if c in run.classes]
+    if not rare or len(counts) != len(run.classes) or counts.sum() == 0:
+        return None
+    return float(100 * counts[rare].sum() / counts.sum())
 
 
 def rare_class_finals(runs: Sequence[RunResult]) -> dict[str, tuple[float, float]]:
@@ -327,6 +340,9 @@ def format_group_rows(rows: list[dict]) -> list[dict]:
                     f"{pct:.2g} %" if pct < 10 else f"{pct:.0f} %"
                 )
         text["auc"] = _mean_pm(row["auc_mean"], row["auc_std"], 3)
+        rare = _mean_pm(row.get("rare_labels_mean"), row.get("rare_labels_std"), 1)
+        if rare is not None:
+            text["rare_labels"] = f"{rare} %"
         for key in (k for k in row if k.startswith("iou_") and k.endswith("_mean")):
             text[key[: -len("_mean")]] = _mean_pm(row[key], row[key[:-5] + "_std"], 3)
         for level in LEVELS:

@@ -270,6 +270,19 @@ def test_check_units_survive_a_new_ranking_and_can_be_leased_apart(tmp_path):
         assert store.lease_next(1, "other", held_out=True) is None  # the only one is taken
 
 
+def test_labelled_pixels_per_class_counts_the_pool_not_the_check_units(tmp_path):
+    with LabelStore(tmp_path / "s.sqlite") as store:
+        store.start_round(0, "random", 10.0, [Unit(0, 0)], NAMES)
+        store.extend_round(0, [Unit(2, 0)], NAMES, held_out=True)
+        pool, check = store.queued(0)
+        mask = np.array([[0, 1], [1, IGNORE]], dtype=np.uint8)
+        store.add_annotation(
+            pool.id, 0, UnitAnnotation(Unit(0, 0), (0, 0, 2, 2), mask, 3.0, [], "m", "sim")
+        )
+        store.add_annotation(check.id, 0, _annotation(Unit(2, 0), (0, 0, 2, 2), 2))
+        assert store.labelled_pixels_per_class(3).tolist() == [1, 2, 0]
+
+
 def test_a_store_from_before_wait_seconds_reads_zero_waits_and_gains_the_column(tmp_path):
     import sqlite3
 

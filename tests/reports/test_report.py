@@ -2,6 +2,7 @@
 
 import csv
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -341,9 +342,18 @@ def test_rare_classes_get_their_final_iou_over_seeds(tmp_path):
     assert row["iou_fg_mean"] == pytest.approx(0.3)  # the last round of each seed
     assert row["iou_fg_std"] == pytest.approx(np.std([0.2, 0.4], ddof=1))
     assert format_group_rows([row])[0]["iou_fg"] == f"0.300 ± {np.std([0.2, 0.4], ddof=1):.3f}"
+    # % of labelled pixels in rare classes: counts [bg, fg] of 3:1 and 1:1 -> 25 % and 50 %
+    runs = [
+        replace(runs[0], labelled_per_class=[30, 10]),
+        replace(runs[1], labelled_per_class=[5, 5]),
+    ]
+    (row,) = group_rows(runs)
+    assert row["rare_labels_mean"] == pytest.approx(37.5)
+    assert format_group_rows([row])[0]["rare_labels"] == f"37.5 ± {np.std([25, 50], ddof=1):.1f} %"
     # a data set that marks no class rare gets no such column
     (plain,) = group_rows([make_run(tmp_path / "p", [0.7], [10], fg_ious=[0.3])])
     assert not any(k.startswith("iou_") for k in plain)
+    assert plain["rare_labels_mean"] is None and "rare_labels" not in format_group_rows([plain])[0]
 
 
 def test_unfinished_runs_are_left_out_of_the_tables_and_named(tmp_path):
