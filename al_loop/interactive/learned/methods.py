@@ -149,24 +149,29 @@ class LearnedMethod:
         zoom_size: int | None = None,
         zoom_scale: tuple[float, float] = (0.5, 1.33),
         long_side: int | None = None,
+        first_long_side: int | None = None,
         fuse_batchnorm: bool = True,
     ):
         """``zoom_in``: clicks after the first on a crop around the mask (clicks only);
         ``zoom_size``: its long side in network pixels (default the weights' ``crop_size``);
-        ``zoom_scale``: its scale's bounds relative to the whole image's; ``long_side``: the whole image's (default the weights'); ``fuse_batchnorm``:
-        fold batch norms into the convolutions (same outputs, faster)."""
+        ``zoom_scale``: its scale's bounds relative to the whole image's; ``long_side``: the whole
+        image's (default the weights'); ``first_long_side``: the whole image's for a session's
+        first click, at most ``long_side`` (default ``long_side``); ``fuse_batchnorm``: fold
+        batch norms into the convolutions (same outputs, faster)."""
         if interaction not in DEFAULT_ENCODINGS:
             raise ValueError(f"{name}: interaction must be one of {sorted(DEFAULT_ENCODINGS)}")
         if not 0.0 < threshold < 1.0:
             raise ValueError(f"{name}: threshold must be in (0, 1)")
-        for key, size in (("zoom_size", zoom_size), ("long_side", long_side)):
+        sizes = (("zoom_size", zoom_size), ("long_side", long_side))
+        for key, size in sizes + (("first_long_side", first_long_side),):
             if size is not None and (int(size) != size or size < STRIDE or size % STRIDE):
                 raise ValueError(f"{name}: {key} must be a multiple of {STRIDE}, got {size}")
         low, high = (float(v) for v in zoom_scale)
         if not 0.0 < low <= high:
             raise ValueError(f"{name}: zoom_scale must be (low, high) with 0 < low <= high")
         self.zoom_in, self.zoom_size, self.zoom_scale = bool(zoom_in), zoom_size, (low, high)
-        self.long_side, self.fuse_batchnorm = long_side, bool(fuse_batchnorm)
+        self.long_side, self.first_long_side = long_side, first_long_side
+        self.fuse_batchnorm = bool(fuse_batchnorm)
         self.name, self.interaction, self.device, self.threshold = (
             name,
             interaction,
@@ -302,11 +307,15 @@ class LearnedSession:
         the current one kept while it holds every positive click and overlaps the new one by
         ``ZOOM_KEEP_IOU``."""
         method = self.method
-        whole = whole_frame(self.shape, method.long_side or self.meta["long_side"])
-        if not method.zoom_in or len(self.positives) + len(self.negatives) <= 1:
+        long_side = method.long_side or self.meta["long_side"]
+        first = whole_frame(self.shape, min(method.first_long_side or long_side, long_side))
+        if len(self.positives) + len(self.negatives) <= 1:
+            return first
+        whole = whole_frame(self.shape, long_side)
+        if not method.zoom_in:
             return whole
         # the whole image's scale: the zoomed crop's is bounded relative to it
-        scale = (method.long_side or self.meta["long_side"]) / max(self.shape)
+        scale = long_side / max(self.shape)
         zoom = zoom_frame(
             self.mask,
             self.positives,
@@ -319,7 +328,7 @@ class LearnedSession:
         current = self.frame
         if (
             current is not None
-            and current != whole
+            and current not in (whole, first)
             and all(contains(current, p) for p in self.positives)
             and box_iou(current.box, zoom.box) >= ZOOM_KEEP_IOU
         ):
