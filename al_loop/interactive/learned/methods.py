@@ -33,7 +33,8 @@ instead of the weights' 448 (``first_long_side``; later clicks are unchanged): a
 images NoC@85 / NoC@90 5.54 / 6.98 instead of 6.00 / 7.36 (paired differences -0.46 +- 0.52 and
 -0.38 +- 0.53, 95 %), IoU after one click 0.45 instead of 0.31; 60 held-out DAVIS frames 10.27 /
 14.22 instead of 10.67 / 14.45; 160-256 px score alike within noise (README). A 640x480 image's
-first click then costs about what a zoomed one does (benchmarks/bench_interactive_latency.py).
+first click then costs 0.45-0.50x what it did, about 0.12 s beside a zoomed click's 0.10-0.11
+(benchmarks/bench_interactive_latency.py, README).
 """
 
 from __future__ import annotations
