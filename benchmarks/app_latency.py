@@ -13,10 +13,12 @@ scribbles), side by side in the same run. ``--untrained-learned``: the learned m
 untrained networks of the architecture and geometry configs/interactive_all.yaml trains (a
 forward pass costs the same whatever the weights), run from a temporary directory holding them
 as ``models/interactive/NAME.pt``: their latency before trained weights exist (their masks mean
-nothing). Writes benchmarks/results/app_latency.json.
+nothing); ``--untrained-learned NAME ...``: only those, the others with the weights found (the
+shipped ones), e.g. a method not yet shipped beside shipped ones. Writes
+benchmarks/results/app_latency.json.
 
     .venv/bin/python benchmarks/app_latency.py [--image IMAGE] [--browser] [--library-params]
-        [--untrained-learned]
+        [--methods NAME ...] [--untrained-learned [NAME ...]]
 """
 
 from __future__ import annotations
@@ -140,15 +142,16 @@ def server_side(image: np.ndarray, spec: drafts.AppMethod) -> dict:
     }
 
 
-def untrained_learned_weights(folder: Path) -> list[Path]:
-    """``folder``/models/interactive/NAME.pt for every learned method: an untrained network
-    with the architecture and geometry of configs/interactive_all.yaml (shipped format)."""
+def untrained_learned_weights(folder: Path, names: list[str] | None = None) -> list[Path]:
+    """``folder``/models/interactive/NAME.pt for every learned method (or those of ``names``):
+    an untrained network with the architecture and geometry of configs/interactive_all.yaml
+    (shipped format)."""
     from al_loop.interactive.learned.methods import WEIGHTS_DIR
     from al_loop.interactive.learned.network import build_network, save_weights
     from al_loop.interactive.learned.train import load_train_config
 
     written = []
-    for name in sorted(LEARNED_METHODS):
+    for name in sorted(LEARNED_METHODS if names is None else names):
         interaction = make_method(name).interaction  # reads no weights
         overrides = {"name": name, "interaction": interaction}
         geometry = load_train_config(ROOT / "configs/interactive_all.yaml", overrides).geometry()
@@ -379,17 +382,27 @@ def main(
     methods: list[str] | None = None,
     full_page: bool = False,
     compare_library: bool = False,
-    untrained_learned: bool = False,
+    untrained_learned: bool | list[str] = False,
 ) -> dict:
+    """``untrained_learned``: True for every learned method, or the names of those to run
+    untrained (the others as found)."""
     torch.set_num_threads(1)
     if not untrained_learned:
         return measure(image_path, browser, methods, full_page, compare_library, "as found")
+    names = None if untrained_learned is True else list(untrained_learned)
+    unknown = sorted(set(names or []) - set(LEARNED_METHODS))
+    if unknown:
+        raise SystemExit(
+            f"--untrained-learned: {unknown} not learned methods {sorted(LEARNED_METHODS)}"
+        )
     home = Path.cwd()
     with tempfile.TemporaryDirectory(prefix="app-latency-learned-") as folder:
-        untrained_learned_weights(Path(folder))
+        untrained_learned_weights(Path(folder), names)
         os.chdir(folder)  # the methods (and the app server) look in the working directory
         try:
             learned = "untrained, configs/interactive_all.yaml's architecture and geometry"
+            if names is not None:
+                learned = f"{', '.join(names)} {learned}; the others as found"
             return measure(image_path, browser, methods, full_page, compare_library, learned)
         finally:
             os.chdir(home)
@@ -449,8 +462,10 @@ if __name__ == "__main__":
     )
     parser.add_argument(
         "--untrained-learned",
-        action="store_true",
-        help="the learned methods with untrained networks of the trained ones' architecture",
+        nargs="*",
+        metavar="NAME",
+        help="the learned methods (or only these) with untrained networks of the trained "
+        "ones' architecture",
     )
     args = parser.parse_args()
     main(
@@ -459,5 +474,5 @@ if __name__ == "__main__":
         args.methods,
         args.full_page,
         args.library_params,
-        args.untrained_learned,
+        True if args.untrained_learned == [] else (args.untrained_learned or False),
     )

@@ -16,19 +16,25 @@ the first ``start`` (cheap to build and list; the CLI and app introspect the reg
 missing file is a one-line ConfigError naming it. Masks are the network's probability
 thresholded at 0.49 (the NoC protocol's threshold); ``session.probabilities`` has the map.
 
-Clicks (``ritm_clicks``) see the whole image at ``long_side`` for the first click, then, with
-``zoom_in`` (RITM's ZoomIn), a crop around the current mask and the positive clicks, grown 1.4
-times, at the training crop size (``zoom_size``), pasted back; the crop is kept while the clicks
-stay inside it and it overlaps the new one by half (RITM), so its network input is reused.
-The crop's scale stays within ``zoom_scale`` times the whole image's, (0.5, 1.33): small objects
-are not magnified past training's largest scale jitter (1.33); a large object's crop grows past
-256 pixels rather than drop below half the whole image's scale (RITM always shows 400 pixels).
-Measured on all 50 GrabCut images with the 2,000-step weights: NoC@90 7.40 at (0.5, 1.33), 7.34
-at (0.75, 1.33) (paired difference +0.06 +- 0.32) and 7.90 whole-frame, the lower bound 0.5
-about 20 % faster per click than 0.75. Why zoom in: per-click latency at 640x480 on one core
-(the whole frame at 448 costs 2.5x a 256x256 crop) and RITM's refinement on the object; the
-first click costs what it did. Batch norms are folded into
-the convolutions once the weights are read (``fuse_batchnorm``).
+Clicks (``ritm_clicks``) see the whole image at ``first_long_side`` (288, at most ``long_side``)
+for the first click, then, with ``zoom_in`` (RITM's ZoomIn), a crop around the current mask and
+the positive clicks, grown 1.4 times, at the training crop size (``zoom_size``), pasted back;
+the crop is kept while the clicks stay inside it and it overlaps the new one by half (RITM), so
+its network input is reused. The crop's scale stays within ``zoom_scale`` times the whole
+image's, (0.5, 1.33): small objects are not magnified past training's largest scale jitter
+(1.33); a large object's crop grows past 256 pixels rather than drop below half the whole
+image's scale (RITM always shows 400 pixels). Measured on all 50 GrabCut images with the
+2,000-step weights (first click at 448): NoC@90 7.40 at (0.5, 1.33), 7.34 at (0.75, 1.33)
+(paired difference +0.06 +- 0.32) and 7.90 whole-frame, the lower bound 0.5 about 20 % faster
+per click than 0.75. Why zoom in: per-click latency at 640x480 on one core (the whole frame at
+448 costs 2.5x a 256x256 crop) and RITM's refinement on the object. Batch norms are folded into
+the convolutions once the weights are read (``fuse_batchnorm``). The first click at 288 px
+instead of the weights' 448 (``first_long_side``; later clicks are unchanged): all 50 GrabCut
+images NoC@85 / NoC@90 5.54 / 6.98 instead of 6.00 / 7.36 (paired differences -0.46 +- 0.52 and
+-0.38 +- 0.53, 95 %), IoU after one click 0.45 instead of 0.31; 60 held-out DAVIS frames 10.27 /
+14.22 instead of 10.67 / 14.45; 160-256 px score alike within noise (README). A 640x480 image's
+first click then costs 0.45-0.50x what it did, about 0.12 s beside a zoomed click's 0.10-0.11
+(benchmarks/bench_interactive_latency.py, README).
 """
 
 from __future__ import annotations
@@ -68,6 +74,7 @@ SHIPPED_DIR = Path(__file__).resolve().parents[3] / "models" / "interactive"
 OPENINGS = {"extreme_points": ExtremePoints, "inside_outside": InsideOutside}
 ZOOM_EXPANSION = 1.4  # RITM's ZoomIn: the object's box grown 1.4 times
 ZOOM_KEEP_IOU = 0.5  # RITM: the crop is recomputed when the new one overlaps it less
+FIRST_LONG_SIDE = 288  # the first click's whole image (at most long_side): see the docstring
 
 
 def check_image(image: np.ndarray, name: str) -> np.ndarray:
@@ -149,24 +156,29 @@ class LearnedMethod:
         zoom_size: int | None = None,
         zoom_scale: tuple[float, float] = (0.5, 1.33),
         long_side: int | None = None,
+        first_long_side: int | None = FIRST_LONG_SIDE,
         fuse_batchnorm: bool = True,
     ):
         """``zoom_in``: clicks after the first on a crop around the mask (clicks only);
         ``zoom_size``: its long side in network pixels (default the weights' ``crop_size``);
-        ``zoom_scale``: its scale's bounds relative to the whole image's; ``long_side``: the whole image's (default the weights'); ``fuse_batchnorm``:
-        fold batch norms into the convolutions (same outputs, faster)."""
+        ``zoom_scale``: its scale's bounds relative to the whole image's; ``long_side``: the whole
+        image's (default the weights'); ``first_long_side``: the whole image's for a session's
+        first click, at most ``long_side`` (None: ``long_side``); ``fuse_batchnorm``: fold
+        batch norms into the convolutions (same outputs, faster)."""
         if interaction not in DEFAULT_ENCODINGS:
             raise ValueError(f"{name}: interaction must be one of {sorted(DEFAULT_ENCODINGS)}")
         if not 0.0 < threshold < 1.0:
             raise ValueError(f"{name}: threshold must be in (0, 1)")
-        for key, size in (("zoom_size", zoom_size), ("long_side", long_side)):
+        sizes = (("zoom_size", zoom_size), ("long_side", long_side))
+        for key, size in sizes + (("first_long_side", first_long_side),):
             if size is not None and (int(size) != size or size < STRIDE or size % STRIDE):
                 raise ValueError(f"{name}: {key} must be a multiple of {STRIDE}, got {size}")
         low, high = (float(v) for v in zoom_scale)
         if not 0.0 < low <= high:
             raise ValueError(f"{name}: zoom_scale must be (low, high) with 0 < low <= high")
         self.zoom_in, self.zoom_size, self.zoom_scale = bool(zoom_in), zoom_size, (low, high)
-        self.long_side, self.fuse_batchnorm = long_side, bool(fuse_batchnorm)
+        self.long_side, self.first_long_side = long_side, first_long_side
+        self.fuse_batchnorm = bool(fuse_batchnorm)
         self.name, self.interaction, self.device, self.threshold = (
             name,
             interaction,
@@ -302,11 +314,15 @@ class LearnedSession:
         the current one kept while it holds every positive click and overlaps the new one by
         ``ZOOM_KEEP_IOU``."""
         method = self.method
-        whole = whole_frame(self.shape, method.long_side or self.meta["long_side"])
-        if not method.zoom_in or len(self.positives) + len(self.negatives) <= 1:
+        long_side = method.long_side or self.meta["long_side"]
+        first = whole_frame(self.shape, min(method.first_long_side or long_side, long_side))
+        if len(self.positives) + len(self.negatives) <= 1:
+            return first
+        whole = whole_frame(self.shape, long_side)
+        if not method.zoom_in:
             return whole
         # the whole image's scale: the zoomed crop's is bounded relative to it
-        scale = (method.long_side or self.meta["long_side"]) / max(self.shape)
+        scale = long_side / max(self.shape)
         zoom = zoom_frame(
             self.mask,
             self.positives,
@@ -319,7 +335,7 @@ class LearnedSession:
         current = self.frame
         if (
             current is not None
-            and current != whole
+            and current not in (whole, first)
             and all(contains(current, p) for p in self.positives)
             and box_iou(current.box, zoom.box) >= ZOOM_KEEP_IOU
         ):

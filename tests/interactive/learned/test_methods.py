@@ -121,7 +121,37 @@ def test_clicks_zoom_in_after_the_first_and_reuse_the_crop(tmp_path):
         assert plain.frame == whole_frame((96, 128), 64)
 
 
+def test_the_first_click_sees_the_whole_image_at_its_own_size(tmp_path):
+    """``first_long_side`` sizes only the first click's whole frame (at most ``long_side``);
+    later clicks' frames are those of the default, zoomed or whole."""
+    weights = tiny_weights(tmp_path, "click")  # long_side 64
+    image = np.random.default_rng(3).integers(0, 255, size=(96, 128, 3), dtype=np.uint8)
+    mask = np.zeros((96, 128), np.float32)
+    mask[20:76, 30:100] = 1.0  # its zoom crop overlaps the whole image by over half
+    clicks = [Click(40, 50, True), Click(45, 55, False), Click(60, 70, True)]
+    frames = {}
+    for first, zoom_in in ((None, True), (32, True), (None, False), (32, False), (128, True)):
+        session = ritm_clicks(weights=weights, first_long_side=first, zoom_in=zoom_in).start(image)
+        seen = []
+        for i, click in enumerate(clicks):
+            session.add(click)
+            seen.append(session.frame)
+            if i == 0:
+                session.probabilities = mask.copy()
+        frames[first, zoom_in] = seen
+    assert frames[32, True][0] == frames[32, False][0] == whole_frame((96, 128), 32)
+    assert frames[None, True][0] == frames[128, True][0] == whole_frame((96, 128), 64)  # capped
+    assert frames[32, True][1:] == frames[None, True][1:]  # zoomed, not the first frame kept
+    assert frames[32, True][1] != whole_frame((96, 128), 64)
+    assert frames[32, False][1:] == frames[None, False][1:] == [whole_frame((96, 128), 64)] * 2
+
+
 def test_zoom_and_size_settings_are_checked():
-    for bad in ({"zoom_size": 100}, {"long_side": 16}, {"zoom_scale": (2.0, 1.0)}):
+    for bad in (
+        {"zoom_size": 100},
+        {"long_side": 16},
+        {"first_long_side": 300},
+        {"zoom_scale": (2.0, 1.0)},
+    ):
         with pytest.raises(ValueError, match=next(iter(bad))):
             ritm_clicks(**bad)
