@@ -68,6 +68,11 @@ class RalisTraining(_Section):
     eps_end: float = Field(0.05, ge=0, le=1)
     eps_decay_steps: float = Field(40.0, gt=0)  # e-folding of epsilon in actions
     evaluation_episodes: int = Field(0, ge=0)  # after training: greedy, random, entropy
+    # keep-best: every `validation_every` episodes (and after the last) the greedy policy plays
+    # `validation_episodes` fixed episodes (seeds apart from training and held-out ones); the
+    # policy file is the best snapshot, the checkpoint the last state. 0: the last state
+    validation_every: int = Field(0, ge=0)
+    validation_episodes: int = Field(8, gt=0)
     checkpoint_every: int = Field(1, gt=0)  # episodes between checkpoints (replay included)
 
 

@@ -5,12 +5,16 @@
 and D_T, the run's units, cached frozen-encoder features) from an experiment config whose
 strategy is ``ralis``. A checkpoint (agent, replay, episode counter, history) is written every
 ``checkpoint_every`` episodes, so a run killed at any moment resumes from the last checkpoint
-and ends with the same policy.
+and ends with the same policy. With keep-best (``KeepBest``), the greedy policy is scored on
+fixed validation episodes every ``validation_every`` episodes and the best snapshot is the
+policy; the checkpoint keeps the last state (to resume) and the best so far.
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -128,6 +132,51 @@ def held_out_seeds(episodes: int) -> list[int]:
     return [10**6 + i for i in range(episodes)]
 
 
+def validation_seeds(episodes: int) -> list[int]:
+    """Keep-best's episodes: apart from the held-out ones (10**6 + i, benchmarks) and from
+    training's (seed * 100_000 + episode), so selecting a snapshot never sees a held-out one."""
+    return [10**9 + i for i in range(episodes)]
+
+
+class KeepBest:
+    """Scores the greedy policy on fixed validation episodes and keeps the best snapshot of the
+    online network (ties: the earlier one). Its state travels in the training checkpoint."""
+
+    def __init__(self, env, seeds: list[int], every: int):
+        self.env, self.seeds, self.every = env, list(seeds), every
+        self.score, self.episode, self.network_state = -math.inf, None, None
+
+    def due(self, done: int, total: int) -> bool:
+        return done % self.every == 0 or done == total
+
+    def consider(self, network: torch.nn.Module, done: int) -> float:
+        """Mean greedy return of ``network`` after ``done`` episodes; kept if the best yet."""
+        score = float(np.mean(evaluate_policy(self.env, greedy_picks(network), self.seeds)))
+        if score > self.score:
+            self.score, self.episode = score, done
+            self.network_state = copy.deepcopy(network.state_dict())
+        return score
+
+    def state_dict(self) -> dict:
+        return {
+            "seeds": self.seeds,
+            "score": self.score,
+            "episode": self.episode,
+            "network": self.network_state,
+        }
+
+    def load_state_dict(self, state: dict, source: Path) -> None:
+        if not state or state.get("network") is None:
+            return  # a checkpoint written without keep-best: the best starts now
+        if list(state["seeds"]) != self.seeds:
+            raise AlLoopError(
+                f"{source}: its best snapshot was scored on {len(state['seeds'])} validation "
+                f"episodes, not {len(self.seeds)}; keep training.validation_episodes"
+            )
+        self.score, self.episode = float(state["score"]), int(state["episode"])
+        self.network_state = state["network"]
+
+
 def compare_picks(env, choosers: dict[str, Callable], seeds: list[int]) -> dict:
     """Per chooser: mean return, its standard error, and the returns of the same episodes."""
     out = {}
@@ -164,10 +213,13 @@ def train_policy(
     log: Callable[[str], None] = lambda message: None,
     checkpoint_every: int = 1,
     credit: SharedCredit | ProgressCredit | None = None,
+    keep_best: KeepBest | None = None,
 ) -> list[dict]:
     """Run (or continue, from ``checkpoint``) ``episodes`` episodes; returns the history. The
-    checkpoint (replay and credit state included) is written every ``checkpoint_every``
-    episodes and after the last; a resumed run replays the episodes after it identically."""
+    checkpoint (replay, credit and keep-best state included) is written every
+    ``checkpoint_every`` episodes and after the last; a resumed run replays the episodes after
+    it identically. ``keep_best`` scores the policy when due (its score joins that episode's
+    history entry) and keeps the best snapshot."""
     credit = credit or SharedCredit()
     history: list[dict] = []
     start = 0
@@ -180,6 +232,8 @@ def train_policy(
             )
         agent.load_state_dict(blob["agent"])
         credit.load_state_dict(blob.get("credit", {}))
+        if keep_best is not None:
+            keep_best.load_state_dict(blob.get("keep_best", {}), checkpoint)
         history, start = json.loads(blob["history"]), int(blob["episode"])
         log(f"resuming policy training at episode {start}")
     for episode in range(start, episodes):
@@ -194,6 +248,15 @@ def train_policy(
             f"episode {episode}: return {total:+.2f}, reward-set score {score:.3f}, "
             f"epsilon {agent.epsilon:.3f} ({cpu:.1f} CPU s)"
         )
+        if keep_best is not None and keep_best.due(episode + 1, episodes):
+            cpu = time.process_time()
+            history[-1]["validation_return"] = keep_best.consider(agent.online, episode + 1)
+            log(
+                f"validation after {episode + 1} episodes: greedy return "
+                f"{history[-1]['validation_return']:+.2f} over {len(keep_best.seeds)} episodes; "
+                f"best {keep_best.score:+.2f} after {keep_best.episode} "
+                f"({time.process_time() - cpu:.1f} CPU s)"
+            )
         if checkpoint is not None and (
             (episode + 1) % checkpoint_every == 0 or episode + 1 == episodes
         ):
@@ -203,6 +266,7 @@ def train_policy(
                     "meta": meta,
                     "agent": agent.state_dict(),
                     "credit": credit.state_dict(),
+                    "keep_best": {} if keep_best is None else keep_best.state_dict(),
                     "episode": episode + 1,
                     "history": json.dumps(history),
                 },
@@ -281,7 +345,17 @@ def policy_meta(params: RalisParams, num_classes: int, unit_kind: str) -> dict:
         "reward": t.reward,
         # what the features and episodes were; more episodes or an evaluation may resume
         "training": t.model_dump(
-            mode="json", exclude={"episodes", "evaluation_episodes", "cache", "checkpoint_every"}
+            mode="json",
+            # keep-best selects among the snapshots, it does not change them: a run may resume
+            # with it switched on (the validation episodes are checked against the checkpoint)
+            exclude={
+                "episodes",
+                "evaluation_episodes",
+                "cache",
+                "checkpoint_every",
+                "validation_every",
+                "validation_episodes",
+            },
         ),
     }
 
@@ -337,7 +411,8 @@ def baseline_choosers(env: RegionEnv) -> dict[str, Callable]:
 
 def train_policy_from_config(config, resume: bool = False, log: Callable[[str], None] = print):
     """``al-loop train-policy CONFIG``: learn the policy named by ``strategy.params.policy``,
-    then (``evaluation_episodes`` > 0) compare it with random picks on held-out episodes."""
+    then (``evaluation_episodes`` > 0) compare it with random picks on held-out episodes. With
+    ``validation_every`` > 0 the policy written is the best validated snapshot."""
     from al_loop.wiring.build import set_determinism
 
     if config.strategy.name != "ralis":
@@ -361,6 +436,10 @@ def train_policy_from_config(config, resume: bool = False, log: Callable[[str], 
         f"D_T {len(env.train.masks)} images ({len(env.labelled)} regions), "
         f"{training.episodes} episodes of {training.steps} steps, {training.credit} credit"
     )
+    keep_best = None
+    if training.validation_every:
+        seeds = validation_seeds(training.validation_episodes)
+        keep_best = KeepBest(env, seeds, training.validation_every)
     history = train_policy(
         env,
         agent,
@@ -372,13 +451,30 @@ def train_policy_from_config(config, resume: bool = False, log: Callable[[str], 
         log,
         training.checkpoint_every,
         make_credit(training.credit),
+        keep_best,
     )
-    save_policy(agent.online, {**meta, "episodes_trained": len(history)}, policy_path)
+    policy, saved_meta = agent.online, {**meta, "episodes_trained": len(history)}
+    record: dict = {"episodes": history}
+    if keep_best is not None:
+        if keep_best.network_state is None:  # a finished run resumed with keep-best switched on
+            keep_best.consider(agent.online, len(history))
+        policy = copy.deepcopy(agent.online)
+        policy.load_state_dict(keep_best.network_state)
+        record["validation"] = {
+            "seeds": keep_best.seeds,
+            "best_episode": keep_best.episode,
+            "best_return": keep_best.score,
+        }
+        saved_meta["validation"] = record["validation"] | {"seeds": len(keep_best.seeds)}
+        log(
+            f"keep-best: the policy is the snapshot after {keep_best.episode} episodes "
+            f"(validation return {keep_best.score:+.2f}); the checkpoint keeps the last state"
+        )
+    save_policy(policy, saved_meta, policy_path)
     log(f"wrote {policy_path}")
-    record = {"episodes": history}
     if training.evaluation_episodes:
         seeds = held_out_seeds(training.evaluation_episodes)
-        choosers = {"greedy": greedy_picks(agent.online), **baseline_choosers(env)}
+        choosers = {"greedy": greedy_picks(policy), **baseline_choosers(env)}
         results = compare_picks(env, choosers, seeds)
         record["evaluation"] = {"seeds": seeds, **results}
         means = ", ".join(f"{k} {v['mean']:+.2f}" for k, v in results.items())

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from al_loop.core.errors import ConfigError
@@ -81,3 +82,26 @@ def test_policy_splits_are_disjoint_and_sized():
     assert np.array_equal(policy_splits(data, training, 0)[2].images, train.images)
     with pytest.raises(ConfigError, match="has 10"):
         policy_splits(data, RalisTraining(train_images=9), seed=0)
+
+
+@pytest.mark.slow
+def test_train_policy_with_keep_best_writes_the_best_validated_snapshot(tmp_path):
+    config = tiny_config(tmp_path, episodes=3)
+    keep = ["--set", "strategy.params.training.validation_every=1"]
+    keep += ["--set", "strategy.params.training.validation_episodes=2"]
+    assert main(["train-policy", str(config), *keep]) == 0
+    record = json.loads((tmp_path / "policy.pt.history.json").read_text())
+    scores = [h["validation_return"] for h in record["episodes"]]
+    best = record["validation"]
+    assert best["best_return"] == max(scores) and best["best_episode"] == 1 + scores.index(
+        max(scores)
+    )
+    policy = torch.load(tmp_path / "policy.pt", weights_only=True)
+    checkpoint = torch.load(tmp_path / "policy.pt.ckpt", weights_only=True)
+    assert policy["meta"]["validation"]["best_episode"] == best["best_episode"]
+    assert policy["meta"]["episodes_trained"] == checkpoint["episode"] == 3
+    for key, value in checkpoint["keep_best"]["network"].items():
+        assert torch.equal(policy["state_dict"][key], value)
+    # another number of validation episodes cannot pick among the same snapshots
+    more = ["--set", "strategy.params.training.validation_episodes=3"]
+    assert main(["train-policy", str(config), "--resume", *keep, *more]) == 2

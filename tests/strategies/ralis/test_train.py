@@ -8,14 +8,18 @@ from strategies.ralis.credit import CREDITS, make_credit
 from strategies.ralis.dqn import AgentSettings, DQNAgent
 from strategies.ralis.env import EpisodeSettings, RegionEnv
 from strategies.ralis.features import action_size, descriptor_size
+from strategies.ralis.network import QNetwork
 from strategies.ralis.train import (
+    KeepBest,
     compare_picks,
     entropy_picks,
     evaluate_policy,
     greedy_picks,
+    held_out_seeds,
     random_picks,
     run_episode,
     train_policy,
+    validation_seeds,
 )
 from tests.strategies.ralis.toy import ValueInFeatureEnv, coded_region_set, striped_masks
 
@@ -198,3 +202,104 @@ def test_marginal_credit_gives_each_transition_its_own_regions_marginal_gain():
     assert np.abs(np.asarray(shared_would_be) - stored).max() > 10.0
     shared_expected, shared = replayed_rewards(tiny_env(), "shared")
     assert np.allclose(shared, [[r] * TINY.pools for r, _ in shared_expected], atol=1e-5)
+
+
+def first_feature_network(sign: float) -> torch.nn.Module:
+    """A QNetwork on ValueInFeatureEnv whose Q is ``sign`` x the candidate's first feature (its
+    worth): +1 picks the best candidate of each sub-pool, -1 the worst."""
+    network = QNetwork(3, 5, hidden=4)
+    with torch.no_grad():
+        for p in network.parameters():
+            p.zero_()
+        network.action[0].weight[0, 0] = 1.0  # relu(x0), x0 in [0, 1)
+        network.action[2].weight[0, 0] = 1.0
+        network.q[0].weight[0, 4] = 1.0  # the action code's unit 0 (after 4 state units)
+        network.q[2].weight[0, 0] = sign
+    return network
+
+
+def test_keep_best_keeps_the_best_snapshot_when_a_later_one_scores_worse():
+    env, seeds = ValueInFeatureEnv(), [3, 4, 5]
+    keep = KeepBest(env, seeds, every=1)
+    good, bad = first_feature_network(1.0), first_feature_network(-1.0)
+    first = keep.consider(good, 10)
+    assert first == np.mean(evaluate_policy(env, greedy_picks(good), seeds)) > 2.0
+    assert keep.consider(bad, 20) < -2.0  # the worst of each pool: about -2.9
+    assert (keep.score, keep.episode) == (first, 10)
+    for key, value in good.state_dict().items():
+        assert torch.equal(keep.network_state[key], value)
+    good.q[2].weight.data.fill_(-1.0)  # the kept state is a copy, not the live network
+    assert keep.network_state["q.2.weight"][0, 0] == 1.0
+    assert keep.consider(first_feature_network(1.0), 30) == first  # a tie keeps the earlier
+    assert keep.episode == 10
+
+
+def test_keep_best_is_due_every_n_episodes_and_after_the_last():
+    keep = KeepBest(ValueInFeatureEnv(), [0], every=3)
+    assert [d for d in range(1, 8) if keep.due(d, total=7)] == [3, 6, 7]
+
+
+def test_validation_episodes_are_neither_training_nor_held_out_ones():
+    validation = set(validation_seeds(24))
+    assert len(validation) == 24
+    assert not validation & set(held_out_seeds(1000))
+    assert not validation & {seed * 100_000 + e for seed in range(100) for e in range(5000)}
+
+
+LONGER = replace(TINY, steps=5)
+
+
+def keep_best_run(env, path, episodes, every=1):
+    """Training on ``env`` (a ``tiny_env(LONGER)``) with a fast-moving agent: its greedy
+    validation return goes up and down from one episode to the next."""
+    sizes = descriptor_size(3, 2), action_size(3, 2, 4)
+    settings = AgentSettings(hidden=8, lr=1e-2, batch_size=4, buffer_size=64, max_actions=6)
+    agent = DQNAgent(*sizes, settings, seed=0)
+    keep = KeepBest(tiny_env(LONGER), [11, 12], every)  # its own env: the training env may die
+    history = train_policy(
+        env, agent, episodes, 2, seed=1, checkpoint=path, meta={"m": 1}, checkpoint_every=2,
+        credit=make_credit("marginal"), keep_best=keep,
+    )  # fmt: skip
+    return agent, keep, history
+
+
+def test_training_keeps_the_best_validated_snapshot_and_resumes_with_it(tmp_path):
+    """Validated after every episode: the kept snapshot is the online network after the best
+    episode count, not the last state; a run killed after that resumes with the same best."""
+    agent, keep, history = keep_best_run(tiny_env(LONGER), tmp_path / "a.ckpt", 6)
+    scores = [h["validation_return"] for h in history]
+    assert len(scores) == 6 and keep.score == max(scores)
+    assert keep.episode == 1 + scores.index(max(scores))
+    assert keep.episode < 6 and scores[-1] < keep.score  # this run's last state is not the best
+    shorter, _, _ = keep_best_run(tiny_env(LONGER), tmp_path / "b.ckpt", keep.episode)
+    for key, value in shorter.online.state_dict().items():
+        assert torch.equal(keep.network_state[key], value)
+    assert not torch.equal(keep.network_state["q.2.weight"], agent.online.q[2].weight.data)
+
+    # killed during the episode after the best one's checkpoint: the best so far comes back
+    # from the checkpoint, the later (worse) validations are replayed, the result is the same
+    kill_at = keep.episode + (keep.episode % 2) + 1  # after the checkpoint holding the best
+    with pytest.raises(Killed):
+        keep_best_run(dies_at_reset(tiny_env(LONGER), kill_at - 1), tmp_path / "c.ckpt", 6)
+    blob = torch.load(tmp_path / "c.ckpt", weights_only=True)
+    assert blob["keep_best"]["episode"] == keep.episode and blob["episode"] == kill_at - 1
+    resumed, again, history_again = keep_best_run(tiny_env(LONGER), tmp_path / "c.ckpt", 6)
+    assert history_again == history
+    assert (again.score, again.episode) == (keep.score, keep.episode)
+    for key, value in keep.network_state.items():
+        assert torch.equal(again.network_state[key], value)
+    for key, value in agent.online.state_dict().items():  # the checkpoint kept the last state
+        assert torch.equal(resumed.online.state_dict()[key], value)
+
+
+def test_a_checkpoint_scored_on_other_validation_episodes_is_refused(tmp_path):
+    from al_loop.core.errors import AlLoopError
+
+    keep_best_run(tiny_env(LONGER), tmp_path / "a.ckpt", 2)
+    blob = torch.load(tmp_path / "a.ckpt", weights_only=True)
+    other = KeepBest(tiny_env(), [11, 12, 13], every=1)
+    with pytest.raises(AlLoopError, match="2 validation episodes, not 3"):
+        other.load_state_dict(blob["keep_best"], tmp_path / "a.ckpt")
+    fresh = KeepBest(tiny_env(), [11], every=1)
+    fresh.load_state_dict({}, tmp_path / "old.ckpt")  # a checkpoint from before keep-best
+    assert fresh.network_state is None and fresh.score == -np.inf
