@@ -128,7 +128,8 @@ def load_run(run_dir: str | Path) -> RunResult:
         rare = json.loads(store.get_meta("rare_classes", "[]"))
         costs = json.loads(store.get_meta("costs", "null"))
         finished = json.loads(store.get_meta(FINISHED_META, "null"))
-        labelled = store.labelled_pixels_per_class(len(classes)).tolist()
+        # every mask decoded: only where the report has rare classes to count
+        labelled = store.labelled_pixels_per_class(len(classes)).tolist() if rare else []
         return RunResult(
             run_dir,
             config,
