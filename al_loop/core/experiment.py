@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +87,8 @@ class Loop:
     log: Callable[[str], None] = lambda message: None
     _model_round: int | None = field(default=None, init=False)  # rounds the weights have seen
     _label_cache: dict = field(default_factory=dict, init=False)  # (model round, image) -> map
+    # (wall, CPU) clock of this process when ``run`` began the round: a study's compute budget
+    _round_clock: tuple[float, float] | None = field(default=None, init=False)
 
     def run(self) -> list[RoundRecord]:
         round_index = self.resume()
@@ -93,6 +96,7 @@ class Loop:
         # a round already started is finished even if its labels spent the whole budget (a
         # run stopped while its last round trained)
         while self._has_round(round_index) or self._budget_left(round_index):
+            self._round_clock = (time.perf_counter(), time.process_time())
             if not self._has_round(round_index) and not self.select_round(round_index):
                 self.log(f"pool exhausted after {self.store.seconds_spent():.0f} s")
                 ended_by = "pool exhausted"
@@ -169,6 +173,13 @@ class Loop:
             labelled_images=len(labelled),
         )
         metrics.update(self._update_annotation_model(round_index, labels))
+        if self._round_clock is not None:  # measured, never used to choose anything
+            wall, cpu = self._round_clock
+            metrics.update(
+                round_wall_seconds=time.perf_counter() - wall,
+                round_cpu_seconds=time.process_time() - cpu,
+            )
+            self._round_clock = None
         self._save_checkpoint(round_index)
         self.store.finish_round(round_index, metrics)
         self._model_round = round_index

@@ -91,8 +91,9 @@ GROUP_NOTE = (
     "the data set marks rare (CamVid: pole, sign, pedestrian, bicyclist), mean ± std over "
     "seeds. `rare_labels`: % of the labelled pixels that belong to those rare classes (which "
     "classes the strategy asked people to label). `pct_full`: the final value as % of the "
-    "same seed's full supervision, mean ± std. `auc`: mean value over the budget "
-    "range every run reached. `vs_random_Npct`: seconds random needs / seconds this strategy "
+    "same seed's full supervision, mean ± std. `cpu_min`: CPU minutes of one run's rounds "
+    "(selection, simulated labelling, training, evaluation), mean ± std. `auc`: mean value "
+    "over the budget range every run reached. `vs_random_Npct`: seconds random needs / seconds this strategy "
     "needs with the same method (above 1: it saves labelling time), when every seed of both "
     "reached the level."
 )
@@ -217,6 +218,18 @@ def _left_out_note(left_out: list[RunResult], shown: int = 5) -> str:
     )
 
 
+def _compute_note(runs: list[RunResult]) -> str:
+    """What the runs cost the machine, summed: a study's compute budget."""
+    measured = [c for r in runs if (c := r.compute_seconds()) is not None]
+    if not measured:
+        return ""
+    cpu, wall = (sum(c[key] for c in measured) / 3600 for key in ("cpu", "wall"))
+    note = f" Compute (loop rounds, references excluded): {cpu:.2f} CPU h, {wall:.2f} wall h"
+    if len(measured) < len(runs):
+        return note + f" over the {len(measured)} of {len(runs)} runs that measured it."
+    return note + f" summed over {len(runs)} runs."
+
+
 def write_report(
     runs: list[RunResult],
     out_dir: str | Path,
@@ -245,6 +258,7 @@ def write_report(
     intro = f"{len(runs)} runs; metric: {_axis_label(metric, classes)}."
     if fulls:
         intro += f" Full supervision (same model, every pool label): {', '.join(map(str, fulls))}."
+    intro += _compute_note(runs)
     if left_out:
         intro += _left_out_note(left_out)
     text = ["# Budget-curve report\n\n", intro + "\n"]

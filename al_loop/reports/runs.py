@@ -85,6 +85,17 @@ class RunResult:
     def full_miou(self) -> float | None:
         return self.full("miou")
 
+    def compute_seconds(self) -> dict[str, float] | None:
+        """Wall and CPU seconds the loop's process spent on the evaluated rounds (selection,
+        simulated labelling, training, evaluation; not the shared full-supervision reference).
+        None unless every evaluated round measured them (runs of versions before 2026-12-05).
+        A round resumed after a kill counts the attempt that finished it."""
+        rounds = self.evaluated
+        keys = {"wall": "round_wall_seconds", "cpu": "round_cpu_seconds"}
+        if not rounds or any(key not in r.metrics for r in rounds for key in keys.values()):
+            return None
+        return {name: float(sum(r.metrics[key] for r in rounds)) for name, key in keys.items()}
+
 
 def _metric(metrics: dict, metric: str) -> float:
     """``miou`` (or another scalar metric) or ``iou:<class index>`` (per-class IoU)."""

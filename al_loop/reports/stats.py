@@ -214,6 +214,11 @@ def summary_rows(runs: list[RunResult], metric: str = "miou") -> list[dict]:
             f"final_{name}": round(float(values[-1]), 4),
             "auc": round(area_under_curve(seconds, values, until[context_of[id(run)]]), 4),
         }
+        compute = run.compute_seconds()
+        if compute is not None:
+            row.update(
+                cpu_min=round(compute["cpu"] / 60, 1), wall_min=round(compute["wall"] / 60, 1)
+            )
         full = run.full(metric)
         if full:
             row[f"full_{name}"] = round(full, 4)
@@ -247,6 +252,9 @@ def group_rows(runs: list[RunResult], metric: str = "miou") -> list[dict]:
             shares = [s for run, _, _ in curves if (s := rare_label_share(run)) is not None]
             rare = mean_std(shares) if shares else (None, None)
             row.update(rare_labels_mean=rare[0], rare_labels_std=rare[1])
+            minutes = [c["cpu"] / 60 for run, _, _ in curves if (c := run.compute_seconds())]
+            cpu = mean_std(minutes) if len(minutes) == len(curves) else (None, None)
+            row.update(cpu_min_mean=cpu[0], cpu_min_std=cpu[1])
             for name, (mean, std) in rare_class_finals([run for run, _, _ in curves]).items():
                 row.update({f"iou_{name}_mean": mean, f"iou_{name}_std": std})
             for level in LEVELS:
@@ -345,6 +353,9 @@ def format_group_rows(rows: list[dict]) -> list[dict]:
             text["rare_labels"] = f"{rare} %"
         for key in (k for k in row if k.startswith("iou_") and k.endswith("_mean")):
             text[key[: -len("_mean")]] = _mean_pm(row[key], row[key[:-5] + "_std"], 3)
+        cpu = _mean_pm(row.get("cpu_min_mean"), row.get("cpu_min_std"), 1)
+        if cpu is not None:
+            text["cpu_min"] = cpu
         for level in LEVELS:
             ratio = row[f"savings_{round(level * 100)}pct"]
             text[f"vs_random_{round(level * 100)}pct"] = None if ratio is None else f"{ratio:.2f}x"

@@ -76,6 +76,13 @@ def test_the_loop_marks_its_store_finished_only_when_it_ends(tmp_path):
     assert json.loads(exhausted.store.get_meta(FINISHED_META))["ended_by"] == "pool exhausted"
 
 
+def test_the_loop_measures_what_each_round_cost_the_machine(tmp_path):
+    rounds = make_loop(tmp_path).run()
+    for record in rounds:
+        assert record.metrics["round_wall_seconds"] > 0
+        assert record.metrics["round_cpu_seconds"] > 0
+
+
 def test_same_seed_gives_the_same_curve(tmp_path):
     first, second = make_loop(tmp_path / "a"), make_loop(tmp_path / "b")
     assert curve(first.run()) == curve(second.run())

@@ -40,6 +40,7 @@ def make_run(
     rare=None,
     fg_ious=None,
     costs=None,
+    round_metrics=None,
 ):
     with LabelStore(run_dir / "store.sqlite") as store:
         config = {
@@ -66,7 +67,8 @@ def make_run(
             )
             store.close_round(r)
             fg = None if fg_ious is None else fg_ious[r]
-            store.finish_round(r, {"miou": miou, "per_class_iou": [miou, fg]})
+            metrics = {"miou": miou, "per_class_iou": [miou, fg], **(round_metrics or {})}
+            store.finish_round(r, metrics)
     return load_run(run_dir)
 
 
@@ -383,3 +385,22 @@ def test_unfinished_runs_are_left_out_of_the_tables_and_named(tmp_path):
     # a report of runs none of which has ended shows them all (one live run, say)
     alone = write_report([running], tmp_path / "live")["report"].read_text()
     assert "random / m" in alone and "Left out" not in alone
+
+
+def test_compute_time_is_summed_per_run_and_over_the_study(tmp_path):
+    timed = {"round_wall_seconds": 90.0, "round_cpu_seconds": 60.0}
+    runs = [
+        make_run(tmp_path / f"s{seed}", [0.2, 0.4], [5, 5], seed=seed, round_metrics=timing)
+        for seed, timing in [(0, timed), (1, {**timed, "round_cpu_seconds": 120.0}), (2, None)]
+    ]
+    assert runs[0].compute_seconds() == {"wall": 180.0, "cpu": 120.0}
+    assert runs[2].compute_seconds() is None  # a run of an older version measured nothing
+    summary = summary_rows(runs)
+    assert [row.get("cpu_min") for row in summary] == [2.0, 4.0, None]
+    assert group_rows(runs)[0]["cpu_min_mean"] is None  # not every seed measured it
+    (row,) = group_rows(runs[:2])
+    assert row["cpu_min_mean"] == pytest.approx(3.0)
+    assert format_group_rows([row])[0]["cpu_min"] == "3.0 ± 1.4"
+    write_report(runs, tmp_path / "report", html_report=False)
+    intro = (tmp_path / "report" / "report.md").read_text()
+    assert "0.10 CPU h, 0.10 wall h over the 2 of 3 runs that measured it" in intro
