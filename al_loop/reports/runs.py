@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from al_loop.core.errors import AlLoopError, ConfigError
+from al_loop.core.experiment import COMPUTE_METRICS
 from al_loop.core.store import FINISHED_META, STORE_FILE, LabelStore, RoundRecord
 
 MANIFEST_FILE = "sweep.json"  # written by al_loop.sweeps.schedule: the sweep's runs, in order
@@ -91,7 +92,7 @@ class RunResult:
         None unless every evaluated round measured them (runs of versions before 2026-12-05).
         A round resumed after a kill counts the attempt that finished it."""
         rounds = self.evaluated
-        keys = {"wall": "round_wall_seconds", "cpu": "round_cpu_seconds"}
+        keys = dict(zip(("wall", "cpu"), COMPUTE_METRICS, strict=True))
         if not rounds or any(key not in r.metrics for r in rounds for key in keys.values()):
             return None
         return {name: float(sum(r.metrics[key] for r in rounds)) for name, key in keys.items()}

@@ -22,7 +22,7 @@ from filelock import FileLock
 
 from al_loop.core.config import merge
 from al_loop.core.errors import ConfigError
-from al_loop.core.experiment import Budget, Loop
+from al_loop.core.experiment import Budget, Loop, repeatable_metrics
 from al_loop.core.paths import CONFIG_DIR, REPO_ROOT
 from al_loop.core.store import LabelStore
 from al_loop.core.units import GridUnits
@@ -132,7 +132,8 @@ def run_state(run_dir: Path) -> tuple:
     """A run's whole result: every round and every annotation, in order."""
     with LabelStore(run_dir / "store.sqlite") as store:
         rounds = [
-            (r.round, r.strategy, r.n_annotated, r.seconds_total, r.metrics) for r in store.rounds()
+            (r.round, r.strategy, r.n_annotated, r.seconds_total, repeatable_metrics(r.metrics))
+            for r in store.rounds()
         ]
         chosen = [(a["round"], a["image"], a["region"], a["seconds"]) for a in store.annotations()]
         return rounds, chosen, store.get_meta("full_supervision")

@@ -17,7 +17,7 @@ import torch
 import yaml
 
 from al_loop.core.errors import ConfigError
-from al_loop.core.experiment import Loop
+from al_loop.core.experiment import Loop, repeatable_metrics
 from al_loop.core.lock import lock_holder_pid
 from al_loop.core.paths import REPO_ROOT
 from al_loop.core.store import LabelStore
@@ -48,7 +48,10 @@ def write_config(folder: Path, data: dict = TINY) -> Path:
 
 def run_curve(run_dir: Path) -> list:
     with LabelStore(run_dir / "store.sqlite") as store:
-        return [(r.round, r.status, r.seconds_total, r.metrics) for r in store.rounds()]
+        return [
+            (r.round, r.status, r.seconds_total, repeatable_metrics(r.metrics))
+            for r in store.rounds()
+        ]
 
 
 def snapshot(run_dir: Path) -> dict[str, bytes]:
