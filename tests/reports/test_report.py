@@ -15,9 +15,11 @@ from al_loop.reports.runs import find_runs, load_run, resolve_metric
 from al_loop.reports.stats import (
     area_under_curve,
     format_group_rows,
+    format_paired_rows,
     group_rows,
     group_runs,
     mean_band,
+    paired_rows,
     round_rows,
     seconds_to_reach,
     summary_rows,
@@ -163,6 +165,37 @@ def test_group_table_hand_computed(sweep_runs):
     assert text["pct_full"] == "95.0 ± 3.5 %"
 
 
+def test_each_strategy_against_random_seed_by_seed_hand_computed(sweep_runs, tmp_path):
+    # finals: entropy 0.78 (seed 0), 0.74 (seed 1); random 0.77, 0.79 -> +0.01, -0.05
+    sweep_runs.append(make_run(tmp_path / "e2", [0.7], [10], "entropy", seed=2))  # no random 2
+    sweep_runs.append(make_run(tmp_path / "o0", [0.9], [10], "entropy", seed=0, method="other"))
+    (row,) = paired_rows(sweep_runs)  # "other" has no random arm: no row
+    assert (row["strategy"], row["method"], row["seeds"]) == ("entropy", "m", [0, 1])
+    assert row["differences"] == pytest.approx([0.01, -0.05])
+    assert (row["diff_mean"], row["diff_std"]) == (
+        pytest.approx(-0.02),
+        pytest.approx(0.06 / 2**0.5),
+    )
+    assert (row["final_mean"], row["random_mean"]) == (pytest.approx(0.76), pytest.approx(0.78))
+    assert row["wins"] == 1 and not row["apart"]  # |-0.02| < 0.028 + 0.014
+    text = format_paired_rows([row])[0]
+    assert text["difference by seed"] == "0: +0.010, 1: -0.050"
+    assert (text["wins"], text["apart"], text["random final"]) == ("1/2", "no", "0.780 ± 0.014")
+
+
+def test_arms_whose_final_bands_do_not_overlap_are_apart(tmp_path):
+    runs = [
+        make_run(tmp_path / f"{s}{seed}", [value], [10], s, seed=seed)
+        for s, values in (("entropy", (0.70, 0.72)), ("random", (0.60, 0.63)))
+        for seed, value in enumerate(values)
+    ]
+    (row,) = paired_rows(runs)
+    assert row["wins"] == 2 and row["apart"]  # 0.095 > 0.014 + 0.021
+    text = write_report(runs, tmp_path / "out")["report"].read_text()
+    assert "## Against random, seed by seed" in text
+    assert "| entropy | m | 2 | 0.710 ± 0.014 | 0.615 ± 0.021 | 0: +0.100, 1: +0.090 |" in text
+
+
 def test_seconds_as_percent_of_labelling_the_whole_pool(tmp_path):
     whole = {"seconds": 400.0, "basis": "dense_camvid: 2 images x 200 s"}
     runs = [
@@ -178,7 +211,10 @@ def test_seconds_as_percent_of_labelling_the_whole_pool(tmp_path):
     (old,) = group_rows([make_run(tmp_path / "o", [0.7], [10])])
     assert old["s_to_80pct_pct_pool"] is None
     assert "pct_pool_80pct" not in format_group_rows([old])[0]
-    assert write_report(runs, tmp_path / "report")  # the figure's top axis draws
+    report = write_report(runs, tmp_path / "report")  # the figure's top axis draws
+    assert "by hand: 400 s (dense_camvid: 2 images x 200 s); the runs spent up to 40 s, 10 %" in (
+        report["report"].read_text()
+    )
 
 
 def test_groups_fold_varying_settings_into_labels_and_panels(tmp_path):
