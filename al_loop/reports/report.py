@@ -102,10 +102,11 @@ GROUP_NOTE = (
 )
 
 PAIRED_NOTE = (
-    "Final value of each strategy minus random's with the same method, seed by seed (a seed "
-    "gives both the same data, reference and round-0 seed set); `difference`: mean ± std of "
-    "those; `wins`: seeds where the strategy ends higher; `apart`: the two arms' final mean ± "
-    "std do not overlap (the figure's bands with `--band std`), the separation a reader can see."
+    "Each strategy minus random with the same method, seed by seed (a seed gives both the same "
+    "data, reference and round-0 seed set): `final`, the last value; `auc`, the area under the "
+    "curve as in the table above. `difference`: mean ± std of the seeds' differences; `wins`: "
+    "seeds where the strategy is higher; `apart`: the two arms' mean ± std do not overlap (as "
+    "the figure's bands with `--band std`), a separation beyond the seed-to-seed noise."
 )
 
 HTML_PAGE = """<!doctype html>

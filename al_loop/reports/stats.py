@@ -297,45 +297,56 @@ def group_rows(runs: list[RunResult], metric: str = "miou") -> list[dict]:
     return rows
 
 
-def final_by_seed(runs: Iterable[RunResult], metric: str = "miou") -> dict[int, float]:
-    """{seed: final value} of the runs with an evaluated round."""
-    finals = {}
+def by_seed(runs: Iterable[RunResult], measure: str, until: float, metric: str = "miou"):
+    """{seed: the run's ``measure``}: ``final`` (its last value) or ``auc`` (its area under the
+    curve up to ``until``), for the runs with an evaluated round."""
+    found = {}
     for run in runs:
-        values = run.curve(metric)[1]
+        seconds, values = run.curve(metric)
         if len(values):
-            finals[int(run.config["seed"])] = float(values[-1])
-    return finals
+            found[int(run.config["seed"])] = float(
+                values[-1] if measure == "final" else area_under_curve(seconds, values, until)
+            )
+    return found
+
+
+PAIRED_MEASURES = ("final", "auc")
 
 
 def paired_rows(runs: list[RunResult], metric: str = "miou") -> list[dict]:
     """Each strategy against random with the same method (and context), seed by seed: a seed
-    gives both the same data, reference and random seed set (round 0), so the difference of
-    their final values is the strategy's own effect plus that seed's noise. Per row: both
-    arms' final mean and std over the seeds both ran, the differences, how many seeds the
+    gives both the same data, reference and random seed set (round 0), so a difference is the
+    strategy's own effect plus that seed's noise. One row per measure (``PAIRED_MEASURES``: the
+    final value, the area under the curve over the budget every run of the context reached):
+    both arms' mean and std over the seeds both ran, the differences, how many seeds the
     strategy wins, and ``apart``: the arms' mean ± std intervals do not overlap."""
     rows = []
     for context, members in _contexts(group_runs(runs)).items():
+        until = _common_until((r for g in members for r in g.runs), metric)
         for group in members:
             baseline = next(
                 (g for g in members if g.strategy == BASELINE and g.method == group.method), None
             )
             if baseline is None or group is baseline:
                 continue
-            mine, theirs = final_by_seed(group.runs, metric), final_by_seed(baseline.runs, metric)
-            seeds = sorted(set(mine) & set(theirs))
-            if not seeds:
-                continue
-            final, random = mean_std([mine[s] for s in seeds]), mean_std([theirs[s] for s in seeds])
-            differences = [mine[s] - theirs[s] for s in seeds]
-            diff = mean_std(differences)
-            row: dict = {"context": context} if context else {}
-            row.update(strategy=group.strategy, method=group.method, seeds=seeds)
-            row.update(final_mean=final[0], final_std=final[1])
-            row.update(random_mean=random[0], random_std=random[1])
-            row.update(differences=differences, diff_mean=diff[0], diff_std=diff[1])
-            row["wins"] = sum(d > 0 for d in differences)
-            row["apart"] = len(seeds) > 1 and abs(diff[0]) > final[1] + random[1]
-            rows.append(row)
+            for measure in PAIRED_MEASURES:
+                mine = by_seed(group.runs, measure, until, metric)
+                theirs = by_seed(baseline.runs, measure, until, metric)
+                seeds = sorted(set(mine) & set(theirs))
+                if not seeds:
+                    continue
+                value = mean_std([mine[s] for s in seeds])
+                random = mean_std([theirs[s] for s in seeds])
+                differences = [mine[s] - theirs[s] for s in seeds]
+                diff = mean_std(differences)
+                row: dict = {"context": context} if context else {}
+                row.update(strategy=group.strategy, method=group.method, measure=measure)
+                row.update(seeds=seeds, mean=value[0], std=value[1])
+                row.update(random_mean=random[0], random_std=random[1])
+                row.update(differences=differences, diff_mean=diff[0], diff_std=diff[1])
+                row["wins"] = sum(d > 0 for d in differences)
+                row["apart"] = len(seeds) > 1 and abs(diff[0]) > value[1] + random[1]
+                rows.append(row)
     return rows
 
 
@@ -343,10 +354,10 @@ def format_paired_rows(rows: list[dict]) -> list[dict]:
     """The paired table as people read it."""
     out = []
     for row in rows:
-        text = {k: row[k] for k in ("context", "strategy", "method") if k in row}
+        text = {k: row[k] for k in ("context", "strategy", "method", "measure") if k in row}
         text["seeds"] = len(row["seeds"])
-        text["final"] = _mean_pm(row["final_mean"], row["final_std"], 3)
-        text[f"{BASELINE} final"] = _mean_pm(row["random_mean"], row["random_std"], 3)
+        text["value"] = _mean_pm(row["mean"], row["std"], 3)
+        text[BASELINE] = _mean_pm(row["random_mean"], row["random_std"], 3)
         text["difference by seed"] = ", ".join(
             f"{seed}: {d:+.3f}" for seed, d in zip(row["seeds"], row["differences"], strict=True)
         )

@@ -15,6 +15,7 @@ this one. Every run resumes from its store, so running the demo again continues 
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import queue as queue_module
 from collections.abc import Callable, Iterator, Sequence
@@ -23,7 +24,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
+import yaml
+
 from al_loop.core.config import ExperimentConfig, StrategyConfig
+from al_loop.core.errors import ConfigError
 from al_loop.core.progress import Bar, ProgressFactory, no_progress
 from al_loop.data.base import DatasetSplits
 from al_loop.sweeps.execute import REFERENCE_DIR, pin_threads, shared_reference
@@ -32,16 +36,43 @@ from al_loop.wiring.build import full_supervision_reference, run_experiment
 Log = Callable[[str], None]
 
 
+def parse_strategy(spec: str) -> StrategyConfig:
+    """``NAME`` or ``NAME:KEY=VALUE,KEY=VALUE`` (values read as YAML), e.g.
+    ``entropy:class_balance=true``: a strategy and its parameters on the command line."""
+    name, _, params = spec.partition(":")
+    parsed = {}
+    for pair in filter(None, params.split(",")):
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(
+                f"--strategies {spec}: expected NAME or NAME:KEY=VALUE,..., e.g. "
+                "entropy:class_balance=true"
+            )
+        try:
+            parsed[key] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ConfigError(f"--strategies {spec}: {value!r} is not a valid value") from None
+    return StrategyConfig(name=name, params=parsed)
+
+
+def run_name(strategy: StrategyConfig, seed: int) -> str:
+    """A run's folder: ``entropy+class_balance=true-seed0``."""
+    params = "".join(
+        f"+{k}={v if isinstance(v, str) else json.dumps(v)}"
+        for k, v in sorted(strategy.params.items())
+    )
+    return f"{strategy.name}{params}-seed{seed}"
+
+
 def demo_runs(
     base: ExperimentConfig, strategies: Sequence[str], seeds: Sequence[int]
 ) -> dict[str, ExperimentConfig]:
     """``{run name: config}``, seed by seed (a demo stopped early has whole pairs of arms)."""
+    parsed = [parse_strategy(spec) for spec in strategies]
     return {
-        f"{strategy}-seed{seed}": base.model_copy(
-            update={"strategy": StrategyConfig(name=strategy), "seed": seed}
-        )
+        run_name(strategy, seed): base.model_copy(update={"strategy": strategy, "seed": seed})
         for seed in seeds
-        for strategy in strategies
+        for strategy in parsed
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from al_loop.core.errors import ConfigError
 from al_loop.core.store import LabelStore
 from al_loop.wiring import demo
 from al_loop.wiring.cli import main
@@ -75,9 +76,7 @@ def test_the_report_states_entropy_against_random_seed_by_seed(one_after_another
 
 
 @pytest.mark.slow
-def test_the_demo_again_resumes_without_retraining_anything(
-    one_after_another, capsys, monkeypatch
-):
+def test_the_demo_again_resumes_without_retraining_anything(one_after_another, capsys, monkeypatch):
     before = curves(one_after_another)
 
     def retrain(*args, **kwargs):
@@ -103,3 +102,43 @@ def test_demo_runs_are_seed_by_seed():
         ("entropy", 4),
     ]
     assert {c.annotation.method for c in runs.values()} == {base.annotation.method}
+
+
+@pytest.mark.parametrize(
+    ("spec", "name", "params", "folder"),
+    [
+        ("random", "random", {}, "random-seed2"),
+        (
+            "entropy:class_balance=true",
+            "entropy",
+            {"class_balance": True},
+            "entropy+class_balance=true-seed2",
+        ),
+        (
+            "cost_aware:base=margin",
+            "cost_aware",
+            {"base": "margin"},
+            "cost_aware+base=margin-seed2",
+        ),
+    ],
+)
+def test_a_strategy_on_the_command_line_with_its_parameters(spec, name, params, folder):
+    strategy = demo.parse_strategy(spec)
+    assert (strategy.name, strategy.params) == (name, params)
+    assert demo.run_name(strategy, 2) == folder
+
+
+@pytest.mark.parametrize("spec", ["entropy:class_balance", "entropy:=1", "entropy:k=[1"])
+def test_a_malformed_strategy_is_one_line_naming_it(spec):
+    with pytest.raises(ConfigError, match=r"--strategies entropy:"):
+        demo.parse_strategy(spec)
+
+
+def test_an_unknown_strategy_parameter_fails_before_the_data(tmp_path, capsys, monkeypatch):
+    from al_loop.wiring import build
+
+    monkeypatch.setattr(build, "load_splits", lambda c: pytest.fail("data generated"))
+    argv = ["demo", "--out", str(tmp_path / "d"), "--strategies", "random", "entropy:balance=1"]
+    assert main(argv) == 2
+    assert "strategy.params for 'entropy'" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
