@@ -362,7 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulated-user demo on generated data (random vs entropy, 3 seeds each)",
     )
     demo.add_argument("--out", default="runs/demo")
-    demo.add_argument("--strategies", nargs="+", default=["random", "entropy"])
+    demo.add_argument(
+        "--strategies",
+        nargs="+",
+        default=["random", "entropy"],
+        help="NAME or NAME:KEY=VALUE,... (e.g. entropy:class_balance=true); random is the baseline",
+    )
     demo.add_argument(
         "--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds of every strategy"
     )
