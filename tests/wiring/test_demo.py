@@ -31,11 +31,21 @@ def demo_argv(out, workers: int) -> list[str]:
     return ["demo", "--out", str(out), "--seeds", "0", "1", "--workers", str(workers), *sets]
 
 
+def _without_clocks(metrics: dict) -> dict:
+    """A round's metrics but the wall and CPU seconds it took (measured, never repeated)."""
+    return {
+        k: v for k, v in metrics.items() if k not in ("round_wall_seconds", "round_cpu_seconds")
+    }
+
+
 def curves(out) -> dict[str, list]:
     found = {}
     for name in RUNS:
         with LabelStore(out / name / "store.sqlite", read_only=True) as store:
-            found[name] = [(r.round, r.status, r.seconds_total, r.metrics) for r in store.rounds()]
+            found[name] = [
+                (r.round, r.status, r.seconds_total, _without_clocks(r.metrics))
+                for r in store.rounds()
+            ]
             found[name + " reference"] = store.get_meta("full_supervision")
     return found
 
