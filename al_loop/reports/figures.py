@@ -193,7 +193,10 @@ def plot_budget_curves(
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
         title = f"Budget curve: mean, band = {BANDS[band]}"
-        ax.set_title(title + (f"\n{context}" if context else ""), fontsize=10)
+        # above the top axis's ticks and label, not over them
+        ax.set_title(
+            title + (f"\n{context}" if context else ""), fontsize=10, pad=20 if whole else 6
+        )
     return _save(fig, path)
 
 

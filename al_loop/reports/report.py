@@ -33,9 +33,12 @@ from al_loop.reports.figures import (
 from al_loop.reports.runs import RunResult
 from al_loop.reports.stats import (
     format_group_rows,
+    format_paired_rows,
     group_rows,
+    paired_rows,
     round_rows,
     summary_rows,
+    whole_pool_seconds,
 )
 
 
@@ -98,6 +101,14 @@ GROUP_NOTE = (
     "reached the level."
 )
 
+PAIRED_NOTE = (
+    "Each strategy minus random with the same method, seed by seed (a seed gives both the same "
+    "data, reference and round-0 seed set): `final`, the last value; `auc`, the area under the "
+    "curve as in the table above. `difference`: mean ± std of the seeds' differences; `wins`: "
+    "seeds where the strategy is higher; `apart`: the two arms' mean ± std do not overlap (as "
+    "the figure's bands with `--band std`), a separation beyond the seed-to-seed noise."
+)
+
 HTML_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>{title}</title>
 <style>
@@ -113,6 +124,7 @@ th {{ background: #f4f4f4; }} td:first-child, th:first-child {{ text-align: left
 <h2>Strategies x methods</h2>
 {groups}
 <p class="note">{note}</p>
+{paired}
 <h2>Runs</h2>
 {runs}
 <p class="note">Every round of every run: <a href="rounds.csv">rounds.csv</a>; these tables:
@@ -176,6 +188,7 @@ def write_html(
     metric: str = "miou",
     log_x: bool = False,
     band: str = "sem",
+    paired: list[dict] | None = None,
 ) -> Path:
     try:
         figure = plotly_figure(runs, metric, log_x, band).to_html(
@@ -191,6 +204,13 @@ def write_html(
             figure=figure,
             groups=html_table(groups),
             note=html.escape(GROUP_NOTE.replace("`", "")),
+            paired=(
+                "<h2>Against random, seed by seed</h2>"
+                + html_table(paired)
+                + f'<p class="note">{html.escape(PAIRED_NOTE.replace("`", ""))}</p>'
+                if paired
+                else ""
+            ),
             runs=html_table(summary),
         )
     )
@@ -246,6 +266,7 @@ def write_report(
     summary = summary_rows(runs, metric)
     groups = group_rows(runs, metric)
     table = format_group_rows(groups)
+    paired = format_paired_rows(paired_rows(runs, metric))
     paths = {
         "curve": plot_budget_curves(runs, out_dir / "budget_curve.png", metric, log_x, band),
         "per_unit": plot_seconds_per_unit(runs, out_dir / "seconds_per_unit.png"),
@@ -258,12 +279,24 @@ def write_report(
     intro = f"{len(runs)} runs; metric: {_axis_label(metric, classes)}."
     if fulls:
         intro += f" Full supervision (same model, every pool label): {', '.join(map(str, fulls))}."
+    whole = whole_pool_seconds(runs)
+    if whole:
+        spent = max((r.curve(metric)[0][-1] for r in runs if r.evaluated), default=0.0)
+        pct = 100 * spent / whole[0]
+        intro += (
+            f" Labelling the whole pool by hand: {whole[0]:,.0f} s ({whole[1]}); the runs "
+            f"spent up to {spent:,.0f} s, {f'{pct:.2g}' if pct < 10 else f'{pct:.0f}'} % of it "
+            "(the figure's top axis)."
+        )
     intro += _compute_note(runs)
     if left_out:
         intro += _left_out_note(left_out)
     text = ["# Budget-curve report\n\n", intro + "\n"]
     text += ["\n![budget curve](budget_curve.png)\n", "\n## Strategies x methods\n\n"]
     text += [markdown_table(table), "\n" + GROUP_NOTE + "\n"]
+    if paired:
+        text += ["\n## Against random, seed by seed\n\n", markdown_table(paired)]
+        text += ["\n" + PAIRED_NOTE + "\n"]
     text += ["\n## Summary\n\n", markdown_table(summary)]
     text += ["\n## Cost table\n\n", cost_section(runs)]
     text += ["\n![seconds per unit by round](seconds_per_unit.png)\n"]
@@ -284,5 +317,6 @@ def write_report(
             metric,
             log_x,
             band,
+            paired,
         )
     return paths

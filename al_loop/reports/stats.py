@@ -297,6 +297,77 @@ def group_rows(runs: list[RunResult], metric: str = "miou") -> list[dict]:
     return rows
 
 
+def by_seed(runs: Iterable[RunResult], measure: str, until: float, metric: str = "miou"):
+    """{seed: the run's ``measure``}: ``final`` (its last value) or ``auc`` (its area under the
+    curve up to ``until``), for the runs with an evaluated round."""
+    found = {}
+    for run in runs:
+        seconds, values = run.curve(metric)
+        if len(values):
+            found[int(run.config["seed"])] = float(
+                values[-1] if measure == "final" else area_under_curve(seconds, values, until)
+            )
+    return found
+
+
+PAIRED_MEASURES = ("final", "auc")
+
+
+def paired_rows(runs: list[RunResult], metric: str = "miou") -> list[dict]:
+    """Each strategy against random with the same method (and context), seed by seed: a seed
+    gives both the same data, reference and random seed set (round 0), so a difference is the
+    strategy's own effect plus that seed's noise. One row per measure (``PAIRED_MEASURES``: the
+    final value, the area under the curve over the budget every run of the context reached):
+    both arms' mean and std over the seeds both ran, the differences, how many seeds the
+    strategy wins, and ``apart``: the arms' mean ± std intervals do not overlap."""
+    rows = []
+    for context, members in _contexts(group_runs(runs)).items():
+        until = _common_until((r for g in members for r in g.runs), metric)
+        for group in members:
+            baseline = next(
+                (g for g in members if g.strategy == BASELINE and g.method == group.method), None
+            )
+            if baseline is None or group is baseline:
+                continue
+            for measure in PAIRED_MEASURES:
+                mine = by_seed(group.runs, measure, until, metric)
+                theirs = by_seed(baseline.runs, measure, until, metric)
+                seeds = sorted(set(mine) & set(theirs))
+                if not seeds:
+                    continue
+                value = mean_std([mine[s] for s in seeds])
+                random = mean_std([theirs[s] for s in seeds])
+                differences = [mine[s] - theirs[s] for s in seeds]
+                diff = mean_std(differences)
+                row: dict = {"context": context} if context else {}
+                row.update(strategy=group.strategy, method=group.method, measure=measure)
+                row.update(seeds=seeds, mean=value[0], std=value[1])
+                row.update(random_mean=random[0], random_std=random[1])
+                row.update(differences=differences, diff_mean=diff[0], diff_std=diff[1])
+                row["wins"] = sum(d > 0 for d in differences)
+                row["apart"] = len(seeds) > 1 and abs(diff[0]) > value[1] + random[1]
+                rows.append(row)
+    return rows
+
+
+def format_paired_rows(rows: list[dict]) -> list[dict]:
+    """The paired table as people read it."""
+    out = []
+    for row in rows:
+        text = {k: row[k] for k in ("context", "strategy", "method", "measure") if k in row}
+        text["seeds"] = len(row["seeds"])
+        text["value"] = _mean_pm(row["mean"], row["std"], 3)
+        text[BASELINE] = _mean_pm(row["random_mean"], row["random_std"], 3)
+        text["difference by seed"] = ", ".join(
+            f"{seed}: {d:+.3f}" for seed, d in zip(row["seeds"], row["differences"], strict=True)
+        )
+        text["difference"] = f"{row['diff_mean']:+.3f} ± {row['diff_std']:.3f}"
+        text["wins"] = f"{row['wins']}/{len(row['seeds'])}"
+        text["apart"] = "yes" if row["apart"] else "no"
+        out.append(text)
+    return out
+
+
 def rare_label_share(run: RunResult) -> float | None:
     """% of the run's labelled pixels that belong to the classes its data set marks rare (None:
     no rare classes, or nothing labelled)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -55,51 +56,38 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from al_loop.core.config import StrategyConfig, load_config
+    from al_loop.core.config import load_config
     from al_loop.core.progress import tqdm_progress
     from al_loop.reports.report import write_report
     from al_loop.reports.runs import load_run
-    from al_loop.wiring.build import (
-        full_supervision_reference,
-        load_splits,
-        preflight,
-        run_experiment,
-    )
+    from al_loop.wiring.build import load_splits, preflight
     from al_loop.wiring.check import check_config
+    from al_loop.wiring.demo import demo_reference, demo_runs, run_demo
 
     started = time.perf_counter()
     out = Path(args.out)
     base = load_config(CONFIG_DIR / "demo.yaml", _overrides(args.set))
-    configs = {
-        s: base.model_copy(update={"strategy": StrategyConfig(name=s)}) for s in args.strategies
-    }
-    for config in configs.values():  # a typo fails now, not after the reference trained
+    runs = demo_runs(base, args.strategies, args.seeds)
+    for config in runs.values():  # a typo fails now, not after the reference trained
         check_config(config)
         preflight(config)
+    workers = args.workers or min(2, os.cpu_count() or 1, len(runs))
     _log(f"generating the synthetic dataset ({base.dataset.params})")
     splits = load_splits(base)
     _log(
         f"pool {len(splits.train)} / val {len(splits.val)} images at {splits.train.hw}, "
-        f"classes {[c.name for c in splits.classes]}"
+        f"classes {[c.name for c in splits.classes]}; method {base.annotation.method}, "
+        f"strategies {', '.join(args.strategies)} x seeds {', '.join(map(str, args.seeds))}"
     )
-    reference = full_supervision_reference(base, splits, tqdm_progress)
-    _log(f"full supervision: val mIoU {reference['miou']:.3f}")
-    runs = []
-    for strategy, config in configs.items():
-        run_dir = out / strategy
-        _log(f"--- strategy {strategy} -> {run_dir}")
-        run_experiment(
-            config,
-            run_dir,
-            resume=True,
-            progress=tqdm_progress,
-            log=_log,
-            splits=splits,
-            reference=reference,
+    reference = None
+    if base.full_supervision.enabled:
+        reference = demo_reference(base, splits, out, tqdm_progress)
+        _log(
+            f"full supervision (seed {base.seed}, shared by every run): val mIoU {reference['miou']:.3f}"
         )
-        runs.append(load_run(run_dir))
-    paths = write_report(runs, out)
-    _log((out / "report.md").read_text().split("## Rounds")[0])
+    dirs = run_demo(runs, splits, reference, out, workers, tqdm_progress, _log)
+    paths = write_report([load_run(d) for d in dirs], out, band="std")
+    _log((out / "report.md").read_text().split("## Summary")[0])
     _log(
         f"wrote {', '.join(str(p) for p in paths.values())} in {time.perf_counter() - started:.0f} s"
     )
@@ -141,7 +129,6 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
-    import os
     from datetime import datetime
 
     from tqdm.auto import tqdm
@@ -233,7 +220,6 @@ def app_command(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_app(args: argparse.Namespace) -> None:
-    import os
     import subprocess
 
     if args.images:
@@ -371,10 +357,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser(
-        "demo", parents=[common], help="simulated-user demo on generated data (random vs entropy)"
+        "demo",
+        parents=[common],
+        help="simulated-user demo on generated data (random vs entropy, 3 seeds each)",
     )
     demo.add_argument("--out", default="runs/demo")
-    demo.add_argument("--strategies", nargs="+", default=["random", "entropy"])
+    demo.add_argument(
+        "--strategies",
+        nargs="+",
+        default=["random", "entropy"],
+        help="NAME or NAME:KEY=VALUE,... (e.g. entropy:class_balance=true); random is the baseline",
+    )
+    demo.add_argument(
+        "--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds of every strategy"
+    )
+    demo.add_argument(
+        "--workers",
+        type=int,
+        help="runs at once, one thread each (default: 2 on a machine with 2 CPUs or more)",
+    )
     demo.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override configs/demo.yaml"
     )

@@ -15,9 +15,11 @@ from al_loop.reports.runs import find_runs, load_run, resolve_metric
 from al_loop.reports.stats import (
     area_under_curve,
     format_group_rows,
+    format_paired_rows,
     group_rows,
     group_runs,
     mean_band,
+    paired_rows,
     round_rows,
     seconds_to_reach,
     summary_rows,
@@ -163,6 +165,46 @@ def test_group_table_hand_computed(sweep_runs):
     assert text["pct_full"] == "95.0 ± 3.5 %"
 
 
+def test_each_strategy_against_random_seed_by_seed_hand_computed(sweep_runs, tmp_path):
+    # finals: entropy 0.78 (seed 0), 0.74 (seed 1); random 0.77, 0.79 -> +0.01, -0.05
+    sweep_runs.append(make_run(tmp_path / "e2", [0.7, 0.7], [10, 40], "entropy", seed=2))
+    other = make_run(tmp_path / "o0", [0.9] * 3, [10, 10, 20], "entropy", seed=0, method="other")
+    sweep_runs.append(other)
+    final, auc = paired_rows(sweep_runs)  # seed 2 has no random run; "other" no random arm
+    assert (final["strategy"], final["method"], final["measure"]) == ("entropy", "m", "final")
+    assert final["seeds"] == [0, 1]
+    assert final["differences"] == pytest.approx([0.01, -0.05])
+    assert final["diff_mean"] == pytest.approx(-0.02)
+    assert final["diff_std"] == pytest.approx(0.06 / 2**0.5)
+    assert (final["mean"], final["random_mean"]) == (pytest.approx(0.76), pytest.approx(0.78))
+    assert final["wins"] == 1 and not final["apart"]  # |-0.02| < 0.028 + 0.014
+    # areas up to 36 s (the shortest run), as in the group table: e0 17.712 / 26 (hand-computed
+    # there) against r0's
+    assert auc["measure"] == "auc" and auc["seeds"] == [0, 1]
+    assert auc["differences"][0] == pytest.approx(
+        17.712 / 26 - area_under_curve(np.array([10, 30, 60.0]), np.array([0.4, 0.6, 0.77]), 36)
+    )
+    text = format_paired_rows([final])[0]
+    assert text["difference by seed"] == "0: +0.010, 1: -0.050"
+    assert (text["wins"], text["apart"], text["random"]) == ("1/2", "no", "0.780 ± 0.014")
+
+
+def test_arms_whose_bands_do_not_overlap_are_apart(tmp_path):
+    runs = [
+        make_run(tmp_path / f"{s}{seed}", [0.5, value], [10, 10], s, seed=seed)
+        for s, values in (("entropy", (0.70, 0.72)), ("random", (0.60, 0.63)))
+        for seed, value in enumerate(values)
+    ]
+    final, auc = paired_rows(runs)
+    assert final["wins"] == 2 and final["apart"]  # 0.095 > 0.014 + 0.021
+    # a straight line from 0.5 over [10, 20] s: the area is (0.5 + final) / 2
+    assert auc["differences"] == pytest.approx([d / 2 for d in final["differences"]])
+    text = write_report(runs, tmp_path / "out")["report"].read_text()
+    assert "## Against random, seed by seed" in text
+    row = "| entropy | m | final | 2 | 0.710 ± 0.014 | 0.615 ± 0.021 | 0: +0.100, 1: +0.090 |"
+    assert row in text
+
+
 def test_seconds_as_percent_of_labelling_the_whole_pool(tmp_path):
     whole = {"seconds": 400.0, "basis": "dense_camvid: 2 images x 200 s"}
     runs = [
@@ -178,7 +220,10 @@ def test_seconds_as_percent_of_labelling_the_whole_pool(tmp_path):
     (old,) = group_rows([make_run(tmp_path / "o", [0.7], [10])])
     assert old["s_to_80pct_pct_pool"] is None
     assert "pct_pool_80pct" not in format_group_rows([old])[0]
-    assert write_report(runs, tmp_path / "report")  # the figure's top axis draws
+    report = write_report(runs, tmp_path / "report")  # the figure's top axis draws
+    assert "by hand: 400 s (dense_camvid: 2 images x 200 s); the runs spent up to 40 s, 10 %" in (
+        report["report"].read_text()
+    )
 
 
 def test_groups_fold_varying_settings_into_labels_and_panels(tmp_path):

@@ -27,7 +27,10 @@ TYPOS = [
         {"annotation.method": "watershed_click"},
         "annotation.method: unknown 'watershed_click'; valid:",
     ),
-    ({"annotation.params": {"radiuss": 2}}, "annotation.method 'watershed_clicks'"),
+    (
+        {"annotation.method": "watershed_clicks", "annotation.params": {"radiuss": 2}},
+        "annotation.method 'watershed_clicks'",
+    ),
     (
         {"annotation.method": "feature_space", "annotation.params": {"purityy": 1}},
         "annotation.params for 'feature_space'",
