@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from al_loop.core.errors import ConfigError
+from al_loop.core.experiment import repeatable_metrics
 from al_loop.core.store import LabelStore
 from al_loop.wiring import demo
 from al_loop.wiring.cli import main
@@ -31,19 +32,12 @@ def demo_argv(out, workers: int) -> list[str]:
     return ["demo", "--out", str(out), "--seeds", "0", "1", "--workers", str(workers), *sets]
 
 
-def _without_clocks(metrics: dict) -> dict:
-    """A round's metrics but the wall and CPU seconds it took (measured, never repeated)."""
-    return {
-        k: v for k, v in metrics.items() if k not in ("round_wall_seconds", "round_cpu_seconds")
-    }
-
-
 def curves(out) -> dict[str, list]:
     found = {}
     for name in RUNS:
         with LabelStore(out / name / "store.sqlite", read_only=True) as store:
             found[name] = [
-                (r.round, r.status, r.seconds_total, _without_clocks(r.metrics))
+                (r.round, r.status, r.seconds_total, repeatable_metrics(r.metrics))
                 for r in store.rounds()
             ]
             found[name + " reference"] = store.get_meta("full_supervision")
