@@ -8,6 +8,7 @@ import torch
 import yaml
 
 from al_loop.core.errors import ConfigError
+from al_loop.core.experiment import repeatable_metrics
 from al_loop.core.interactions import Click
 from al_loop.core.store import LabelStore
 from al_loop.interactive import make_method
@@ -108,7 +109,7 @@ def tiny_run_config(tmp_path: Path, weights: Path | None, method: str = "ritm_cl
 
 def run_curve(run_dir: Path) -> list:
     with LabelStore(run_dir / "store.sqlite") as store:
-        return [(r.round, r.seconds_total, r.metrics) for r in store.rounds()]
+        return [(r.round, r.seconds_total, repeatable_metrics(r.metrics)) for r in store.rounds()]
 
 
 @pytest.mark.slow
