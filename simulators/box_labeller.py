@@ -14,7 +14,8 @@ Iterative, as the paper's user (``metric_rounds``): once a pass over the view ho
 labels so far and a new projection of the still-unlabelled segments,
 ``al_loop.feature_space.iterative.MetricReprojection``) moves the remaining points, and boxes are
 drawn in the new view; zooming in and single labels come only once a re-projection yields no box.
-The compute is priced 0 s of person time: the paper's user waits for it (a few seconds there).
+The compute is priced 0 s: the paper's user waits for it and only actions are priced here (the
+benchmark reports its CPU seconds beside).
 
 Deterministic and model-free: the same projection and ground truth give the same boxes. Box
 edges lie between the coordinates of the remaining points, on at most ``grid`` x ``grid``
