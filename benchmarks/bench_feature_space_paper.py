@@ -37,6 +37,7 @@ Results: stdout and benchmarks/results/bench_feature_space_{davis,camvid}.json (
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -69,6 +70,7 @@ from al_loop.feature_space.features import (  # noqa: E402
     segment_statistics,
     standardise_block,
 )
+from al_loop.feature_space.iterative import MetricReprojection  # noqa: E402
 from al_loop.feature_space.metric import embed  # noqa: E402
 from al_loop.feature_space.projection import UNLABELLED, Projection  # noqa: E402
 from al_loop.feature_space.segments import ground_truth_segments  # noqa: E402
@@ -201,12 +203,14 @@ class Features:
         return np.concatenate(blocks, axis=1)
 
 
-def label_all(coords, space, images, masks, cost, num_classes, settings) -> tuple[dict, np.ndarray]:
+def label_all(
+    coords, space, images, masks, cost, num_classes, settings, reproject=None
+) -> tuple[dict, np.ndarray]:
     segments, segment_image = space
     labeller = BoxLabeller(cost, **settings)
     ids = np.arange(len(segment_image))
     result = labeller.label_segments(
-        coords, ids, segments, segment_image, images, masks, num_classes
+        coords, ids, segments, segment_image, images, masks, num_classes, reproject
     )
     labels = propagate_labels(segments, result.segment_labels)
     for k, split in result.splits.items():
@@ -217,9 +221,22 @@ def label_all(coords, space, images, masks, cost, num_classes, settings) -> tupl
 
 
 def run_one(
-    name, space, images, masks, features, cost, seed, metric, num_classes, labellers, cache
+    name,
+    space,
+    images,
+    masks,
+    features,
+    cost,
+    seed,
+    metric,
+    num_classes,
+    labellers,
+    cache,
+    iterative=((0, None, False, True),),
 ) -> list[dict]:
-    """One row per labeller setting, all on the same features and projection."""
+    """One row per labeller setting and ``iterative`` choice (metric rounds, boxes per pass,
+    anchored, learn: False re-projects without metric learning), all on the same features and
+    first projection."""
     segments, segment_image = space
     majority, _ = majority_and_purity(segment_class_counts(segments, masks, num_classes))
     cached = cache / f"{name}.npz" if cache else None
@@ -247,10 +264,16 @@ def run_one(
             )
     rows = []
     frame_pixels = masks.shape[1] * masks.shape[2]
-    for labeller in labellers:
+    for labeller, (rounds, every, anchored, learn) in itertools.product(labellers, iterative):
         settings = labeller_settings(labeller, frame_pixels)
+        settings.update(metric_rounds=rounds, reproject_every=every)
+        reproject = None
+        if rounds:
+            reproject = MetricReprojection(reduced, seed=seed, anchored=anchored, learn=learn)
         start = clock()
-        counts, labels = label_all(coords, space, images, masks, cost, num_classes, settings)
+        counts, labels = label_all(
+            coords, space, images, masks, cost, num_classes, settings, reproject
+        )
         row = {
             "features": name + ("+metric" if metric else ""),
             "labeller": labeller,
@@ -261,6 +284,9 @@ def run_one(
             "counts": counts,
             "cpu_s": {"features": feature_cpu, "projection": projection_cpu},
         }
+        if rounds:
+            row.update(iterative_record(reproject, rounds, every, reduced, majority))
+            row["cpu_s"]["metric"] = sum(r.cpu_s for r in reproject.rounds)
         if metric:  # a second call after metric learning on the first call's labels
             row.update(
                 relabel_after_metric(
@@ -270,6 +296,37 @@ def run_one(
         row["cpu_s"]["labelling"] = clock() - start
         rows.append(row)
     return rows
+
+
+def iterative_record(reproject, rounds, every, features, majority) -> dict:
+    """What the iterative protocol did: its settings, how many re-projections, and the
+    separation of the segments left after the first pass, in the features and in the first
+    head's embedding (trained on the first pass's labels only, so none of these)."""
+    record = {
+        "metric_rounds": rounds,
+        "reproject_every": every,
+        "anchored": reproject.anchored,
+        "learn": reproject.learn,
+        "reprojections": len(reproject.rounds),
+        "labelled_before_round": [r.labelled for r in reproject.rounds],
+    }
+    if reproject.rounds and reproject.learn:
+        first = reproject.rounds[0]
+        left = np.where(first.remaining, majority, IGNORE)
+        record["separation_remaining_before"] = separation_ratio(features, left)
+        record["separation_remaining_after"] = separation_ratio(embed(first.head, features), left)
+    return record
+
+
+def iterative_choices(args) -> list[tuple]:
+    """(metric rounds, boxes per pass, anchored, learn) per row: each --metric-rounds value at
+    each --reproject-every value; --control adds each without metric learning."""
+    choices = []
+    for rounds in args.metric_rounds:
+        for every in args.reproject_every if rounds else [None]:
+            learns = [True, False] if rounds and args.control else [True]
+            choices += [(rounds, every, args.anchored, learn) for learn in learns]
+    return choices
 
 
 def relabel_after_metric(
@@ -357,8 +414,17 @@ def load(args):
 def describe(row: dict, frames: int) -> str:
     per = {k: v / frames for k, v in row["counts"].items()}
     quality = f"IoU {row['iou']:.4f}" if "iou" in row else ""
+    iterative = ""
+    if row.get("metric_rounds"):
+        iterative = (
+            f" iterative (rounds {row['metric_rounds']}, every {row['reproject_every']}, "
+            f"anchored {row['anchored']}, learn {row['learn']}): {row['reprojections']} "
+            "re-projections, separation "
+            f"of the rest {row.get('separation_remaining_before', float('nan')):.3f} -> "
+            f"{row.get('separation_remaining_after', float('nan')):.3f}\n   "
+        )
     return (
-        f"  {row['features']:18s} {row['labeller']:8s} {quality} acc {row['pixel_accuracy']:.4f} mIoU "
+        f"{iterative}  {row['features']:18s} {row['labeller']:8s} {quality} acc {row['pixel_accuracy']:.4f} mIoU "
         f"{row['miou']:.4f}  sep {row['separation_features']:.3f}/"
         f"{row['separation_projection']:.3f}  per image: {per['boxes']:.2f} boxes "
         f"{per['segments']:.1f} segments {per['singles']:.2f} alone {per['clicks']:.2f} clicks  "
@@ -478,6 +544,33 @@ def main() -> None:
         "--labellers", nargs="+", default=["careful", "quick"], choices=list(LABELLERS)
     )
     parser.add_argument(
+        "--metric-rounds",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="the paper's iterative protocol: most re-projections of the unlabelled segments "
+        "after metric learning on the labels so far, within one session (0: one projection); "
+        "each value is a row",
+    )
+    parser.add_argument(
+        "--reproject-every",
+        type=int,
+        nargs="+",
+        default=[None],
+        help="with --metric-rounds: also re-project after this many boxes (default: per pass); "
+        "each value is a row",
+    )
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="with --metric-rounds: also each re-projection without metric learning",
+    )
+    parser.add_argument(
+        "--anchored",
+        action="store_true",
+        help="with --metric-rounds: re-project the labelled segments too, semi-supervised",
+    )
+    parser.add_argument(
         "--fit-on", nargs="+", default=["lite0_maps"], help="feature choices of the fit"
     )
     parser.add_argument("--fit-labeller", default="careful", choices=list(LABELLERS))
@@ -566,6 +659,7 @@ def main() -> None:
                 num_classes,
                 args.labellers,
                 cache_dir(args, setting, threshold),
+                iterative_choices(args),
             ):
                 row["seconds_per_image_shipped"] = priced_seconds(row["counts"], cost) / frames
                 if args.dataset == "camvid":

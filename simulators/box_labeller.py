@@ -9,6 +9,14 @@ with clicks: a seeded watershed restricted to the segment, on the colour distanc
 It pays per box, per inspected segment and per click (configs/costs.yaml: ``feature_space_box``, ``feature_space_segment``, ``feature_space_click``;
 a segment labelled on its own costs ``region_label``).
 
+Iterative, as the paper's user (``metric_rounds``): once a pass over the view holds no more boxes
+(or every ``reproject_every`` boxes) the caller's ``reproject`` function (metric learning on the
+labels so far and a new projection of the still-unlabelled segments,
+``al_loop.feature_space.iterative.MetricReprojection``) moves the remaining points, and boxes are
+drawn in the new view; zooming in and single labels come only once a re-projection yields no box.
+The compute is priced 0 s: the paper's user waits for it and only actions are priced here (the
+benchmark reports its CPU seconds beside).
+
 Deterministic and model-free: the same projection and ground truth give the same boxes. Box
 edges lie between the coordinates of the remaining points, on at most ``grid`` x ``grid``
 quantile cuts (a box search over all point coordinates is O(S^4)).
@@ -16,6 +24,7 @@ quantile cuts (a box search over all point coordinates is O(S^4)).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -33,6 +42,11 @@ class Prices(Protocol):
     """Seconds of a named cost entry (``al_loop.core.cost.CostTable`` or a plain dict)."""
 
     def __getitem__(self, name: str) -> float: ...
+
+
+# (labels so far uint8 [S], IGNORE where unlabelled; remaining bool [S]) -> coords float [S,2]
+# of a new view; only the remaining segments' rows are read.
+Reproject = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -162,6 +176,7 @@ class Labelling:
     boxes: list[BoxChoice]
     singles: list[int]  # segments labelled on their own
     splits: dict[int, SplitResult] = field(default_factory=dict)
+    reprojections: int = 0  # new views after metric learning (not priced: the user waits)
 
     @property
     def total_seconds(self) -> float:
@@ -265,6 +280,10 @@ class BoxLabeller:
     every remaining segment is labelled on its own). Zooming is not priced.
     ``split_below``: a segment whose majority class covers less than this fraction of its
     pixels is split with clicks, if its wrong pixels are at least ``min_split_pixels``.
+    ``metric_rounds``: most re-projections of the remaining segments (the ``reproject`` given
+    to ``label_projection``) after a pass of boxes, each after metric learning on the labels so
+    far; they stop early once a new view yields no box. ``reproject_every``: a pass ends after
+    that many boxes too (None: only when the view holds no more boxes).
     """
 
     name = "box_labeller"
@@ -280,7 +299,15 @@ class BoxLabeller:
         max_clicks: int = 6,
         max_wrong: int | None = None,
         zoom_points: int | None = None,
+        metric_rounds: int = 0,
+        reproject_every: int | None = None,
     ):
+        if metric_rounds < 0 or (reproject_every is not None and reproject_every < 1):
+            raise ConfigError(
+                "box labeller: metric_rounds >= 0, reproject_every >= 1 (or None: per pass)"
+            )
+        self.metric_rounds, self.reproject_every = metric_rounds, reproject_every
+        self.reprojections = 0  # of the last labelling
         if zoom_points is not None and zoom_points < 2:
             raise ConfigError("box labeller: zoom_points >= 2 (or None: no zooming in)")
         self.zoom_points = zoom_points
@@ -306,43 +333,78 @@ class BoxLabeller:
         self.clicks_made = int(state["clicks_made"])
 
     def label_projection(
-        self, coords: np.ndarray, classes: np.ndarray, num_classes: int
+        self,
+        coords: np.ndarray,
+        classes: np.ndarray,
+        num_classes: int,
+        reproject: Reproject | None = None,
     ) -> tuple[np.ndarray, np.ndarray, list[BoxChoice], list[int]]:
         """Boxes until every segment with a class is labelled: (labels uint8 [S], seconds
         [S], the boxes, the segments labelled on their own). Segments without ground truth
-        (``classes`` IGNORE) keep IGNORE unless a box swept them up."""
+        (``classes`` IGNORE) keep IGNORE unless a box swept them up. With ``metric_rounds``,
+        ``reproject`` gives the new views (``self.reprojections`` counts them)."""
+        if self.metric_rounds and reproject is None:
+            raise ValueError("box labeller: metric_rounds needs a reproject function")
         coords, classes = np.asarray(coords, np.float64), np.asarray(classes)
         labels = np.full(len(coords), IGNORE, np.uint8)
         seconds = np.zeros(len(coords))
         remaining = np.ones(len(coords), bool)
         boxes: list[BoxChoice] = []
-        views = [np.ones(len(coords), bool)]  # the whole projection, then zoomed-in tiles
+        self.reprojections = 0
+        while True:
+            last = self.reprojections >= self.metric_rounds  # the last view: no limit
+            most = None if last else self.reproject_every
+            drawn = self._draw_boxes(
+                coords, classes, remaining, num_classes, labels, seconds, boxes, most
+            )
+            if last or not drawn or not remaining.any():
+                break  # no round left, a view without a box (nothing new to learn), or done
+            coords = np.asarray(reproject(labels.copy(), remaining.copy()), np.float64)
+            self.reprojections += 1
         if self.zoom_points:
-            views += zoom_tiles(coords, self.zoom_points)
-        for view in views:
-            while (remaining & view).any():
-                box = best_box(
-                    coords,
-                    classes,
-                    remaining & view,
-                    num_classes,
-                    self.purity,
-                    self.grid,
-                    self.max_wrong,
-                )
-                if box is None or box.agreeing < 2:
-                    break
-                chosen = np.asarray(box.segments)
-                labels[chosen] = box.label
-                seconds[chosen] += self.prices["feature_space_box"] / len(chosen)
-                seconds[chosen] += self.prices["feature_space_segment"]
-                remaining[chosen] = False
-                boxes.append(box)
+            # A re-projection holds the remaining segments only, so only they are tiled.
+            shown = np.flatnonzero(remaining if self.reprojections else np.ones(len(coords), bool))
+            for tile in zoom_tiles(coords[shown], self.zoom_points):
+                view = np.zeros(len(coords), bool)
+                view[shown[tile]] = True
+                candidates = remaining & view
+                self._draw_boxes(coords, classes, candidates, num_classes, labels, seconds, boxes)
+                remaining[view] = candidates[view]
         singles = [int(s) for s in np.flatnonzero(remaining & (classes != IGNORE))]
         labels[singles] = classes[singles]
         seconds[singles] += self.prices["region_label"] + self.prices["feature_space_segment"]
         self.boxes_drawn += len(boxes)
         return labels, seconds, boxes, singles
+
+    def _draw_boxes(
+        self,
+        coords: np.ndarray,
+        classes: np.ndarray,
+        candidates: np.ndarray,
+        num_classes: int,
+        labels: np.ndarray,
+        seconds: np.ndarray,
+        boxes: list[BoxChoice],
+        most: int | None = None,
+    ) -> int:
+        """Draw the best box among ``candidates`` (updated in place, as ``labels``,
+        ``seconds`` and ``boxes``) until none holds two agreeing segments or ``most`` are
+        drawn; how many were drawn."""
+        drawn = 0
+        while candidates.any() and (most is None or drawn < most):
+            box = best_box(
+                coords, classes, candidates, num_classes, self.purity, self.grid, self.max_wrong
+            )
+            if box is None or box.agreeing < 2:
+                break
+            chosen = np.asarray(box.segments)
+            labels[chosen] = box.label
+            seconds[chosen] += self.prices["feature_space_box"] / len(chosen)
+            seconds[chosen] += self.prices["feature_space_segment"]
+            candidates[chosen] = False
+            boxes.append(box)
+            drawn += 1
+        return drawn
 
     def label_segments(
         self,
@@ -353,10 +415,12 @@ class BoxLabeller:
         images: np.ndarray,
         masks: np.ndarray,
         num_classes: int,
+        reproject: Reproject | None = None,
     ) -> Labelling:
         """Label the segments ``segment_ids`` (ids into ``segments`` int [N,H,W], their images
         in ``segment_image``) shown at ``coords`` [k,2], with ground truth ``masks``; mixed
-        segments are split on ``images``."""
+        segments are split on ``images``. ``reproject``: see ``label_projection`` (over the
+        k segments)."""
         from al_loop.feature_space.segments import (
             majority_and_purity,
             segment_boxes,
@@ -366,7 +430,9 @@ class BoxLabeller:
         segment_ids = np.asarray(segment_ids, np.int64)
         counts = segment_class_counts(segments, masks, num_classes)[segment_ids]
         classes, _ = majority_and_purity(counts)
-        labels, seconds, boxes, singles = self.label_projection(coords, classes, num_classes)
+        labels, seconds, boxes, singles = self.label_projection(
+            coords, classes, num_classes, reproject
+        )
         splits: dict[int, SplitResult] = {}
         all_boxes = segment_boxes(segments)
         for k in range(len(segment_ids)):
@@ -387,7 +453,7 @@ class BoxLabeller:
                 moved = [(y + y0, x + x0, c) for y, x, c in clicks]
                 splits[k] = SplitResult((y0, x0, y1, x1), split, moved)
                 seconds[k] += self.click_seconds(len(clicks))
-        return Labelling(labels, seconds, boxes, singles, splits)
+        return Labelling(labels, seconds, boxes, singles, splits, self.reprojections)
 
     def needs_split(self, class_counts: np.ndarray, label: int) -> bool:
         """Whether the user opens a segment labelled ``label`` to fix it with clicks: it mixes

@@ -13,6 +13,10 @@ class tighten call after call. That memory lives in the process: a run resumed a
 starts it afresh, so its curve may differ from an uninterrupted run's (hence off by default).
 Without it each call's projection holds that call's units only, and a resumed run repeats an
 uninterrupted one except that a call cut short by the kill is finished as a smaller batch.
+``metric_rounds`` (with ``reproject_every``) runs the paper's iterative protocol inside a call:
+after a pass of boxes the head learns from the call's labels so far (and the earlier calls' with
+``metric_learning``) and the unlabelled units are re-projected and boxed again
+(al_loop/feature_space/iterative.py); it needs no memory across calls, so it resumes exactly.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from al_loop.feature_space.features import (
     map_features,
     segment_crop,
 )
+from al_loop.feature_space.iterative import MetricReprojection
 from al_loop.feature_space.metric import embed, train_head
 from al_loop.feature_space.projection import MAIN_VIEW, UNLABELLED, Projection
 from al_loop.feature_space.segments import majority_and_purity
@@ -53,7 +58,8 @@ class FeatureSpaceAnnotator:
 
     ``units_per_call``: most units projected and boxed together. The box-labeller settings
     (``purity``, ``grid``, ``split_below``, ``min_split_pixels``, ``target_accuracy``,
-    ``max_clicks``, ``max_wrong``, ``zoom_points``) are those of
+    ``max_clicks``, ``max_wrong``, ``zoom_points``, ``metric_rounds``, ``reproject_every``: the
+    paper's iterative protocol within a call) are those of
     ``simulators.box_labeller.BoxLabeller``; ``features``: "maps" or "crops" (FEATURE_SOURCES);
     ``projection``: "umap" or "pca"; ``encoder`` (default: pretrained Lite0) encodes the units'
     crops, or with "maps" gives the whole images' maps (its ``feature_maps``).
@@ -84,6 +90,8 @@ class FeatureSpaceAnnotator:
         seed: int = 0,
         features: str = "maps",
         zoom_points: int | None = None,
+        metric_rounds: int = 0,
+        reproject_every: int | None = None,
     ):
         if features not in FEATURE_SOURCES:
             raise ConfigError(
@@ -104,6 +112,8 @@ class FeatureSpaceAnnotator:
             max_clicks,
             max_wrong,
             zoom_points,
+            metric_rounds,
+            reproject_every,
         )
         self.projection, self.seed = projection, seed
         self.crop_size, self.crop_margin = crop_size, crop_margin
@@ -139,7 +149,7 @@ class FeatureSpaceAnnotator:
         features = self._features(requests)
         coords = self._coords(features)
         labels, seconds, boxes, _ = self.labeller.label_projection(
-            coords, classes, self.num_classes
+            coords, classes, self.num_classes, self._reprojection(features)
         )
         self.calls += 1
         if self.metric_learning:
@@ -231,6 +241,20 @@ class FeatureSpaceAnnotator:
         past = np.where(self._past_labels == IGNORE, UNLABELLED, self._past_labels.astype(int))
         targets = np.concatenate([past, np.full(len(features), UNLABELLED)])
         return projection.fit(embedded, targets)[len(self._past_labels) :]
+
+    def _reprojection(self, features: np.ndarray) -> MetricReprojection | None:
+        """The iterative protocol's re-projection within this call (``metric_rounds``),
+        learning from this call's labels and, with ``metric_learning``, the earlier ones."""
+        if not self.labeller.metric_rounds:
+            return None
+        known = self.metric_learning and len(self._past_labels)
+        return MetricReprojection(
+            features,
+            seed=self.seed + self.calls,
+            method=self.projection,
+            known_features=self._past_features if known else None,
+            known_labels=self._past_labels if known else None,
+        )
 
     def _remember(self, features: np.ndarray, labels: np.ndarray) -> None:
         if not len(self._past_labels):

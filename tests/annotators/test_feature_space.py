@@ -123,6 +123,36 @@ def test_metric_learning_projects_later_batches_with_the_earlier_labels(monkeypa
     assert all(a.seconds > 0 for a in first + second)
 
 
+def test_metric_rounds_reproject_within_a_call_deterministically(monkeypatch):
+    """``metric_rounds``: the call's own labels train a head and the rest is re-projected
+    (every box here), the same twice; the earlier call's labels join with metric learning."""
+    import al_loop.annotators.feature_space as module
+
+    made = []
+
+    class Spy(module.MetricReprojection):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(module, "MetricReprojection", Spy)
+    data = make_toy_data(6, hw=(32, 32))
+    space = GridUnits(len(data), data.hw, cell=8)
+    units = space.units()[:48]
+    runs = []
+    for _ in range(2):
+        ann = annotator(data, metric_rounds=3, reproject_every=1)
+        runs.append(ann.annotate_batch(requests(data, space, units)))
+        assert ann.labeller.reprojections == len(made[-1].rounds) > 0
+    assert [a.seconds for a in runs[0]] == [a.seconds for a in runs[1]]
+    assert all((a.mask == b.mask).all() for a, b in zip(*runs, strict=True))
+    learning = annotator(data, metric_rounds=3, reproject_every=1, metric_learning=True)
+    learning.annotate_batch(requests(data, space, units[:24]))
+    assert len(made[-1].known_labels) == 0  # nothing known before the first call
+    learning.annotate_batch(requests(data, space, units[24:]))
+    assert len(made[-1].known_labels) == 24
+
+
 class ColourMaps:
     """A cheap map encoder: one level, the image's colour at stride 2."""
 

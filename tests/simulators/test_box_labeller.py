@@ -266,3 +266,71 @@ def test_zooming_in_boxes_what_the_coarse_grid_cannot_separate():
     assert singles == [] and [b.segments for b in boxes] == [(0, 1), (2, 3), (4, 5), (6, 7)]
     assert (labels == classes).all()
     assert seconds.sum() == pytest.approx(4 * 5.0 + 8 * 0.5)
+
+
+def interleaved_with_a_pair():
+    """Points 0-3 on a diagonal alternate classes (no pure box pairs two of them); points 4, 5
+    are a class-0 pair far away: the first view holds exactly one box."""
+    coords = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [3.0, 3.0], [10.0, 10.0], [10.1, 10.0]])
+    classes = np.array([0, 1, 0, 1, 0, 0], np.uint8)
+    return coords, classes
+
+
+class FakeReprojection:
+    """Records what it is given; places the points by ``layout`` (their class, or unchanged)."""
+
+    def __init__(self, coords, classes, separate=True):
+        self.coords, self.classes, self.separate = coords, classes, separate
+        self.calls = []
+
+    def __call__(self, labels, remaining):
+        self.calls.append((labels.copy(), remaining.copy()))
+        if not self.separate:
+            return self.coords
+        return np.stack([self.classes * 10.0, np.arange(len(self.classes)) * 0.1], axis=1)
+
+
+def test_a_reprojection_after_the_first_pass_lets_the_rest_be_boxed():
+    coords, classes = interleaved_with_a_pair()
+    alone = BoxLabeller(PRICES, purity=1.0).label_projection(coords, classes, 2)
+    assert len(alone[2]) == 1 and alone[3] == [0, 1, 2, 3]
+    reproject = FakeReprojection(coords, classes)
+    labeller = BoxLabeller(PRICES, purity=1.0, metric_rounds=3)
+    labels, seconds, boxes, singles = labeller.label_projection(coords, classes, 2, reproject)
+    assert labels.tolist() == classes.tolist() and singles == []
+    assert [b.segments for b in boxes] == [(4, 5), (0, 2), (1, 3)]
+    # once, after the first pass: the labels so far and what remains; then nothing was left
+    assert labeller.reprojections == 1 and len(reproject.calls) == 1
+    given, remaining = reproject.calls[0]
+    assert given.tolist() == [IGNORE] * 4 + [0, 0] and remaining.tolist() == [1] * 4 + [0, 0]
+    assert seconds.sum() == pytest.approx(3 * 5.0 + 6 * 0.5)  # the re-projection costs nothing
+
+
+def test_reprojection_stops_once_a_new_view_yields_no_box():
+    coords, classes = interleaved_with_a_pair()
+    reproject = FakeReprojection(coords, classes, separate=False)
+    labeller = BoxLabeller(PRICES, purity=1.0, metric_rounds=5)
+    _, _, boxes, singles = labeller.label_projection(coords, classes, 2, reproject)
+    assert len(boxes) == 1 and singles == [0, 1, 2, 3]
+    assert labeller.reprojections == 1  # the second view held no box: no third
+
+
+def test_reproject_every_ends_a_pass_early_and_rounds_are_capped():
+    coords, classes = toy_projection()  # three boxes in one view at purity 1
+    reproject = FakeReprojection(coords, classes, separate=False)
+    labeller = BoxLabeller(PRICES, purity=1.0, metric_rounds=2, reproject_every=1)
+    _, _, boxes, _ = labeller.label_projection(coords, classes, 2, reproject)
+    assert len(boxes) == 3 and labeller.reprojections == 2
+    # labels only grow: each re-projection sees one box more than the one before
+    labelled = [int((given != IGNORE).sum()) for given, _ in reproject.calls]
+    assert labelled == [5, 8]
+
+
+def test_metric_rounds_need_a_reprojection_and_sane_settings():
+    coords, classes = toy_projection()
+    with pytest.raises(ValueError, match="reproject"):
+        BoxLabeller(PRICES, metric_rounds=1).label_projection(coords, classes, 2)
+    with pytest.raises(ConfigError, match="metric_rounds"):
+        BoxLabeller(PRICES, metric_rounds=-1)
+    with pytest.raises(ConfigError, match="reproject_every"):
+        BoxLabeller(PRICES, metric_rounds=1, reproject_every=0)
