@@ -624,6 +624,11 @@ class TrainingSession:
     def epochs_needed(self) -> int:
         return self.seg._epochs_for(self.steps_per_epoch)
 
+    def discard_drawn_epoch(self) -> None:
+        """Forget the epoch drawn ahead at construction: a session restored from a checkpoint
+        draws its next epoch from the restored generators."""
+        self._next = None
+
     def _draw_epoch(self) -> list[np.ndarray]:
         """The epoch's batches: int64 [B] image indices or [B,3] (image, top, left) windows,
         cut out only when trained on (``_pixels``)."""

@@ -54,7 +54,9 @@ class Backend(Protocol):
     """What a sweep needs from the wiring (``al_loop.wiring.build``; tests pass fakes)."""
 
     def load_splits(self, config: ExperimentConfig): ...
-    def full_supervision_reference(self, config: ExperimentConfig, splits) -> dict: ...
+    def full_supervision_reference(
+        self, config: ExperimentConfig, splits, checkpoint: Path | None = None
+    ) -> dict: ...
     def run_experiment(self, config: ExperimentConfig, run_dir, **kwargs) -> list: ...
 
 
@@ -187,8 +189,11 @@ def shared_reference(backend: Backend, config: ExperimentConfig, splits, folder:
                 reference = json.loads(cached.read_text())
                 _write_json(path, reference)
                 return reference
-        reference = backend.full_supervision_reference(config, splits)
+        # a reference of many epochs outlives a killed sweep: it resumes from its checkpoint
+        checkpoint = folder / f"{key}.checkpoint.pt"
+        reference = backend.full_supervision_reference(config, splits, checkpoint=checkpoint)
         _write_json(path, reference)
+        checkpoint.unlink(missing_ok=True)
         return reference
 
 

@@ -269,10 +269,15 @@ def reference_min_steps(config: ExperimentConfig) -> int:
 
 
 def full_supervision_reference(
-    config: ExperimentConfig, splits: DatasetSplits, progress: ProgressFactory = no_progress
+    config: ExperimentConfig,
+    splits: DatasetSplits,
+    progress: ProgressFactory = no_progress,
+    checkpoint: Path | None = None,
 ) -> dict:
     """The same model trained on every label of the pool: the 100 % line. Seeded and
-    threaded here, so every caller (run, demo, sweep) gets the same reference."""
+    threaded here, so every caller (run, demo, sweep) gets the same reference. With
+    ``full_supervision.patience``, ``checkpoint`` keeps the training's state after every
+    evaluation, and a later call continues from it."""
     set_determinism(config.seed, config.threads)
     fs = config.full_supervision
     segmenter = build_segmenter(
@@ -295,6 +300,7 @@ def full_supervision_reference(
                 eval_every=fs.eval_every,
                 max_epochs=fs.max_epochs,
                 progress=step_callback(bar),
+                checkpoint=checkpoint,
             )
         segmenter.fit(
             splits.train.images, splits.train.masks, seed=config.seed, progress=step_callback(bar)

@@ -82,8 +82,8 @@ def demo_reference(
     """The full-supervision reference every run shares, trained once and cached under ``out``
     (as a sweep caches its references), so running the demo again does not retrain it."""
     backend = SimpleNamespace(
-        full_supervision_reference=lambda config, data: full_supervision_reference(
-            config, data, progress
+        full_supervision_reference=lambda config, data, checkpoint=None: full_supervision_reference(
+            config, data, progress, checkpoint
         )
     )
     return shared_reference(backend, base, splits, out / REFERENCE_DIR)

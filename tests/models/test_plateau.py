@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from al_loop.core.errors import ConfigError
+from al_loop.core.errors import AlLoopError, ConfigError
 from al_loop.models.plateau import fit_until_plateau, train_until_plateau
 from al_loop.models.segmenter import make_segmenter
 from tests.fakes import make_toy_data
@@ -109,3 +109,67 @@ def test_fit_until_plateau_keeps_the_best_weights_and_reports_its_curve():
     assert seg.evaluate(val)["miou"] == ref["miou"]  # the best weights are the segmenter's
     assert results[0] == results[1]  # deterministic
     assert np.array_equal(*predictions)
+
+
+def test_a_run_resumed_from_its_state_ends_as_one_never_stopped():
+    _, whole = run([0.1, 0.3, 0.2, 0.25, 0.4, 0.1, 0.1], patience=2)
+    states = []
+    model, _ = run([0.1, 0.3, 0.2], patience=2, evaluated=lambda s, best: states.append((s, best)))
+    state, best = states[-1]  # killed after epoch 3: one evaluation since the best (epoch 2)
+    assert (state.epochs, state.best_epoch, state.stale, best) == (3, 2, 1, 2)
+    model = Scripted([0.1, 0.3, 0.2, 0.25, 0.4, 0.1, 0.1])
+    model.epoch = state.epochs
+    resumed = train_until_plateau(
+        model.train_epoch,
+        model.evaluate,
+        model.snapshot,
+        model.restore,
+        patience=2,
+        max_epochs=7,
+        start=(state, best),
+    )
+    assert resumed == whole
+
+
+def test_fit_until_plateau_resumes_from_its_checkpoint_exactly(tmp_path):
+    train, val = make_toy_data(n=6, hw=(32, 32), seed=0), make_toy_data(n=4, hw=(32, 32), seed=1)
+
+    def fit(max_epochs, checkpoint=None):
+        seg = make_segmenter(num_classes=3, epochs=1, batch_size=4, lr=3e-3, dropout=0.2)
+        result = fit_until_plateau(
+            seg,
+            train.images,
+            train.masks,
+            val,
+            seed=0,
+            patience=9,
+            max_epochs=max_epochs,
+            checkpoint=checkpoint,
+        )
+        return result, seg.predict(val.images)
+
+    whole, whole_prediction = fit(4)
+    checkpoint = tmp_path / "reference.checkpoint.pt"
+    first, _ = fit(2, checkpoint)  # a session killed after epoch 2
+    assert first["epochs"] == 2 and checkpoint.is_file()
+    resumed, resumed_prediction = fit(4, checkpoint)
+    assert resumed == whole  # the curve, the best epoch, the steps: as if never stopped
+    assert np.array_equal(resumed_prediction, whole_prediction)
+
+
+def test_a_checkpoint_of_another_model_is_a_clear_error(tmp_path):
+    train, val = make_toy_data(n=6, hw=(32, 32), seed=0), make_toy_data(n=4, hw=(32, 32), seed=1)
+    checkpoint = tmp_path / "reference.checkpoint.pt"
+    checkpoint.write_bytes(b"not a checkpoint")
+    seg = make_segmenter(num_classes=3, epochs=1, batch_size=4, lr=3e-3)
+    with pytest.raises(AlLoopError, match="reference.checkpoint.pt: not a checkpoint"):
+        fit_until_plateau(
+            seg,
+            train.images,
+            train.masks,
+            val,
+            seed=0,
+            patience=2,
+            max_epochs=2,
+            checkpoint=checkpoint,
+        )

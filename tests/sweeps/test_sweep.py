@@ -68,7 +68,7 @@ def load_splits(config):
     return SimpleNamespace(train=make_toy_data(6), val=make_toy_data(3, seed=99))
 
 
-def full_supervision_reference(config, splits):
+def full_supervision_reference(config, splits, checkpoint=None):
     segmenter = CentroidSegmenter()
     segmenter.reset(config.seed)
     segmenter.fit(splits.train.images, splits.train.masks, seed=config.seed)
