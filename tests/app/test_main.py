@@ -1,6 +1,7 @@
 """Streamlit's AppTest drives the pages on a tiny generated project."""
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -14,6 +15,13 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
+
+
+@pytest.fixture(autouse=True)
+def restore_main_module(monkeypatch):
+    """Streamlit's script runner leaves the page script as ``sys.modules["__main__"]``; put the
+    real one back, or a later test that spawns processes re-imports the page in its children."""
+    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
 
 
 def start_app(project_dir: Path, monkeypatch, tab: str = "tab1") -> AppTest:

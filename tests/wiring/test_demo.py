@@ -3,9 +3,6 @@ after another or in two processes, resumed rather than redone, and the separatio
 
 from __future__ import annotations
 
-import sys
-import types
-
 import pytest
 
 from al_loop.core.errors import ConfigError
@@ -55,12 +52,7 @@ def one_after_another(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_two_processes_draw_the_curves_of_one_after_another(
-    one_after_another, tmp_path, monkeypatch
-):
-    # spawned workers re-import __main__ from its file: in a full pytest session an app test
-    # may have left the Streamlit script there (the CLI's __main__ is the al-loop entry point)
-    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
+def test_two_processes_draw_the_curves_of_one_after_another(one_after_another, tmp_path):
     out = tmp_path / "parallel"
     assert main(demo_argv(out, 2)) == 0
     assert curves(out) == curves(one_after_another)
