@@ -158,9 +158,28 @@ class RegionLabelAnnotator:
 
 
 def region_label_annotator(
-    pool_masks: np.ndarray, cost, seed: int = 0, **params
+    pool_masks: np.ndarray,
+    cost,
+    seed: int = 0,
+    *,
+    num_classes: int | None = None,
+    split: bool | None = None,
+    criterion: str = "area",
+    threshold: float = 100.0,
+    sigma: float = 1.0,
+    min_purity: float = 0.0,
 ) -> RegionLabelAnnotator:
     """The ``BATCH_ANNOTATORS`` entry: priced by the cost table's ``region_label``; model-free
-    and deterministic, so ``seed`` is not used."""
+    and deterministic, so ``seed`` is not used. The params are spelled out (not ``**params``)
+    so that the pre-flight check binds a config's params to this signature and names a typo."""
     del seed
-    return RegionLabelAnnotator(pool_masks, cost[PRICE_ENTRY], **params)
+    return RegionLabelAnnotator(
+        pool_masks,
+        cost[PRICE_ENTRY],
+        num_classes=num_classes,
+        split=split,
+        criterion=criterion,
+        threshold=threshold,
+        sigma=sigma,
+        min_purity=min_purity,
+    )

@@ -36,6 +36,10 @@ TYPOS = [
         "annotation.params for 'feature_space'",
     ),
     (
+        {"annotation.method": "region_label", "annotation.params": {"thresold": 400}},
+        "annotation.params for 'region_label'",
+    ),
+    (
         {"annotation.method": "ritm_clicks", "annotation.params": {"weights": "/nowhere/w.pt"}},
         "/nowhere/w.pt: interactive model weights not found",
     ),
@@ -79,6 +83,7 @@ def test_a_units_kind_typo_fails_when_the_config_is_read():
         {},
         {"strategy.name": "cost_aware", "strategy.params": {"base": "margin"}},
         {"annotation.method": "feature_space", "annotation.params": {"purity": 0.8}},
+        {"annotation.method": "region_label", "annotation.params": {"threshold": 400}},
         {"annotation.method": "polygon", "units.kind": "superpixel"},
         {"segmenter.encoder_weights": None, "dataset.params": {"hw": [64, 64]}},
     ],
