@@ -221,6 +221,8 @@ def plotly_figure(
     for col, (_context, members) in enumerate(contexts.items(), start=1):
         panel = panel_curves(members, colour, dash, metric, log_x, band)
         drawn = [curve for _, curve in panel]
+        whole = whole_pool_seconds([run for g in members for run in g.runs])
+        hover = "%{x:.0f} s" + (" (%{customdata:.2f} % of labelling everything)" if whole else "")
         for group, curve in panel:
             rgb = palette[colour[group.strategy] % len(palette)]
             name = group.label + (f" (n={curve.seeds})" if curve.seeds > 1 else "")
@@ -241,6 +243,8 @@ def plotly_figure(
             fig.add_scatter(
                 x=curve.seconds,
                 y=curve.mean,
+                customdata=100 * np.asarray(curve.seconds) / whole[0] if whole else None,
+                hovertemplate=f"{hover}<br>%{{y:.3f}}<extra>{name}</extra>",
                 name=name,
                 mode="lines" if curve.seeds > 1 else "lines+markers",
                 line=line,
@@ -287,6 +291,8 @@ def plotly_figure(
             row=1,
             col=col,
         )
+        if whole and drawn:
+            _add_pool_axis(fig, col, len(contexts), drawn, whole, log_x)
     fig.update_layout(
         title=f"Budget curves: mean, band = {BANDS[band]}",
         template="plotly_white",
@@ -294,6 +300,51 @@ def plotly_figure(
         width=max(900, 650 * len(contexts)),
     )
     return fig
+
+
+def _add_pool_axis(fig, col: int, cols: int, drawn, whole: tuple[float, str], log_x: bool):
+    """A top axis over panel ``col`` reading the seconds as % of labelling the whole pool, as
+    the PNG's: an overlaying x axis whose range is the panel's range scaled by 100 / whole."""
+    seconds = np.concatenate([np.asarray(curve.seconds, float) for curve in drawn])
+    seconds = seconds[seconds > 0] if log_x else seconds
+    if seconds.size == 0:
+        return
+    low, high = float(seconds.min()), float(seconds.max())
+    pad = 0.02 * (high - low or 1.0)
+    bottom = [low - pad, high + pad] if not log_x else [np.log10(low), np.log10(high)]
+    scale = 100.0 / whole[0]
+    top = [v * scale for v in bottom] if not log_x else [v + np.log10(scale) for v in bottom]
+    base = fig.get_subplot(1, col).xaxis.plotly_name  # "xaxis", "xaxis2", ...
+    anchor = fig.get_subplot(1, col).yaxis.plotly_name.replace("axis", "")
+    name = f"xaxis{cols + col}"
+    fig.update_layout(
+        {
+            base: {"range": bottom},
+            name: {
+                "overlaying": base.replace("axis", ""),
+                "anchor": anchor,
+                "side": "top",
+                "range": top,
+                "type": "log" if log_x else "linear",
+                "showgrid": False,
+                "ticksuffix": " %",
+                "tickformat": ".3~g",
+                "nticks": 6,
+                "title": {"text": f"% of labelling the whole pool ({whole[1]})"},
+            },
+            "margin": {"t": 130},  # the figure's title above the top axis's title
+        }
+    )
+    # An axis with no trace is not drawn: one invisible point puts it on the panel.
+    fig.add_scatter(
+        x=[top[0]],
+        y=[float(drawn[0].mean[0])],
+        xaxis=name.replace("axis", ""),
+        yaxis=anchor,
+        opacity=0,
+        showlegend=False,
+        hoverinfo="skip",
+    )
 
 
 def _rgba(colour: str, alpha: float) -> str:
