@@ -24,6 +24,8 @@ import os
 import sys
 import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,6 +108,22 @@ def import_umap(cache_dir: str | None = None) -> Any:
         return umap
 
 
+@contextmanager
+def keeping_torch_threads() -> Iterator[None]:
+    """Give torch back its thread count after the block. umap's fit sets numba's thread count
+    to ``n_jobs`` and, when done, back to numba's default (every core); numba's OpenMP layer
+    sets OpenMP's count, which is torch's. Without this a run at ``threads: 1`` trained and
+    encoded on every core after its first projection (2 threads per run on this 2-core
+    machine), and its torch results depended on whether a projection had run yet."""
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch is not None else None
+    try:
+        yield
+    finally:
+        if torch is not None and torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+
+
 class ExactKnnIndex:
     """Exact nearest neighbours (scikit-learn, brute force) behind umap's search-index API.
 
@@ -170,7 +188,7 @@ class Projection:
             n_jobs=1,
             precomputed_knn=(knn_indices, knn_distances, index),
         )
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), keeping_torch_threads():
             warnings.filterwarnings("ignore", message=".*n_jobs.*overridden.*")
             warnings.filterwarnings("ignore", message=".*knn_search_index.*")
             target = np.asarray(labels, np.int64) if supervised else None
@@ -185,7 +203,8 @@ class Projection:
             return np.zeros((0, 2), np.float32)
         if self._umap is None:
             return ((features - self._mean) @ self._basis).astype(np.float32)
-        return self._umap.transform(features).astype(np.float32)
+        with keeping_torch_threads():
+            return self._umap.transform(features).astype(np.float32)
 
     def _fit_linear(self, features: np.ndarray) -> np.ndarray:
         self._mean = features.mean(axis=0) if len(features) else np.zeros(features.shape[1])

@@ -182,6 +182,70 @@ def test_map_features_average_each_units_part_of_its_images_maps():
     assert [a.unit for a in out] == units and all(a.seconds > 0 for a in out)
 
 
+class CountingMaps(ColourMaps):
+    """ColourMaps that records every image it encodes (by its pixel sum: the toy images differ)."""
+
+    def __init__(self):
+        self.seen = []
+
+    def feature_maps(self, images):
+        self.seen += [int(image.sum()) for image in images]
+        return super().feature_maps(images)
+
+
+def units_of(space, images):
+    return [u for u in space.units() if u.image in images]
+
+
+def test_a_pool_image_is_encoded_once_across_calls_and_the_features_do_not_change():
+    data = make_toy_data(4, hw=(32, 32))
+    space = GridUnits(len(data), data.hw, cell=16)
+    encoder = CountingMaps()
+    ann = FeatureSpaceAnnotator(
+        data.masks, CostTable.load(), encoder=encoder, projection="pca", features="maps"
+    )
+    ann.annotate_batch(requests(data, space, units_of(space, (0, 1))))
+    second = requests(data, space, units_of(space, (1, 2, 3)))
+    got = ann._features(second)
+    assert ann.encoded_images == 4  # image 1 came from the first call's maps
+    assert sorted(encoder.seen) == sorted(int(image.sum()) for image in data.images)
+    fresh = FeatureSpaceAnnotator(
+        data.masks, CostTable.load(), encoder=ColourMaps(), projection="pca", features="maps"
+    )
+    assert np.array_equal(got, fresh._features(second))
+
+
+def test_kept_maps_stay_within_map_cache_mb_oldest_out_first():
+    data = make_toy_data(3, hw=(32, 32))
+    space = GridUnits(len(data), data.hw, cell=16)
+    one_image = 3 * 16 * 16 * 4  # ColourMaps: 3 float32 channels at stride 2
+    ann = FeatureSpaceAnnotator(
+        data.masks,
+        CostTable.load(),
+        encoder=CountingMaps(),
+        projection="pca",
+        features="maps",
+        map_cache_mb=1.5 * one_image / 2**20,
+    )
+    for image in (0, 1, 2):
+        ann._features(requests(data, space, units_of(space, (image,))))
+    assert list(ann._maps) == [2]  # only the newest fits
+    ann._features(requests(data, space, units_of(space, (1, 2))))
+    assert ann.encoded_images == 4  # 0, 1, 2, then 1 again; 2 was kept
+    none = FeatureSpaceAnnotator(
+        data.masks, CostTable.load(), encoder=CountingMaps(), features="maps", map_cache_mb=0
+    )
+    for _ in range(2):
+        none._features(requests(data, space, units_of(space, (0,))))
+    assert none.encoded_images == 2 and not none._maps
+
+
+def test_a_negative_map_cache_is_a_config_error():
+    data = make_toy_data(2, hw=(16, 16))
+    with pytest.raises(ConfigError, match="map_cache_mb: must be >= 0"):
+        FeatureSpaceAnnotator(data.masks, CostTable.load(), map_cache_mb=-1)
+
+
 def test_maps_need_an_encoder_with_feature_maps():
     data = make_toy_data(2, hw=(16, 16))
     space = GridUnits(len(data), data.hw, cell=8)

@@ -36,6 +36,26 @@ def test_linear_projection_keeps_the_main_axis_and_transforms_consistently():
     np.testing.assert_allclose(projection.transform(features), coords, atol=1e-5)
 
 
+def test_a_umap_projection_leaves_torch_at_its_thread_count():
+    """umap resets numba's (so OpenMP's, so torch's) thread count to every core after a fit;
+    a run at one thread must stay at one thread."""
+    numba = pytest.importorskip("numba")
+    torch = pytest.importorskip("torch")
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba's default is one thread here: nothing to reset")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        features, _ = blobs(np.random.default_rng(0), per_blob=10)
+        projection = Projection(MAIN_VIEW, seed=0)
+        projection.fit(features)
+        assert torch.get_num_threads() == 1
+        projection.transform(features[:3])
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_tiny_sets_fall_back_to_the_linear_map():
     coords = Projection().fit(np.array([[0.0, 1.0], [2.0, 1.0]], np.float32))
     assert coords.shape == (2, 2) and abs(coords[1, 0] - coords[0, 0]) == pytest.approx(2.0)

@@ -9,6 +9,7 @@ from al_loop.core.errors import ConfigError
 from al_loop.data.base import IGNORE
 from simulators.box_labeller import (
     BoxLabeller,
+    _cuts,
     best_box,
     click_split,
     fit_price_scale,
@@ -59,6 +60,49 @@ def test_max_wrong_caps_the_disagreeing_segments_of_a_box():
     assert box.label == 1 and box.segments == (7, 8, 9, 10, 11)  # as with purity 1
     with pytest.raises(ConfigError, match="max_wrong"):
         BoxLabeller(PRICES, max_wrong=-1)
+
+
+def brute_best_box(coords, classes, candidates, purity, grid, max_wrong):
+    """(label, agreeing, segments) of ``best_box`` by trying every box of the cut grid in
+    order, counting its points one by one."""
+    index = np.flatnonzero(candidates)
+    points, cls = coords[index], classes[index]
+    x_cuts, y_cuts = _cuts(points[:, 0], grid), _cuts(points[:, 1], grid)
+    cx, cy = np.searchsorted(x_cuts, points[:, 0]), np.searchsorted(y_cuts, points[:, 1])
+    spans_x = [(a, b) for a in range(len(x_cuts) + 1) for b in range(a + 1, len(x_cuts) + 2)]
+    spans_y = [(a, b) for a in range(len(y_cuts) + 1) for b in range(a + 1, len(y_cuts) + 2)]
+    best = None
+    for x0, x1 in spans_x:
+        for y0, y1 in spans_y:
+            inside = (cx >= x0) & (cx < x1) & (cy >= y0) & (cy < y1)
+            known = cls[inside & (cls != IGNORE)].astype(int)
+            if not len(known):
+                continue
+            per_class = np.bincount(known)
+            agreeing, wrong = int(per_class.max()), len(known) - int(per_class.max())
+            if agreeing < purity * len(known) or (max_wrong is not None and wrong > max_wrong):
+                continue
+            if best is None or (agreeing, -wrong) > best[0]:
+                segments = tuple(int(s) for s in index[inside])
+                best = ((agreeing, -wrong), (int(per_class.argmax()), agreeing, segments))
+    return None if best is None else best[1]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_best_box_is_the_best_box_of_the_cut_grid(seed):
+    """Against a box-by-box count: random points of up to 5 classes (class ids with gaps,
+    some without ground truth), a subset of candidates, a coarse grid."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(5, 40))
+    coords = np.round(rng.normal(size=(n, 2)), 1)  # ties between coordinates too
+    classes = rng.choice(np.array([0, 2, 3, 7, IGNORE], np.uint8), n, p=[0.4, 0.2, 0.2, 0.1, 0.1])
+    candidates = rng.random(n) < 0.8
+    purity = float(rng.choice([0.6, 0.9, 1.0]))
+    max_wrong = [None, 0, 2][seed % 3]
+    box = best_box(coords, classes, candidates, 8, purity, grid=6, max_wrong=max_wrong)
+    expected = brute_best_box(coords, classes, candidates, purity, 6, max_wrong)
+    got = None if box is None else (box.label, box.agreeing, box.segments)
+    assert got == expected
 
 
 def test_box_geometry_contains_exactly_its_segments():
