@@ -38,6 +38,8 @@ STORE_FILE = "store.sqlite"  # a run directory's store
 # meta key the loop writes when it ends ({"rounds", "seconds", "ended_by"}): a report tells a
 # finished run from one still running or stopped midway
 FINISHED_META = "finished"
+# a run's labels trained like its full-supervision reference (al_loop/wiring/refit.py)
+REFIT_META = "plateau_refit"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -15,7 +15,7 @@ import numpy as np
 
 from al_loop.core.errors import AlLoopError, ConfigError
 from al_loop.core.experiment import COMPUTE_METRICS
-from al_loop.core.store import FINISHED_META, STORE_FILE, LabelStore, RoundRecord
+from al_loop.core.store import FINISHED_META, REFIT_META, STORE_FILE, LabelStore, RoundRecord
 
 MANIFEST_FILE = "sweep.json"  # written by al_loop.sweeps.schedule: the sweep's runs, in order
 
@@ -40,6 +40,9 @@ class RunResult:
     finished_meta: dict | None = None
     # labelled pixels per class over the run's annotations (LabelStore.labelled_pixels_per_class)
     labelled_per_class: list[int] = field(default_factory=list)
+    # the run's labels trained like its reference (``al-loop refit``; al_loop/wiring/refit.py):
+    # {"miou", "seconds_total", ...}; None until refit
+    refit: dict | None = None
 
     @property
     def finished(self) -> bool:
@@ -140,6 +143,7 @@ def load_run(run_dir: str | Path) -> RunResult:
         rare = json.loads(store.get_meta("rare_classes", "[]"))
         costs = json.loads(store.get_meta("costs", "null"))
         finished = json.loads(store.get_meta(FINISHED_META, "null"))
+        refit = json.loads(store.get_meta(REFIT_META, "null"))
         # every mask decoded: only where the report has rare classes to count
         labelled = store.labelled_pixels_per_class(len(classes)).tolist() if rare else []
         return RunResult(
@@ -153,6 +157,7 @@ def load_run(run_dir: str | Path) -> RunResult:
             costs,
             finished,
             labelled,
+            refit,
         )
 
 

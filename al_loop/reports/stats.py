@@ -249,6 +249,14 @@ def group_rows(runs: list[RunResult], metric: str = "miou") -> list[dict]:
             shares = [100 * v[-1] / run.full(metric) for run, _, v in curves if run.full(metric)]
             pct_full = mean_std(shares) if shares else (None, None)
             row.update(pct_full_mean=pct_full[0], pct_full_std=pct_full[1])
+            # the labels trained like the reference (al-loop refit), when every seed has it
+            refits = [(run.refit["miou"], run.full(metric)) for run, _, _ in curves if run.refit]
+            if metric == "miou" and refits and len(refits) == len(curves):
+                final = mean_std([value for value, _ in refits])
+                row.update(final_refit_mean=final[0], final_refit_std=final[1])
+                if all(full for _, full in refits):
+                    share = mean_std([100 * value / full for value, full in refits])
+                    row.update(pct_full_refit_mean=share[0], pct_full_refit_std=share[1])
             shares = [s for run, _, _ in curves if (s := rare_label_share(run)) is not None]
             rare = mean_std(shares) if shares else (None, None)
             row.update(rare_labels_mean=rare[0], rare_labels_std=rare[1])
@@ -406,6 +414,11 @@ def format_group_rows(rows: list[dict]) -> list[dict]:
         text["final"] = _mean_pm(row["final_mean"], row["final_std"], 3)
         pct_full = _mean_pm(row.get("pct_full_mean"), row.get("pct_full_std"), 1)
         text["pct_full"] = None if pct_full is None else f"{pct_full} %"
+        refit = _mean_pm(row.get("final_refit_mean"), row.get("final_refit_std"), 3)
+        if refit is not None:
+            text["final_refit"] = refit
+            share = _mean_pm(row.get("pct_full_refit_mean"), row.get("pct_full_refit_std"), 1)
+            text["pct_full_refit"] = None if share is None else f"{share} %"
         for level in LEVELS:
             key = _level_key(level)
             cell = _mean_pm(row[f"{key}_mean"], row[f"{key}_std"], 0)

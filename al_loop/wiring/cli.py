@@ -128,6 +128,20 @@ def cmd_report(args: argparse.Namespace) -> None:
         print(f"logged {len(runs)} runs to MLflow at {uri} (experiment '{args.experiment}')")
 
 
+def cmd_refit(args: argparse.Namespace) -> None:
+    from al_loop.core.progress import tqdm_progress
+    from al_loop.reports.runs import find_runs
+    from al_loop.wiring.refit import refit_run
+
+    for run_dir in find_runs(args.run_dirs):
+        result, computed = refit_run(run_dir, tqdm_progress, force=args.force)
+        done = "refit" if computed else "kept  "  # kept: refit earlier from the same labels
+        _log(
+            f"{done} {run_dir}: val mIoU {result['miou']:.4f} "
+            f"({result['labelled_images']} labelled images, {result['seconds_total']:.0f} s)"
+        )
+
+
 def cmd_sweep(args: argparse.Namespace) -> None:
     from datetime import datetime
 
@@ -450,6 +464,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--experiment", default="al-loop", help="MLflow experiment name")
     report.set_defaults(func=cmd_report)
+
+    refit = sub.add_parser(
+        "refit",
+        parents=[common],
+        help="train each run's labels like its full-supervision reference (the report's "
+        "final_refit column)",
+    )
+    refit.add_argument("run_dirs", nargs="+", help="run directories or sweep directories")
+    refit.add_argument("--force", action="store_true", help="refit even if stored for these labels")
+    refit.set_defaults(func=cmd_refit)
 
     noc = sub.add_parser(
         "noc", parents=[common], help="NoC@85/90 and seconds-to-IoU of interactive methods"
