@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from al_loop.core.errors import AlLoopError, RunDirError
+from al_loop.core.metrics import unpredicted_classes
 from al_loop.core.progress import ProgressFactory, no_progress, step_callback
 from al_loop.core.protocols import (
     AnnotationModelTrainer,
@@ -200,6 +201,15 @@ class Loop:
             f"round {round_index}: {record.n_annotated} units, {record.seconds_total:.0f} s total, "
             f"val mIoU {metrics['miou']:.3f}"
         )
+        confusion = metrics.get("confusion_matrix")
+        if confusion is not None and (missing := unpredicted_classes(confusion)):
+            # said once per round in the run's log: an overnight run that collapsed (e.g. a
+            # learning rate too high for warm-started short fits) is visible at once
+            self.log(
+                f"warning: round {round_index}: the model predicts no pixel of class "
+                f"{', '.join(map(str, missing))} on the validation set, where it is at least 5 % "
+                "of the pixels: the fit has collapsed (try a lower segmenter.lr)"
+            )
 
     # -- helpers ----------------------------------------------------------------------------
     def _fit(self, round_index: int, labels: np.ndarray, labelled: np.ndarray) -> dict:

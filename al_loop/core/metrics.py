@@ -30,6 +30,18 @@ def confusion_matrix(
     return counts.reshape(num_classes, num_classes)
 
 
+def unpredicted_classes(confusion: np.ndarray, min_share: float = 0.05) -> list[int]:
+    """Classes that make at least ``min_share`` of the target pixels of a confusion matrix
+    (rows: target, columns: prediction) yet are never predicted: the mark of a collapsed fit,
+    not of a rare class the model has not learned yet (those stay under ``min_share``)."""
+    confusion = np.asarray(confusion)
+    target, predicted = confusion.sum(axis=1), confusion.sum(axis=0)
+    total = target.sum()
+    if total == 0:
+        return []
+    return [int(c) for c in np.flatnonzero((target >= min_share * total) & (predicted == 0))]
+
+
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """num / den with NaN where den == 0 (and no RuntimeWarning)."""
     num, den = np.asarray(num, np.float64), np.asarray(den, np.float64)

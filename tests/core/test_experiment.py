@@ -397,3 +397,31 @@ def test_a_run_stopped_while_its_last_round_trains_evaluates_that_round_on_resum
     loop.store.close()
     monkeypatch.setattr(Loop, "train_and_evaluate", train)
     assert curve(make_loop(tmp_path / "run").run()) == uninterrupted
+
+
+class CollapsedSegmenter(CentroidSegmenter):
+    """Evaluates like a fit that collapsed onto class 0: nothing else is ever predicted."""
+
+    def evaluate(self, data):
+        metrics = super().evaluate(data)
+        counts = np.bincount(data.masks[data.masks != 255].ravel(), minlength=self.num_classes)
+        confusion = np.zeros((self.num_classes, self.num_classes), np.int64)
+        confusion[:, 0] = counts  # every target pixel predicted as class 0
+        return {**metrics, "confusion_matrix": confusion.tolist()}
+
+
+@pytest.mark.parametrize(("segmenter", "warned"), [(CollapsedSegmenter, True), (None, False)])
+def test_a_round_whose_model_never_predicts_a_frequent_class_is_flagged(
+    tmp_path, segmenter, warned
+):
+    loop = make_loop(tmp_path)
+    if segmenter is not None:
+        loop.segmenter = segmenter()
+    lines = []
+    loop.log = lines.append
+    loop.run()
+    flagged = [line for line in lines if line.startswith("warning: round")]
+    assert bool(flagged) == warned
+    if warned:  # every round, naming the classes the toy data has at >= 5 %
+        assert len(flagged) == len([line for line in lines if " val mIoU " in line])
+        assert "predicts no pixel of class 1, 2 on the validation set" in flagged[0]

@@ -16,6 +16,7 @@ from al_loop.core.metrics import (
     mean_dice,
     mean_iou,
     pixel_accuracy,
+    unpredicted_classes,
     weighted_iou,
 )
 
@@ -103,3 +104,17 @@ def test_clicks_to_iou():
     assert clicks_to_iou([0.5, 0.86, 0.91], 0.90) == 3
     assert clicks_to_iou([0.5, 0.6], 0.90, max_clicks=20) == 20
     assert clicks_to_iou([0.5, 0.95], 0.90, max_clicks=1) == 1  # click 2 is past the cap
+
+
+@pytest.mark.parametrize(
+    ("confusion", "missing"),
+    [
+        ([[90, 0], [10, 0]], [1]),  # 10 % foreground, never predicted: collapsed
+        ([[90, 0], [4, 6]], []),  # predicted at least once
+        ([[97, 0], [3, 0]], []),  # 3 % < 5 %: a rare class not learned yet, not a collapse
+        ([[0, 0], [0, 0]], []),  # nothing to judge
+        ([[50, 0, 0], [0, 40, 0], [10, 0, 0]], [2]),  # three classes, the last one missing
+    ],
+)
+def test_unpredicted_classes_are_frequent_classes_never_predicted(confusion, missing):
+    assert unpredicted_classes(np.array(confusion)) == missing
