@@ -208,7 +208,7 @@ class Loop:
             self.log(
                 f"warning: round {round_index}: the model predicts no pixel of class "
                 f"{', '.join(map(str, missing))} on the validation set, where it is at least 5 % "
-                "of the pixels: the fit has collapsed (try a lower segmenter.lr)"
+                "of the pixels: a collapsed fit (try a lower segmenter.lr) or too few labels of it"
             )
 
     # -- helpers ----------------------------------------------------------------------------
