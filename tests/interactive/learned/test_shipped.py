@@ -17,11 +17,11 @@ from al_loop.interactive.noc import load_noc_samples, summarize
 SHIPPED = REPO_ROOT / "models" / "interactive"
 GRABCUT = REPO_ROOT.parent / "shared" / "datasets" / "GrabCut"
 # NoC@85 / NoC@90 on GrabCut's first three images, measured with the shipped weights
-# (ritm_clicks 8.33 / 12.0, dextr 2.33 / 3.33, iog 8.0 / 11.0; all 50 images: README, NoC
+# (ritm_clicks 8.33 / 12.0, dextr 2.33 / 3.33, iog 3.0 / 3.67; all 50 images: README, NoC
 # benchmark) plus about a click of slack; a network of the same shape whose guidance and decoder
 # were never trained (ImageNet encoder only) scores 20 / 20 on them for all three
 # (benchmarks/bench_untrained_noc.py).
-NOC_BOUNDS = {"ritm_clicks": (9.5, 13.0), "dextr": (3.5, 4.5), "iog": (9.0, 12.0)}
+NOC_BOUNDS = {"ritm_clicks": (9.5, 13.0), "dextr": (3.5, 4.5), "iog": (4.0, 4.7)}
 SHIPPED_METHODS = sorted(NOC_BOUNDS)
 
 
