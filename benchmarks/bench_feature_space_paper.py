@@ -42,6 +42,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -51,7 +52,12 @@ sys.path.insert(0, str(ROOT))
 
 from al_loop.core.cost import CostTable  # noqa: E402
 from al_loop.core.metrics import binary_iou  # noqa: E402
-from al_loop.core.segments import image_gradient  # noqa: E402
+from al_loop.core.segments import (  # noqa: E402
+    image_gradient,
+    mixed_gradient,
+    probability_gradient,
+)
+from al_loop.data import load_dataset  # noqa: E402
 from al_loop.data.base import IGNORE  # noqa: E402
 from al_loop.data.benchmarks import DAVIS_ROOT, load_davis  # noqa: E402
 from al_loop.data.camvid import CAMVID_HW, CAMVID_ROOT, load_camvid  # noqa: E402
@@ -74,6 +80,7 @@ from al_loop.feature_space.iterative import MetricReprojection  # noqa: E402
 from al_loop.feature_space.metric import embed  # noqa: E402
 from al_loop.feature_space.projection import UNLABELLED, Projection  # noqa: E402
 from al_loop.feature_space.segments import ground_truth_segments  # noqa: E402
+from al_loop.models.segmenter import SmpSegmenter  # noqa: E402
 from simulators.box_labeller import (  # noqa: E402
     ACTION_PRICES,
     BoxLabeller,
@@ -398,17 +405,55 @@ def price_vectors(cost, scaled: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load(args):
-    """(images, masks, num_classes, volume threshold, name) of the chosen data set."""
+    """(images, masks, num_classes, volume threshold) of the chosen data set and frames."""
     hw = tuple(args.hw)
-    if args.dataset == "davis":
+    if args.frames == "heldout":  # val + test: frames a segmenter trained on the pool never saw
+        root = args.root or (DAVIS_ROOT if args.dataset == "davis" else CAMVID_ROOT)
+        splits = load_dataset(args.dataset, root=root, hw=hw)
+        data = SimpleNamespace(
+            images=np.concatenate([splits.val.images, splits.test.images]),
+            masks=np.concatenate([splits.val.masks, splits.test.masks]),
+            classes=splits.classes,
+        )
+    elif args.dataset == "davis":
         data = load_davis(args.root or DAVIS_ROOT, hw)
-        scaled = PAPER_THRESHOLD * hw[0] * hw[1] / (PAPER_HW[0] * PAPER_HW[1])
     else:
         data = load_camvid(args.root or CAMVID_ROOT, "train", hw)
-        scaled = CAMVID_THRESHOLD * hw[0] * hw[1] / (CAMVID_HW[0] * CAMVID_HW[1])
-    frames = np.arange(0, len(data), args.every)
+    paper_hw, paper_cut = (PAPER_HW, PAPER_THRESHOLD)
+    if args.dataset == "camvid":
+        paper_hw, paper_cut = (CAMVID_HW, CAMVID_THRESHOLD)
+    scaled = paper_cut * hw[0] * hw[1] / (paper_hw[0] * paper_hw[1])
+    frames = np.arange(0, len(data.images), args.every)
     threshold = args.threshold or scaled
     return data.images[frames], data.masks[frames], len(data.classes), threshold
+
+
+def load_segmenter(path: str, num_classes: int, encoder: str | None = None) -> SmpSegmenter:
+    """A segmenter with the weights of ``path``: a segmenter saved by ``SmpSegmenter.save`` or a
+    full-supervision reference checkpoint (its best epoch's weights; it names no encoder)."""
+    blob = torch.load(path, weights_only=True, map_location="cpu")
+    config = dict(blob.get("config", {}))
+    config.setdefault("num_classes", num_classes)
+    if encoder:
+        config["encoder"] = encoder
+    keep = ("num_classes", "arch", "encoder", "encoder_weights")
+    segmenter = SmpSegmenter(**{k: config[k] for k in keep if k in config})
+    model = segmenter._build_model(seed=0, pretrained=False)
+    model.load_state_dict(blob["state_dict"] if "state_dict" in blob else blob["best_weights"])
+    segmenter.model = model.eval()
+    return segmenter
+
+
+def learned_gradients(args, images: np.ndarray, num_classes: int) -> np.ndarray:
+    """[N,H,W]: Scharr mixed with a trained segmenter's probability gradient (--boundary-mix)."""
+    segmenter = load_segmenter(args.boundary_weights, num_classes)
+    probs = segmenter.predict_proba(images)
+    return np.stack(
+        [
+            mixed_gradient(image_gradient(image), probability_gradient(p), args.boundary_mix)
+            for image, p in zip(images, probs, strict=True)
+        ]
+    )
 
 
 def describe(row: dict, frames: int) -> str:
@@ -500,6 +545,10 @@ def cache_dir(args, setting: str, threshold: float) -> Path | None:
     cut = f"gt{args.min_area:g}" if setting == "perfect" else f"volume{threshold:.0f}"
     if setting == "real" and args.boundary != "colour":
         cut = f"{args.boundary}{args.regions}"
+        if args.boundary == "learned":
+            cut += f"_mix{args.boundary_mix:g}_{Path(args.boundary_weights).stem}"
+    if args.frames != "all":
+        cut += f"_{args.frames}"
     hw = "x".join(str(v) for v in args.hw)
     return Path(args.cache) / f"{args.dataset}_{hw}_every{args.every}_{cut}_seed{args.seed}"
 
@@ -520,11 +569,23 @@ def main() -> None:
     )
     parser.add_argument(
         "--boundary",
-        choices=["colour", "colour_regions", "scharr"],
+        choices=["colour", "colour_regions", "scharr", "learned"],
         default="colour",
         help="real segments' edge weights: colour distance of neighbours cut at the volume "
-        "threshold (colour) or at --regions per frame (colour_regions), or Scharr gradient "
-        "magnitude cut at --regions per frame (scharr)",
+        "threshold (colour) or at --regions per frame (colour_regions), Scharr gradient "
+        "magnitude cut at --regions per frame (scharr), or Scharr mixed with the probability "
+        "gradient of --boundary-weights' segmenter (learned; benchmarks/bench_learned_boundary.py)",
+    )
+    parser.add_argument("--boundary-weights", default=None, help="with --boundary learned")
+    parser.add_argument(
+        "--boundary-mix", type=float, default=0.25, help="the learned boundary's weight"
+    )
+    parser.add_argument(
+        "--frames",
+        choices=["all", "heldout"],
+        default="all",
+        help="all frames (with --every), or the val + test splits (held out from a segmenter "
+        "trained on the pool, as --boundary-weights')",
     )
     parser.add_argument("--regions", type=int, default=413, help="per frame, with scharr")
     parser.add_argument("--settings", nargs="+", default=["perfect", "real"])
@@ -600,6 +661,8 @@ def main() -> None:
         cost = with_prices(CostTable.load(args.costs), args.price)
         reprice(args.reprice, args.fit_from or args.reprice[0], cost, args)
         return
+    if args.boundary == "learned" and not args.boundary_weights:
+        parser.error("--boundary learned needs --boundary-weights")
     args.hw = args.hw or ([240, 427] if args.dataset == "davis" else [180, 240])
     out = Path(args.out or ROOT / f"benchmarks/results/bench_feature_space_{args.dataset}.json")
     torch.set_num_threads(1)
@@ -627,6 +690,11 @@ def main() -> None:
             space = ground_truth_segments(masks, int(args.min_area * hw[0] * hw[1]))
         elif args.boundary == "scharr":  # edges from the Scharr gradient, equal segment count
             gradients = np.stack([image_gradient(image) for image in images])
+            space = pool_segments(
+                images, "volume", None, num_regions=args.regions, gradients=gradients
+            )
+        elif args.boundary == "learned":  # Scharr mixed with a segmenter's boundary
+            gradients = learned_gradients(args, images, num_classes)
             space = pool_segments(
                 images, "volume", None, num_regions=args.regions, gradients=gradients
             )

@@ -32,6 +32,29 @@ def image_gradient(image: np.ndarray, sigma: float = 1.0) -> np.ndarray:
     return magnitude.max(axis=-1) if magnitude.ndim == 3 else magnitude
 
 
+def probability_gradient(probs: np.ndarray) -> np.ndarray:
+    """float32 [H,W]: a learned boundary, the Scharr magnitude of a segmenter's class
+    probabilities [C,H,W] (max over classes): high where the model's decision changes, zero
+    where it is sure of one class."""
+    return image_gradient(np.moveaxis(np.asarray(probs, np.float32) * 255.0, 0, -1), sigma=0.0)
+
+
+def mixed_gradient(image_grad: np.ndarray, learned: np.ndarray, weight: float) -> np.ndarray:
+    """float32 [H,W]: ``(1 - weight) * image_grad + weight * learned``, each over its 99th
+    percentile first so that the two mix on one scale. The learned boundary alone is flat
+    inside regions the model is sure of, where the image's edges still cut segments apart."""
+    if not 0.0 <= weight <= 1.0:
+        raise ConfigError(
+            f"segments: the learned boundary's weight must be in [0, 1], got {weight}"
+        )
+
+    def scaled(g: np.ndarray) -> np.ndarray:
+        g = np.asarray(g, np.float32)
+        return g / max(float(np.percentile(g, 99)), 1e-6)
+
+    return (1.0 - weight) * scaled(image_grad) + weight * scaled(learned)
+
+
 def hierarchical_segments(
     image: np.ndarray,
     criterion: str = "area",
