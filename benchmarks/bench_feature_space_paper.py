@@ -183,8 +183,9 @@ def reduce(features: np.ndarray, dims: int = PCA_DIMS) -> np.ndarray:
 class Features:
     """Feature choices by name: each maps (images, segments, segment_image) -> [S,D]."""
 
-    def __init__(self, threads: int = 1):
+    def __init__(self, threads: int = 1, segmenter=None):
         self.threads = threads
+        self.segmenter = segmenter  # a trained SmpSegmenter, for segmenter_maps
         self._maps: dict = {}
 
     def lite0_crop(self, images, segments, segment_image):
@@ -196,6 +197,16 @@ class Features:
         key = id(images)
         if key not in self._maps:
             self._maps[key] = lite0_encoder().feature_maps(images)
+        return map_features(self._maps[key], segments, len(segment_image))
+
+    def segmenter_maps(self, images, segments, segment_image):
+        """As lite0_maps, from a segmenter trained on the task (--segmenter) instead of the
+        ImageNet weights: the loop's model is an encoder that has seen object and background."""
+        if self.segmenter is None:
+            raise SystemExit("--features segmenter_maps needs --segmenter")
+        key = ("segmenter", id(images))
+        if key not in self._maps:
+            self._maps[key] = self.segmenter.feature_maps(images)
         return map_features(self._maps[key], segments, len(segment_image))
 
     def stats(self, images, segments, segment_image):
@@ -444,13 +455,12 @@ def load_segmenter(path: str, num_classes: int, encoder: str | None = None) -> S
     return segmenter
 
 
-def learned_gradients(args, images: np.ndarray, num_classes: int) -> np.ndarray:
+def learned_gradients(segmenter, images: np.ndarray, mix: float) -> np.ndarray:
     """[N,H,W]: Scharr mixed with a trained segmenter's probability gradient (--boundary-mix)."""
-    segmenter = load_segmenter(args.boundary_weights, num_classes)
     probs = segmenter.predict_proba(images)
     return np.stack(
         [
-            mixed_gradient(image_gradient(image), probability_gradient(p), args.boundary_mix)
+            mixed_gradient(image_gradient(image), probability_gradient(p), mix)
             for image, p in zip(images, probs, strict=True)
         ]
     )
@@ -546,9 +556,11 @@ def cache_dir(args, setting: str, threshold: float) -> Path | None:
     if setting == "real" and args.boundary != "colour":
         cut = f"{args.boundary}{args.regions}"
         if args.boundary == "learned":
-            cut += f"_mix{args.boundary_mix:g}_{Path(args.boundary_weights).stem}"
+            cut += f"_mix{args.boundary_mix:g}_{Path(args.segmenter).stem}"
     if args.frames != "all":
         cut += f"_{args.frames}"
+    if any("segmenter" in name for name in args.features + args.metric):
+        cut += f"_features_{Path(args.segmenter).stem}"
     hw = "x".join(str(v) for v in args.hw)
     return Path(args.cache) / f"{args.dataset}_{hw}_every{args.every}_{cut}_seed{args.seed}"
 
@@ -574,9 +586,14 @@ def main() -> None:
         help="real segments' edge weights: colour distance of neighbours cut at the volume "
         "threshold (colour) or at --regions per frame (colour_regions), Scharr gradient "
         "magnitude cut at --regions per frame (scharr), or Scharr mixed with the probability "
-        "gradient of --boundary-weights' segmenter (learned; benchmarks/bench_learned_boundary.py)",
+        "gradient of the --segmenter (learned; benchmarks/bench_learned_boundary.py)",
     )
-    parser.add_argument("--boundary-weights", default=None, help="with --boundary learned")
+    parser.add_argument(
+        "--segmenter",
+        default=None,
+        help="a trained segmenter (saved, or a full-supervision reference checkpoint), for "
+        "--boundary learned and --features segmenter_maps",
+    )
     parser.add_argument(
         "--boundary-mix", type=float, default=0.25, help="the learned boundary's weight"
     )
@@ -585,7 +602,7 @@ def main() -> None:
         choices=["all", "heldout"],
         default="all",
         help="all frames (with --every), or the val + test splits (held out from a segmenter "
-        "trained on the pool, as --boundary-weights')",
+        "trained on the pool, as --segmenter's)",
     )
     parser.add_argument("--regions", type=int, default=413, help="per frame, with scharr")
     parser.add_argument("--settings", nargs="+", default=["perfect", "real"])
@@ -661,8 +678,8 @@ def main() -> None:
         cost = with_prices(CostTable.load(args.costs), args.price)
         reprice(args.reprice, args.fit_from or args.reprice[0], cost, args)
         return
-    if args.boundary == "learned" and not args.boundary_weights:
-        parser.error("--boundary learned needs --boundary-weights")
+    if args.boundary == "learned" and not args.segmenter:
+        parser.error("--boundary learned needs --segmenter")
     args.hw = args.hw or ([240, 427] if args.dataset == "davis" else [180, 240])
     out = Path(args.out or ROOT / f"benchmarks/results/bench_feature_space_{args.dataset}.json")
     torch.set_num_threads(1)
@@ -671,7 +688,8 @@ def main() -> None:
     frames, hw = len(images), tuple(args.hw)
     cost = CostTable.load(args.costs)
     print(f"{args.dataset}: {frames} frames at {hw[0]}x{hw[1]}, volume cut {threshold:.0f}")
-    features = Features()
+    segmenter = load_segmenter(args.segmenter, num_classes) if args.segmenter else None
+    features = Features(segmenter=segmenter)
     report: dict = {
         "dataset": args.dataset,
         "hw": list(hw),
@@ -694,7 +712,7 @@ def main() -> None:
                 images, "volume", None, num_regions=args.regions, gradients=gradients
             )
         elif args.boundary == "learned":  # Scharr mixed with a segmenter's boundary
-            gradients = learned_gradients(args, images, num_classes)
+            gradients = learned_gradients(segmenter, images, args.boundary_mix)
             space = pool_segments(
                 images, "volume", None, num_regions=args.regions, gradients=gradients
             )

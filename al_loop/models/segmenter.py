@@ -526,6 +526,24 @@ class SmpSegmenter:
         return torch.cat(chunks).numpy() if chunks else np.empty((0, 0, h, w), np.float32)
 
     @torch.inference_mode()
+    def feature_maps(
+        self, images: np.ndarray, levels: tuple[int, ...] = (2, 3, 4, 5)
+    ) -> list[np.ndarray]:
+        """float32 [N,D_l,ceil(H/2**l),ceil(W/2**l)] encoder maps of whole images, one per level
+        (2: stride 4 ... 5: stride 32), the padding cropped off: the contract of
+        ``Lite0Encoder.feature_maps``, so a trained segmenter can stand in for the ImageNet
+        encoder of feature-space annotation (``al_loop.feature_space.features.map_features``)."""
+        h, w = images.shape[1:3]
+        out: list[list[torch.Tensor]] = [[] for _ in levels]
+        self.model.eval()
+        for _, x in self._input_batches(images, 1):
+            maps = self.model.encoder(x)
+            for k, level in enumerate(levels):
+                size = (-(-h // 2**level), -(-w // 2**level))
+                out[k].append(maps[level][:, :, : size[0], : size[1]].float().cpu())
+        return [torch.cat(m).numpy() for m in out]
+
+    @torch.inference_mode()
     def predict(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
         """uint8 [N,H,W] arg-max class map (without materialising all probabilities)."""
         check_images(images)

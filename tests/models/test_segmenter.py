@@ -232,3 +232,16 @@ def test_bad_labels_are_rejected(toy):
     labels[0, 0, 0] = 7
     with pytest.raises(DataError, match="7"):
         tiny().fit(toy.images, labels, seed=0)
+
+
+def test_feature_maps_crop_the_padding_like_the_imagenet_encoder():
+    """A 40x50 image is padded to 64x64 for the network; its maps must cover the image only,
+    with Lite0Encoder.feature_maps' sizes, and not depend on the other images of the call."""
+    seg = tiny()
+    images = np.random.default_rng(0).integers(0, 255, (2, 40, 50, 3), dtype=np.uint8)
+    maps = seg.feature_maps(images)
+    assert [m.shape[2:] for m in maps] == [(10, 13), (5, 7), (3, 4), (2, 2)]
+    assert [m.shape[:2] for m in maps] == [(2, 24), (2, 40), (2, 112), (2, 320)]
+    alone = seg.feature_maps(images[1:])
+    for both, one in zip(maps, alone, strict=True):
+        np.testing.assert_allclose(both[1:], one, rtol=1e-5, atol=1e-5)
