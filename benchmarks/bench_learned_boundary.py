@@ -79,25 +79,26 @@ def main() -> None:
     regions = round((colour.max() + 1) / len(images))
     scharr = np.stack([image_gradient(image) for image in images])
     learned = learned_gradients(probs)
-    boundaries = {
-        "colour distance (volume cut)": None,
-        "colour distance": "colour",
-        "Scharr": scharr,
-        "learned (probability gradient)": learned,
+
+    def cut(gradients: np.ndarray | None) -> np.ndarray:
+        """The frames' segments at ``regions`` per frame (colour distance when None)."""
+        return pool_segments(images, "volume", None, num_regions=regions, gradients=gradients)[0]
+
+    cuts = {
+        "colour distance (volume cut)": lambda: colour,
+        "colour distance": lambda: cut(None),
+        "Scharr": lambda: cut(scharr),
+        "learned (probability gradient)": lambda: cut(learned),
     }
     for weight in args.mix:
-        boundaries[f"Scharr + learned x{weight:g}"] = mixed_gradients(scharr, learned, weight)
+        cuts[f"Scharr + learned x{weight:g}"] = lambda w=weight: cut(
+            mixed_gradients(scharr, learned, w)
+        )
+    measure = "iou" if num_classes == 2 else "miou"  # DAVIS: mean object IoU per frame
     rows = []
-    for name, gradient in boundaries.items():
+    for name, segments_of in cuts.items():
         start = time.process_time()
-        if gradient is None:
-            segments = colour
-        elif isinstance(gradient, str):
-            segments, _ = pool_segments(images, "volume", None, num_regions=regions)
-        else:
-            segments, _ = pool_segments(
-                images, "volume", None, num_regions=regions, gradients=gradient
-            )
+        segments = segments_of()
         row = {
             "boundary": name,
             "segments_per_frame": (segments.max() + 1) / len(images),
@@ -106,8 +107,8 @@ def main() -> None:
         }
         rows.append(row)
         print(
-            f"{name:34s} {row['segments_per_frame']:6.1f} segments/frame  upper bound IoU "
-            f"{row['iou']:.4f}  pixel accuracy {row['pixel_accuracy']:.4f}",
+            f"{name:34s} {row['segments_per_frame']:6.1f} segments/frame  upper bound "
+            f"{measure} {row[measure]:.4f}  pixel accuracy {row['pixel_accuracy']:.4f}",
             flush=True,
         )
     out = Path(args.out)
