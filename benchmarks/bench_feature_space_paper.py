@@ -472,13 +472,15 @@ def load_segmenter(path: str, num_classes: int, encoder: str | None = None) -> S
 
 def learned_gradients(segmenter, images: np.ndarray, mix: float) -> np.ndarray:
     """[N,H,W]: Scharr mixed with a trained segmenter's probability gradient (--boundary-mix)."""
-    probs = segmenter.predict_proba(images)
-    return np.stack(
-        [
-            mixed_gradient(image_gradient(image), probability_gradient(p), mix)
-            for image, p in zip(images, probs, strict=True)
-        ]
-    )
+    scharr = [image_gradient(image) for image in images]
+    learned = [probability_gradient(p) for p in segmenter.predict_proba(images)]
+    return mixed_gradients(scharr, learned, mix)
+
+
+def mixed_gradients(image_grads, learned, weight: float) -> np.ndarray:
+    """[N,H,W]: ``mixed_gradient`` frame by frame."""
+    pairs = zip(image_grads, learned, strict=True)
+    return np.stack([mixed_gradient(g, m, weight) for g, m in pairs])
 
 
 def describe(row: dict, frames: int) -> str:
@@ -619,7 +621,9 @@ def main() -> None:
         help="all frames (with --every), or the val + test splits (held out from a segmenter "
         "trained on the pool, as --segmenter's)",
     )
-    parser.add_argument("--regions", type=int, default=413, help="per frame, with scharr")
+    parser.add_argument(
+        "--regions", type=int, default=413, help="per frame, with scharr, learned, colour_regions"
+    )
     parser.add_argument("--settings", nargs="+", default=["perfect", "real"])
     parser.add_argument(
         "--features",

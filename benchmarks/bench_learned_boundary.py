@@ -30,25 +30,16 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench_feature_space_paper import load, load_segmenter, score, upper_bound  # noqa: E402
-
-from al_loop.core.segments import (  # noqa: E402
-    image_gradient,
-    mixed_gradient,
-    probability_gradient,
+from bench_feature_space_paper import (  # noqa: E402
+    load,
+    load_segmenter,
+    mixed_gradients,
+    score,
+    upper_bound,
 )
+
+from al_loop.core.segments import image_gradient, probability_gradient  # noqa: E402
 from al_loop.feature_space import pool_segments  # noqa: E402
-
-
-def learned_gradients(probs: np.ndarray) -> np.ndarray:
-    """float32 [N,H,W]: each frame's probability gradient (the learned boundary)."""
-    return np.stack([probability_gradient(p) for p in probs])
-
-
-def mixed_gradients(image_grads: np.ndarray, learned: np.ndarray, weight: float) -> np.ndarray:
-    return np.stack(
-        [mixed_gradient(g, m, weight) for g, m in zip(image_grads, learned, strict=True)]
-    )
 
 
 def main() -> None:
@@ -78,7 +69,7 @@ def main() -> None:
     colour, _ = pool_segments(images, "volume", volume)
     regions = round((colour.max() + 1) / len(images))
     scharr = np.stack([image_gradient(image) for image in images])
-    learned = learned_gradients(probs)
+    learned = np.stack([probability_gradient(p) for p in probs])
 
     def cut(gradients: np.ndarray | None) -> np.ndarray:
         """The frames' segments at ``regions`` per frame (colour distance when None)."""
