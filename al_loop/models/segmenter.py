@@ -311,6 +311,9 @@ class SmpSegmenter:
         self._shift = -mean_t / std_t
         self._init_seed = seed
         self._model: nn.Module | None = None  # built on first use: a cold fit rebuilds anyway
+        # bumped whenever the weights change (a new model, a training epoch): whoever keeps
+        # what the model computed (feature-space annotation's cached maps) knows it is stale
+        self.weights_version = 0
 
     def config(self) -> dict[str, Any]:
         """Plain values that rebuild this segmenter with :func:`make_segmenter`."""
@@ -389,6 +392,7 @@ class SmpSegmenter:
     @model.setter
     def model(self, model: nn.Module) -> None:
         self._model = model
+        self.weights_version += 1
 
     @property
     def _multiple(self) -> int:
@@ -694,6 +698,7 @@ class TrainingSession:
             if self.progress is not None:
                 self.progress(self.steps, max(total, self.steps))
         self.epochs += 1
+        seg.weights_version += 1
         self.loss = epoch_loss / len(batches)
         return self.loss
 

@@ -82,16 +82,24 @@ def build_segmenter(
 
 
 def build_annotator(
-    config: ExperimentConfig, pool_masks: np.ndarray, background: int | None = BACKGROUND
+    config: ExperimentConfig,
+    pool_masks: np.ndarray,
+    background: int | None = BACKGROUND,
+    segmenter: Segmenter | None = None,
 ) -> Annotator:
     """The simulated annotator the config names: a batch annotator (the feature-space
     box-labeller, region labels), or a simulated user driving the interactive method
-    ``annotation.method``; ``background`` is the pool's (``SegmentationData.background``)."""
+    ``annotation.method``; ``background`` is the pool's (``SegmentationData.background``);
+    ``segmenter``, the loop's, is the feature-space annotator's encoder with
+    ``features: segmenter_maps``."""
     a = config.annotation
     if a.method in BATCH_ANNOTATORS:
+        params = dict(a.params)
+        if params.get("features") == "segmenter_maps" and segmenter is not None:
+            params["encoder"] = segmenter
         try:
             return BATCH_ANNOTATORS[a.method](
-                pool_masks, CostTable.load(config.annotation.costs), seed=config.seed, **a.params
+                pool_masks, CostTable.load(config.annotation.costs), seed=config.seed, **params
             )
         except TypeError as err:
             raise ConfigError(f"annotation.params for '{a.method}': {err}") from None
@@ -209,8 +217,10 @@ def build_parts(
     segmenter and strategy; checkpoints and retrained weights under ``run_dir``. The app passes
     its own ``segmenter`` (also scored on the check set) and ``unit_space`` (shared by pages)."""
     pool = splits.train
+    if segmenter is None:
+        segmenter = build_segmenter(config, pool.num_classes)
     if person is None:
-        annotator = build_annotator(config, pool.masks, pool.background)
+        annotator = build_annotator(config, pool.masks, pool.background, segmenter)
 
         def method() -> InteractiveMethod:
             return annotator.method
@@ -229,7 +239,7 @@ def build_parts(
         annotator=annotator,
         annotation_trainer=trainer,
         unit_space=build_unit_space(config, pool) if unit_space is None else unit_space,
-        segmenter=build_segmenter(config, pool.num_classes) if segmenter is None else segmenter,
+        segmenter=segmenter,
         strategy=make_strategy(config.strategy.name, **config.strategy.params),
     )
 

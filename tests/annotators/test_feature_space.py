@@ -256,5 +256,42 @@ def test_maps_need_an_encoder_with_feature_maps():
 
 def test_an_unknown_feature_source_is_named():
     data = make_toy_data(2, hw=(16, 16))
-    with pytest.raises(ConfigError, match="features: unknown 'pixels'; valid: crops, maps"):
+    with pytest.raises(
+        ConfigError, match="features: unknown 'pixels'; valid: crops, maps, segmenter_maps"
+    ):
         FeatureSpaceAnnotator(data.masks, CostTable.load(), features="pixels")
+
+
+class TrainingMaps(CountingMaps):
+    """A map encoder whose weights change: its maps scale with ``weights_version``."""
+
+    weights_version = 0
+
+    def feature_maps(self, images):
+        return [m * (1 + self.weights_version) for m in super().feature_maps(images)]
+
+
+def test_segmenter_maps_are_re_encoded_after_the_segmenter_trains_and_kept_until_then():
+    data = make_toy_data(3, hw=(32, 32))
+    space = GridUnits(len(data), data.hw, cell=16)
+    segmenter = TrainingMaps()
+    ann = FeatureSpaceAnnotator(
+        data.masks, CostTable.load(), encoder=segmenter, projection="pca", features="segmenter_maps"
+    )
+    first = ann._features(requests(data, space, units_of(space, (0, 1))))
+    ann._features(requests(data, space, units_of(space, (1, 2))))
+    assert ann.encoded_images == 3  # same weights: image 1's maps were kept
+    segmenter.weights_version = 1  # a round's fit
+    again = ann._features(requests(data, space, units_of(space, (0, 1))))
+    assert ann.encoded_images == 5 and sorted(ann._maps) == [0, 1]  # the stale maps dropped
+    # the call's standardisation hides a uniform scale, so compare the raw kept maps
+    assert np.array_equal(again, first)
+    assert np.array_equal(ann._maps[0][0], 2 * ColourMaps().feature_maps(data.images[:1])[0][0])
+
+
+def test_segmenter_maps_need_the_loops_segmenter():
+    data = make_toy_data(2, hw=(16, 16))
+    space = GridUnits(len(data), data.hw, cell=8)
+    ann = FeatureSpaceAnnotator(data.masks, CostTable.load(), features="segmenter_maps")
+    with pytest.raises(ConfigError, match="'segmenter_maps' needs the loop's segmenter"):
+        ann.annotate_batch(requests(data, space, space.units()))

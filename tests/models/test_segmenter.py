@@ -234,6 +234,24 @@ def test_bad_labels_are_rejected(toy):
         tiny().fit(toy.images, labels, seed=0)
 
 
+def test_weights_version_moves_with_every_change_of_the_weights_only(toy):
+    """What a caller caches from the model (feature-space maps) is stale exactly when the
+    version moved: a fit's epochs, a reset and a load move it; predicting does not."""
+    seg = tiny(warm_start=True)
+    versions = [seg.weights_version]
+    seg.fit(toy.images, toy.masks, seed=0)
+    versions.append(seg.weights_version)
+    seg.predict(toy.images[:2])
+    seg.feature_maps(toy.images[:2])
+    versions.append(seg.weights_version)
+    seg.fit(toy.images, toy.masks, seed=1)  # warm: the same model object trains on
+    versions.append(seg.weights_version)
+    seg.reset(0)
+    versions.append(seg.weights_version)
+    assert versions[1] > versions[0] and versions[2] == versions[1]
+    assert versions[3] > versions[2] and versions[4] > versions[3]
+
+
 def test_feature_maps_crop_the_padding_like_the_imagenet_encoder():
     """A 40x50 image is padded to 64x64 for the network; its maps must cover the image only,
     with Lite0Encoder.feature_maps' sizes, and not depend on the other images of the call."""

@@ -14,6 +14,7 @@ from al_loop.core.protocols import units_per_call
 from al_loop.wiring.build import (
     build_annotator,
     build_budget,
+    build_parts,
     build_segmenter,
     full_supervision_reference,
     load_splits,
@@ -32,6 +33,27 @@ def test_feature_space_builds_the_batch_box_labeller():
     annotator = build_annotator(config("feature_space", purity=0.8, units_per_call=50), MASKS)
     assert isinstance(annotator, FeatureSpaceAnnotator)
     assert annotator.labeller.purity == 0.8 and units_per_call(annotator) == 50
+
+
+def test_segmenter_maps_make_the_loops_segmenter_the_annotators_encoder():
+    segmenter = object()
+    annotator = build_annotator(
+        config("feature_space", features="segmenter_maps"), MASKS, segmenter=segmenter
+    )
+    assert annotator.encoder is segmenter
+    assert build_annotator(config("feature_space"), MASKS, segmenter=segmenter)._encoder is None
+
+
+def test_a_loops_parts_share_one_segmenter_with_a_segmenter_maps_annotator(tmp_path):
+    cfg = parse_config(
+        {
+            "dataset": {"name": "synthetic", "params": {"num_images": 6, "hw": [32, 32]}},
+            "segmenter": {"encoder_weights": None},
+            "annotation": {"method": "feature_space", "params": {"features": "segmenter_maps"}},
+        }
+    )
+    parts = build_parts(cfg, load_splits(cfg), tmp_path)
+    assert parts.annotator.encoder is parts.segmenter
 
 
 def test_interactive_methods_keep_the_per_unit_annotator():

@@ -425,3 +425,23 @@ def test_costs_measured_in_an_app_project_price_a_simulated_run(tmp_path, capsys
 
     stored = load_run(run_dir).costs  # what the report sets beside the literature
     assert stored["origin"] == str(out) and stored["entries"]["click_first"]["seconds"] == 4.0
+
+
+def test_feature_space_with_the_loops_segmenter_maps_runs_and_repeats_its_curve(tmp_path):
+    """The box-labeller projecting units by the maps of the segmenter the loop trains: every
+    round labels, and the same seed gives the same curve (the maps are the trained model's)."""
+    data = {
+        **TINY,
+        "annotation": {
+            "method": "feature_space",
+            "params": {"features": "segmenter_maps", "projection": "pca", "units_per_call": 20},
+        },
+    }
+    config = write_config(tmp_path, data)
+    curves = []
+    for run in ("a", "b"):
+        assert main(["run", str(config), "--out", str(tmp_path / run)]) == 0
+        curves.append(run_curve(tmp_path / run))
+    assert [r[:2] for r in curves[0]] == [(k, "evaluated") for k in range(3)]
+    assert 0 < curves[0][0][2] < curves[0][-1][2]  # seconds labelled grow round by round
+    assert curves[0] == curves[1]
