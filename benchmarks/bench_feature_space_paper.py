@@ -430,28 +430,37 @@ def price_vectors(cost, scaled: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return np.where(mask, 0.0, prices), np.where(mask, prices, 0.0)
 
 
-def load(args):
-    """(images, masks, num_classes, volume threshold) of the chosen data set and frames."""
-    hw = tuple(args.hw)
-    if args.frames == "heldout":  # val + test: frames a segmenter trained on the pool never saw
-        root = args.root or (DAVIS_ROOT if args.dataset == "davis" else CAMVID_ROOT)
-        splits = load_dataset(args.dataset, root=root, hw=hw)
+def load(
+    dataset: str,
+    root: str | None,
+    hw: tuple[int, int],
+    frames: str = "all",
+    every: int = 1,
+    threshold: float | None = None,
+):
+    """(images, masks, num_classes, volume threshold) of ``dataset``'s frames: "all" (DAVIS's
+    frames, CamVid's training split) or "heldout" (val + test), every ``every``-th of them; the
+    threshold is the paper's cut scaled to ``hw`` unless given."""
+    hw = tuple(hw)
+    if frames == "heldout":  # val + test: frames a segmenter trained on the pool never saw
+        root = root or (DAVIS_ROOT if dataset == "davis" else CAMVID_ROOT)
+        splits = load_dataset(dataset, root=root, hw=hw)
         data = SimpleNamespace(
             images=np.concatenate([splits.val.images, splits.test.images]),
             masks=np.concatenate([splits.val.masks, splits.test.masks]),
             classes=splits.classes,
         )
-    elif args.dataset == "davis":
-        data = load_davis(args.root or DAVIS_ROOT, hw)
+    elif dataset == "davis":
+        data = load_davis(root or DAVIS_ROOT, hw)
     else:
-        data = load_camvid(args.root or CAMVID_ROOT, "train", hw)
+        data = load_camvid(root or CAMVID_ROOT, "train", hw)
     paper_hw, paper_cut = (PAPER_HW, PAPER_THRESHOLD)
-    if args.dataset == "camvid":
+    if dataset == "camvid":
         paper_hw, paper_cut = (CAMVID_HW, CAMVID_THRESHOLD)
     scaled = paper_cut * hw[0] * hw[1] / (paper_hw[0] * paper_hw[1])
-    frames = np.arange(0, len(data.images), args.every)
-    threshold = args.threshold or scaled
-    return data.images[frames], data.masks[frames], len(data.classes), threshold
+    chosen = np.arange(0, len(data.images), every)
+    threshold = threshold or scaled
+    return data.images[chosen], data.masks[chosen], len(data.classes), threshold
 
 
 def load_segmenter(path: str, num_classes: int, encoder: str | None = None) -> SmpSegmenter:
@@ -464,9 +473,7 @@ def load_segmenter(path: str, num_classes: int, encoder: str | None = None) -> S
         config["encoder"] = encoder
     keep = ("num_classes", "arch", "encoder", "encoder_weights")
     segmenter = SmpSegmenter(**{k: config[k] for k in keep if k in config})
-    model = segmenter._build_model(seed=0, pretrained=False)
-    model.load_state_dict(blob["state_dict"] if "state_dict" in blob else blob["best_weights"])
-    segmenter.model = model.eval()
+    segmenter.load_weights(blob["state_dict"] if "state_dict" in blob else blob["best_weights"])
     return segmenter
 
 
@@ -703,7 +710,9 @@ def main() -> None:
     out = Path(args.out or ROOT / f"benchmarks/results/bench_feature_space_{args.dataset}.json")
     torch.set_num_threads(1)
 
-    images, masks, num_classes, threshold = load(args)
+    images, masks, num_classes, threshold = load(
+        args.dataset, args.root, args.hw, args.frames, args.every, args.threshold
+    )
     frames, hw = len(images), tuple(args.hw)
     cost = CostTable.load(args.costs)
     print(f"{args.dataset}: {frames} frames at {hw[0]}x{hw[1]}, volume cut {threshold:.0f}")

@@ -55,8 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    frames = argparse.Namespace(**vars(args), frames="heldout", every=1, threshold=None)
-    images, masks, num_classes, volume = load(frames)
+    images, masks, num_classes, volume = load(args.dataset, args.root, args.hw, "heldout")
     images, masks = images[: args.limit], masks[: args.limit]
     print(f"{args.dataset}: {len(images)} held-out frames at {args.hw[0]}x{args.hw[1]}")
 

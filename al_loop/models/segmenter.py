@@ -605,8 +605,13 @@ class SmpSegmenter:
                     f"{path}: checkpoint has {key}={saved.get(key)!r}, this segmenter has "
                     f"{getattr(self, key)!r}"
                 )
+        self.load_weights(blob["state_dict"])
+
+    def load_weights(self, state_dict: dict[str, torch.Tensor]) -> None:
+        """This architecture with the weights ``state_dict`` (a saved segmenter's, or the best
+        epoch's of a full-supervision reference checkpoint)."""
         model = self._build_model(seed=0, pretrained=False)
-        model.load_state_dict(blob["state_dict"])
+        model.load_state_dict(state_dict)
         self.model = model
 
 

@@ -204,6 +204,18 @@ def test_save_load_roundtrip(toy, tmp_path):
     assert make_segmenter(**seg.config()).config() == seg.config()
 
 
+def test_load_weights_takes_a_bare_state_dict_like_a_references_best_epoch(toy):
+    seg = tiny()
+    seg.fit(toy.images, toy.masks, seed=2)
+    other = tiny()
+    before = other.weights_version
+    other.load_weights(seg.model.state_dict())
+    assert other.weights_version > before  # what was computed from the old weights is stale
+    np.testing.assert_array_equal(seg.predict_proba(toy.images), other.predict_proba(toy.images))
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        tiny(num_classes=4).load_weights(seg.model.state_dict())
+
+
 def test_random_init_differs_from_pretrained():
     pretrained, random = tiny(), tiny(encoder_weights=None)
     key = "encoder.conv_stem.weight"
