@@ -110,6 +110,16 @@ PAIRED_NOTE = (
     "seeds where the strategy is higher; `apart`: the two arms' mean ± std do not overlap (as "
     "the figure's bands with `--band std`), a separation beyond the seed-to-seed noise."
 )
+METHOD_PAIRED_NOTE = (
+    "Each annotation method minus the polygon (outlining every object, the way data sets were "
+    "labelled) with the same strategy, seed by seed, at the same seconds of labelling; columns "
+    "as in the table above."
+)
+# (title, axis of paired_rows, note) of the seed-by-seed sections, in the report's order
+PAIRED_SECTIONS = (
+    ("Against random, seed by seed", "strategy", PAIRED_NOTE),
+    ("Against the polygon, seed by seed", "method", METHOD_PAIRED_NOTE),
+)
 
 HTML_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>{title}</title>
@@ -190,7 +200,7 @@ def write_html(
     metric: str = "miou",
     log_x: bool = False,
     band: str = "sem",
-    paired: list[dict] | None = None,
+    paired: dict[str, list[dict]] | None = None,
 ) -> Path:
     try:
         figure = plotly_figure(runs, metric, log_x, band).to_html(
@@ -206,12 +216,12 @@ def write_html(
             figure=figure,
             groups=html_table(groups),
             note=html.escape(GROUP_NOTE.replace("`", "")),
-            paired=(
-                "<h2>Against random, seed by seed</h2>"
-                + html_table(paired)
-                + f'<p class="note">{html.escape(PAIRED_NOTE.replace("`", ""))}</p>'
-                if paired
-                else ""
+            paired="".join(
+                f"<h2>{title}</h2>"
+                + html_table(paired[title])
+                + f'<p class="note">{html.escape(note.replace("`", ""))}</p>'
+                for title, _, note in PAIRED_SECTIONS
+                if (paired or {}).get(title)
             ),
             runs=html_table(summary),
         )
@@ -268,7 +278,10 @@ def write_report(
     summary = summary_rows(runs, metric)
     groups = group_rows(runs, metric)
     table = format_group_rows(groups)
-    paired = format_paired_rows(paired_rows(runs, metric))
+    paired = {
+        title: format_paired_rows(paired_rows(runs, metric, axis))
+        for title, axis, _ in PAIRED_SECTIONS
+    }
     paths = {
         "curve": plot_budget_curves(runs, out_dir / "budget_curve.png", metric, log_x, band),
         "per_unit": plot_seconds_per_unit(runs, out_dir / "seconds_per_unit.png"),
@@ -296,9 +309,9 @@ def write_report(
     text = ["# Budget-curve report\n\n", intro + "\n"]
     text += ["\n![budget curve](budget_curve.png)\n", "\n## Strategies x methods\n\n"]
     text += [markdown_table(table), "\n" + GROUP_NOTE + "\n"]
-    if paired:
-        text += ["\n## Against random, seed by seed\n\n", markdown_table(paired)]
-        text += ["\n" + PAIRED_NOTE + "\n"]
+    for title, _, note in PAIRED_SECTIONS:
+        if paired[title]:
+            text += [f"\n## {title}\n\n", markdown_table(paired[title]), "\n" + note + "\n"]
     text += ["\n## Summary\n\n", markdown_table(summary)]
     text += ["\n## Cost table\n\n", cost_section(runs)]
     text += ["\n![seconds per unit by round](seconds_per_unit.png)\n"]

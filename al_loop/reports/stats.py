@@ -18,6 +18,11 @@ from al_loop.reports.runs import RunResult, metric_label
 
 LEVELS = (0.8, 0.9, 0.95)  # fractions of full-supervision mIoU reported in the tables
 BASELINE = "random"  # savings are measured against this strategy at the same method
+# Methods are compared, seed by seed, with the classic "outline every object by polygon" at the
+# same strategy: what a faster way of labelling buys over the way data sets were labelled.
+METHOD_BASELINE = "oracle_polygon"
+# What a paired table varies -> the arm every other arm of that axis is compared with.
+PAIRED_BASELINES = {"strategy": BASELINE, "method": METHOD_BASELINE}
 # Config keys that differ between runs without changing what is compared.
 REPETITION_KEYS = ("name", "seed", "threads", "device")
 BAND_LEVEL = 0.95
@@ -321,19 +326,29 @@ def by_seed(runs: Iterable[RunResult], measure: str, until: float, metric: str =
 PAIRED_MEASURES = ("final", "auc")
 
 
-def paired_rows(runs: list[RunResult], metric: str = "miou") -> list[dict]:
-    """Each strategy against random with the same method (and context), seed by seed: a seed
-    gives both the same data, reference and random seed set (round 0), so a difference is the
-    strategy's own effect plus that seed's noise. One row per measure (``PAIRED_MEASURES``: the
-    final value, the area under the curve over the budget every run of the context reached):
-    both arms' mean and std over the seeds both ran, the differences, how many seeds the
-    strategy wins, and ``apart``: the arms' mean ± std intervals do not overlap."""
+def paired_rows(runs: list[RunResult], metric: str = "miou", axis: str = "strategy") -> list[dict]:
+    """Each strategy against random with the same method (``axis="strategy"``), or each method
+    against the polygon with the same strategy (``"method"``; ``PAIRED_BASELINES``), in the same
+    context, seed by seed: a seed gives both the same data, reference and round-0 seed set, so a
+    difference is the arm's own effect plus that seed's noise. One row per measure
+    (``PAIRED_MEASURES``: the final value, the area under the curve over the budget every run of
+    the context reached): both arms' mean and std over the seeds both ran, the differences, how
+    many seeds the arm wins, and ``apart``: the arms' mean ± std intervals do not overlap."""
+    if axis not in PAIRED_BASELINES:
+        raise ConfigError(f"paired axis: unknown '{axis}'; valid: {', '.join(PAIRED_BASELINES)}")
+    name = PAIRED_BASELINES[axis]
+    other = "method" if axis == "strategy" else "strategy"
     rows = []
     for context, members in _contexts(group_runs(runs)).items():
         until = _common_until((r for g in members for r in g.runs), metric)
         for group in members:
             baseline = next(
-                (g for g in members if g.strategy == BASELINE and g.method == group.method), None
+                (
+                    g
+                    for g in members
+                    if getattr(g, axis) == name and getattr(g, other) == getattr(group, other)
+                ),
+                None,
             )
             if baseline is None or group is baseline:
                 continue
@@ -344,16 +359,16 @@ def paired_rows(runs: list[RunResult], metric: str = "miou") -> list[dict]:
                 if not seeds:
                     continue
                 value = mean_std([mine[s] for s in seeds])
-                random = mean_std([theirs[s] for s in seeds])
+                base = mean_std([theirs[s] for s in seeds])
                 differences = [mine[s] - theirs[s] for s in seeds]
                 diff = mean_std(differences)
                 row: dict = {"context": context} if context else {}
                 row.update(strategy=group.strategy, method=group.method, measure=measure)
-                row.update(seeds=seeds, mean=value[0], std=value[1])
-                row.update(random_mean=random[0], random_std=random[1])
+                row.update(seeds=seeds, mean=value[0], std=value[1], baseline=name)
+                row.update(baseline_mean=base[0], baseline_std=base[1])
                 row.update(differences=differences, diff_mean=diff[0], diff_std=diff[1])
                 row["wins"] = sum(d > 0 for d in differences)
-                row["apart"] = len(seeds) > 1 and abs(diff[0]) > value[1] + random[1]
+                row["apart"] = len(seeds) > 1 and abs(diff[0]) > value[1] + base[1]
                 rows.append(row)
     return rows
 
@@ -365,7 +380,7 @@ def format_paired_rows(rows: list[dict]) -> list[dict]:
         text = {k: row[k] for k in ("context", "strategy", "method", "measure") if k in row}
         text["seeds"] = len(row["seeds"])
         text["value"] = _mean_pm(row["mean"], row["std"], 3)
-        text[BASELINE] = _mean_pm(row["random_mean"], row["random_std"], 3)
+        text[row["baseline"]] = _mean_pm(row["baseline_mean"], row["baseline_std"], 3)
         text["difference by seed"] = ", ".join(
             f"{seed}: {d:+.3f}" for seed, d in zip(row["seeds"], row["differences"], strict=True)
         )

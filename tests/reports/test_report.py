@@ -176,7 +176,7 @@ def test_each_strategy_against_random_seed_by_seed_hand_computed(sweep_runs, tmp
     assert final["differences"] == pytest.approx([0.01, -0.05])
     assert final["diff_mean"] == pytest.approx(-0.02)
     assert final["diff_std"] == pytest.approx(0.06 / 2**0.5)
-    assert (final["mean"], final["random_mean"]) == (pytest.approx(0.76), pytest.approx(0.78))
+    assert (final["mean"], final["baseline_mean"]) == (pytest.approx(0.76), pytest.approx(0.78))
     assert final["wins"] == 1 and not final["apart"]  # |-0.02| < 0.028 + 0.014
     # areas up to 36 s (the shortest run), as in the group table: e0 17.712 / 26 (hand-computed
     # there) against r0's
@@ -203,6 +203,36 @@ def test_arms_whose_bands_do_not_overlap_are_apart(tmp_path):
     assert "## Against random, seed by seed" in text
     row = "| entropy | m | final | 2 | 0.710 ± 0.014 | 0.615 ± 0.021 | 0: +0.100, 1: +0.090 |"
     assert row in text
+
+
+def test_each_method_against_the_polygon_with_the_same_strategy_seed_by_seed(tmp_path):
+    """The method axis pairs arms that share a strategy: clicks vs polygon under random, and
+    under entropy; an arm with no polygon partner (extreme points) is left out."""
+    arms = {
+        ("random", "oracle_polygon"): (0.60, 0.62),
+        ("random", "clicks"): (0.70, 0.69),
+        ("entropy", "oracle_polygon"): (0.58, 0.66),
+        ("entropy", "clicks"): (0.72, 0.64),
+    }
+    runs = [
+        make_run(tmp_path / f"{s}-{m}-{seed}", [0.5, v], [10, 10], s, seed=seed, method=m)
+        for (s, m), values in arms.items()
+        for seed, v in enumerate(values)
+    ]
+    runs.append(make_run(tmp_path / "x", [0.5, 0.9], [10, 10], "bald", method="clicks"))
+    finals = [r for r in paired_rows(runs, axis="method") if r["measure"] == "final"]
+    assert [(r["strategy"], r["method"], r["baseline"]) for r in finals] == [
+        ("random", "clicks", "oracle_polygon"),
+        ("entropy", "clicks", "oracle_polygon"),
+    ]
+    assert finals[0]["differences"] == pytest.approx([0.10, 0.07])
+    assert finals[1]["differences"] == pytest.approx([0.14, -0.02])
+    assert finals[0]["wins"] == 2 and finals[0]["apart"] and not finals[1]["apart"]
+    assert format_paired_rows(finals)[0]["oracle_polygon"] == "0.610 ± 0.014"
+    text = write_report(runs, tmp_path / "out")["report"].read_text()
+    assert "## Against the polygon, seed by seed" in text and "## Against random" in text
+    with pytest.raises(ConfigError, match="paired axis: unknown 'seed'; valid: strategy, method"):
+        paired_rows(runs, axis="seed")
 
 
 def test_seconds_as_percent_of_labelling_the_whole_pool(tmp_path):
