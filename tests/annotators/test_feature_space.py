@@ -197,21 +197,24 @@ def units_of(space, images):
     return [u for u in space.units() if u.image in images]
 
 
+def map_annotator(data, encoder, features="maps", **params):
+    """An annotator that averages ``encoder``'s maps over each unit, projected by PCA."""
+    return FeatureSpaceAnnotator(
+        data.masks, CostTable.load(), encoder=encoder, projection="pca", features=features, **params
+    )
+
+
 def test_a_pool_image_is_encoded_once_across_calls_and_the_features_do_not_change():
     data = make_toy_data(4, hw=(32, 32))
     space = GridUnits(len(data), data.hw, cell=16)
     encoder = CountingMaps()
-    ann = FeatureSpaceAnnotator(
-        data.masks, CostTable.load(), encoder=encoder, projection="pca", features="maps"
-    )
+    ann = map_annotator(data, encoder)
     ann.annotate_batch(requests(data, space, units_of(space, (0, 1))))
     second = requests(data, space, units_of(space, (1, 2, 3)))
     got = ann._features(second)
     assert ann.encoded_images == 4  # image 1 came from the first call's maps
     assert sorted(encoder.seen) == sorted(int(image.sum()) for image in data.images)
-    fresh = FeatureSpaceAnnotator(
-        data.masks, CostTable.load(), encoder=ColourMaps(), projection="pca", features="maps"
-    )
+    fresh = map_annotator(data, ColourMaps())
     assert np.array_equal(got, fresh._features(second))
 
 
@@ -275,9 +278,7 @@ def test_segmenter_maps_are_re_encoded_after_the_segmenter_trains_and_kept_until
     data = make_toy_data(3, hw=(32, 32))
     space = GridUnits(len(data), data.hw, cell=16)
     segmenter = TrainingMaps()
-    ann = FeatureSpaceAnnotator(
-        data.masks, CostTable.load(), encoder=segmenter, projection="pca", features="segmenter_maps"
-    )
+    ann = map_annotator(data, segmenter, features="segmenter_maps")
     first = ann._features(requests(data, space, units_of(space, (0, 1))))
     ann._features(requests(data, space, units_of(space, (1, 2))))
     assert ann.encoded_images == 3  # same weights: image 1's maps were kept
