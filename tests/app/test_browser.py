@@ -96,7 +96,11 @@ def served_app(tmp_path):
         yield url, project_dir
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # a script run still busy on a loaded machine
+            server.kill()
+            server.wait()
         log.close()
 
 
