@@ -29,19 +29,20 @@ from torch.optim.swa_utils import AveragedModel
 
 from al_loop.core.config import load_config
 from al_loop.core.store import STORE_FILE, LabelStore
-from al_loop.data.base import IGNORE
+from al_loop.data.base import IGNORE, DatasetSplits
 from al_loop.wiring.build import build_segmenter, load_splits, set_determinism
 
 RESULTS = Path(__file__).parent / "results" / "study_round_noise.json"
 
 
-def replay(run_dir: Path, lr: float | None = None, average: float = 0.0) -> list[float]:
+def replay(
+    run_dir: Path, splits: DatasetSplits, lr: float | None = None, average: float = 0.0
+) -> list[float]:
     """Val mIoU after each of the run's rounds, its labels refitted as the loop fits them."""
     config = load_config(run_dir / "config.yaml")
     if config.strategy.name != "random":
         raise SystemExit(f"{run_dir}: strategy '{config.strategy.name}'; only random picks replay")
     set_determinism(config.seed, config.threads)
-    splits = load_splits(config)
     pool = splits.train
     segmenter = build_segmenter(config, pool.num_classes)
     if lr is not None:
@@ -65,7 +66,7 @@ def replay(run_dir: Path, lr: float | None = None, average: float = 0.0) -> list
                 progress=after_step,
             )
             if averaged is not None:
-                segmenter.model.load_state_dict(averaged.module.state_dict())
+                segmenter.load_weights(averaged.module.state_dict())
             curve.append(float(segmenter.evaluate(splits.val)["miou"]))
     return curve
 
@@ -89,11 +90,12 @@ def main() -> None:
     results = {}
     for run in map(Path, args.runs):
         stored = stored_curve(run)
+        splits = load_splits(load_config(run / "config.yaml"))  # read once for every variant
         print(f"{run.name}\n  {'stored':22s} {' '.join(f'{v:.3f}' for v in stored)}")
         results[run.name] = {"stored": stored}
         for name, params in variants.items():
             start = time.process_time()
-            curve = replay(run, **params)
+            curve = replay(run, splits, **params)
             results[run.name][name] = curve
             drops = sum(b < a - 0.02 for a, b in zip(curve, curve[1:], strict=False))
             print(
