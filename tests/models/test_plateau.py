@@ -173,3 +173,25 @@ def test_a_checkpoint_of_another_model_is_a_clear_error(tmp_path):
             max_epochs=2,
             checkpoint=checkpoint,
         )
+
+
+def test_every_change_of_weights_moves_the_weights_version():
+    """Feature caches (the feature-space annotator's segmenter maps) key on weights_version:
+    restoring the best epoch's weights after the last epoch must move it too."""
+    train, val = make_toy_data(n=6, hw=(32, 32), seed=0), make_toy_data(n=4, hw=(32, 32), seed=1)
+    seg = make_segmenter(num_classes=3, epochs=1, batch_size=4, lr=3e-2)
+    seen: dict[int, np.ndarray] = {}
+    evaluate = seg.evaluate
+
+    def evaluate_and_record(data):
+        seen.setdefault(seg.weights_version, seg.predict_proba(data.images))
+        return evaluate(data)
+
+    seg.evaluate = evaluate_and_record
+    result = fit_until_plateau(
+        seg, train.images, train.masks, val, seed=0, patience=1, max_epochs=8
+    )
+    assert result["best_epoch"] < result["epochs"]  # the best weights were restored
+    final = seg.predict_proba(val.images)
+    if seg.weights_version in seen:  # the same version must mean the same weights
+        assert np.array_equal(seen[seg.weights_version], final)
