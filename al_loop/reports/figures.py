@@ -134,6 +134,9 @@ def plot_seconds_per_unit(runs: list[RunResult], path: str | Path) -> Path:
     return _save(fig, path)
 
 
+LEGEND_INSIDE = 4  # arms per panel whose legend fits inside it without hiding curves
+
+
 def plot_budget_curves(
     runs: list[RunResult],
     path: str | Path,
@@ -152,8 +155,15 @@ def plot_budget_curves(
     colour, dash = _styles(groups)
     palette = plt.get_cmap("tab10").colors
     classes = runs[0].classes if runs else []
+    # Many arms: the legend goes below the panels (in two columns), not over the curves.
+    most = max((len(members) for members in contexts.values()), default=0)
+    legend_rows = (most + 2) // 2 if most > LEGEND_INSIDE else 0
     fig, axes = plt.subplots(
-        1, max(1, len(contexts)), figsize=(7.5 * max(1, len(contexts)), 4.8), dpi=120, squeeze=False
+        1,
+        max(1, len(contexts)),
+        figsize=(7.5 * max(1, len(contexts)), 4.8 + 0.2 * legend_rows),
+        dpi=120,
+        squeeze=False,
     )
     for ax, (context, members) in zip(axes[0], contexts.items(), strict=False):
         panel = panel_curves(members, colour, dash, metric, log_x, band)
@@ -167,7 +177,8 @@ def plot_budget_curves(
                 ax.plot(curve.seconds, curve.mean, marker="o", ms=3, label=group.label, **style)
                 continue
             ax.plot(curve.seconds, curve.mean, label=f"{group.label} (n={curve.seeds})", **style)
-            ax.fill_between(curve.seconds, curve.low, curve.high, color=style["color"], alpha=0.15)
+            alpha = 0.15 if len(panel) <= LEGEND_INSIDE else 0.08  # overlapping bands stay legible
+            ax.fill_between(curve.seconds, curve.low, curve.high, color=style["color"], alpha=alpha)
         full = _full_value(members, metric)
         if full:
             ax.axhline(full, color="k", ls="--", lw=1, label=f"full supervision ({full:.3f})")
@@ -191,13 +202,16 @@ def plot_budget_curves(
             ax.xaxis.set_major_formatter(ScalarFormatter())  # 200, not 2x10^2
             ax.xaxis.set_minor_formatter(ScalarFormatter())
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        if legend_rows:
+            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+        else:
+            ax.legend(fontsize=7, loc="lower right")
         title = f"Budget curve: mean, band = {BANDS[band]}"
         # above the top axis's ticks and label, not over them
         ax.set_title(
             title + (f"\n{context}" if context else ""), fontsize=10, pad=20 if whole else 6
         )
-    return _save(fig, path)
+    return _save(fig, path, svg_copy=True)
 
 
 def plotly_figure(
@@ -354,11 +368,16 @@ def _rgba(colour: str, alpha: float) -> str:
     return colour.replace("rgb(", "rgba(").replace(")", f",{alpha})")
 
 
-def _save(fig, path: str | Path) -> Path:
+def _save(fig, path: str | Path, svg_copy: bool = False) -> Path:
+    """Save ``fig`` at ``path``; with ``svg_copy`` also as SVG beside it (text that a README or
+    paper embeds and a diff reads; text kept as text, not paths, so it stays small)."""
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path)
+    if svg_copy:
+        with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": "al-loop"}):
+            fig.savefig(path.with_suffix(".svg"), metadata={"Date": None})
     plt.close(fig)
     return path

@@ -10,7 +10,7 @@ seconds grid with a band over seeds (``BANDS``): the standard error by default, 
 2-3 seeds of a typical sweep a 95 % Student-t band is 12.7x / 2.5x as wide and hides the curves;
 ``ci95`` draws it when there are seeds enough.
 
-Outputs of :func:`write_report`: ``budget_curve.png``, ``report.html`` (Plotly when installed,
+Outputs of :func:`write_report`: ``budget_curve.png`` (and ``.svg``), ``report.html`` (Plotly when installed,
 else the PNG inline), ``report.md``, ``rounds.csv`` (every round of every run), ``runs.csv``
 (one row per run) and ``groups.csv`` (one row per strategy x method: seconds to reach 80/90/95 %
 of full supervision as mean and std over seeds, area under the curve, savings vs random).
@@ -284,6 +284,7 @@ def write_report(
     }
     paths = {
         "curve": plot_budget_curves(runs, out_dir / "budget_curve.png", metric, log_x, band),
+        "curve_svg": out_dir / "budget_curve.svg",  # written beside the PNG
         "per_unit": plot_seconds_per_unit(runs, out_dir / "seconds_per_unit.png"),
         "rounds": write_csv(rows, out_dir / "rounds.csv"),
         "runs": write_csv(summary, out_dir / "runs.csv"),

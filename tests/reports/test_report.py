@@ -337,6 +337,18 @@ def test_write_report_outputs(tmp_path):
     assert "<table>" in page and "entropy" in page and "% of full supervision" in page
 
 
+def test_the_budget_curve_has_a_reproducible_svg_copy_with_text_labels(tmp_path):
+    runs = [
+        make_run(tmp_path / "a", [0.4, 0.7], [10, 10]),
+        make_run(tmp_path / "b", [0.3, 0.5], [5, 5], "random"),
+    ]
+    first = write_report(runs, tmp_path / "one", html_report=False)["curve_svg"].read_text()
+    again = write_report(runs, tmp_path / "two", html_report=False)["curve_svg"].read_text()
+    assert first.lstrip().startswith("<?xml") and "<svg" in first
+    assert "entropy / m" in first and "cumulative labelling cost (s)" in first  # text as text
+    assert first == again  # no date or random ids: a committed copy diffs cleanly
+
+
 def test_the_report_sets_measured_costs_beside_the_literature(tmp_path):
     measured = {
         "origin": "/p/costs.yaml",
