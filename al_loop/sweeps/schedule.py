@@ -13,6 +13,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from al_loop.core.errors import ConfigError
@@ -104,6 +105,17 @@ def make_jobs(sweep: Sweep, sweep_dir: Path, backend: str = DEFAULT_BACKEND) -> 
     ]
 
 
+def select_runs(names: Sequence[str], patterns: Sequence[str]) -> list[str]:
+    """The names matching any of the shell-style ``patterns`` (``*``, ``?``), in sweep order: a
+    study reruns one arm (``'strategy=ralis*'``) without a copy of its sweep file. A pattern
+    that matches nothing is a typo, so it is an error rather than an empty sweep."""
+    for pattern in patterns:
+        if not any(fnmatchcase(name, pattern) for name in names):
+            example = f" (names look like {names[0]!r})" if names else ""
+            raise ConfigError(f"--only {pattern!r} matches none of the {len(names)} runs{example}")
+    return [name for name in names if any(fnmatchcase(name, p) for p in patterns)]
+
+
 def interleave_by_reference(jobs: Sequence[RunJob]) -> list[RunJob]:
     """Round-robin over full-supervision references, so that concurrent first runs compute
     different references instead of waiting for the same one."""
@@ -141,14 +153,20 @@ def run_sweep(
     deadline_seconds: float | None = None,
     notify: Callable[[RunEvent], None] = lambda event: None,
     backend: str = DEFAULT_BACKEND,
+    only: Sequence[str] = (),
 ) -> SweepSummary:
-    """Run every unfinished run of ``sweep`` under ``sweep_dir``; resumable, failure-isolated."""
+    """Run every unfinished run of ``sweep`` under ``sweep_dir``; resumable, failure-isolated.
+    With ``only`` (glob patterns of run names), only the matching runs; the manifest still
+    lists the whole sweep, so its report reads every run done so far."""
     started = time.monotonic()
     deadline_at = None if deadline_seconds is None else started + deadline_seconds
     sweep_dir = Path(sweep_dir)
     sweep_dir.mkdir(parents=True, exist_ok=True)
     jobs = make_jobs(sweep, sweep_dir, backend)
     write_manifest(sweep, jobs, sweep_dir)
+    if only:
+        chosen = set(select_runs([job.name for job in jobs], only))
+        jobs = [job for job in jobs if job.name in chosen]
     summary = SweepSummary(sweep_dir, len(jobs))
     todo = []
     for job in jobs:

@@ -148,7 +148,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     from tqdm.auto import tqdm
 
     from al_loop.sweeps.pools import ray_available
-    from al_loop.sweeps.schedule import describe, parse_duration, run_sweep
+    from al_loop.sweeps.schedule import describe, parse_duration, run_sweep, select_runs
     from al_loop.sweeps.sweep import load_sweep
     from al_loop.wiring.check import check_config
 
@@ -157,10 +157,12 @@ def cmd_sweep(args: argparse.Namespace) -> None:
         check_config(run.config)
     deadline = None if args.deadline is None else parse_duration(args.deadline)
     out = Path(args.out or Path("runs") / sweep.name)
+    names = [run.name for run in sweep.runs]
+    chosen = select_runs(names, args.only) if args.only else names
     if args.dry_run:
-        for run in sweep.runs:
-            print(run.name)
-        print(f"{len(sweep.runs)} runs -> {out}")
+        for name in chosen:
+            print(name)
+        print(f"{len(chosen)} runs -> {out}")
         return
     threads = max(run.config.threads or 1 for run in sweep.runs)
     workers = args.workers or max(1, (os.cpu_count() or 1) // threads)
@@ -172,13 +174,12 @@ def cmd_sweep(args: argparse.Namespace) -> None:
         where = "one after another in this process"
         if workers > 1:
             where += " (Ray is not installed: pip install 'al-loop[sweep]')"
-    _log(f"sweep {sweep.name}: {len(sweep.runs)} runs {where} -> {out}")
+    of = f" of {len(names)}" if len(chosen) < len(names) else ""
+    _log(f"sweep {sweep.name}: {len(chosen)}{of} runs {where} -> {out}")
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with (
-        tqdm(
-            total=len(sweep.runs), desc=f"sweep {sweep.name}", unit="run", dynamic_ncols=True
-        ) as bar,
+        tqdm(total=len(chosen), desc=f"sweep {sweep.name}", unit="run", dynamic_ncols=True) as bar,
         open(out / "sweep.log", "a") as sweep_log,
     ):
 
@@ -198,6 +199,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
                 address=args.address,
                 deadline_seconds=deadline,
                 notify=notify,
+                only=args.only or (),
             )
         except KeyboardInterrupt:
             _log(f"sweep interrupted: `al-loop sweep {args.sweep}` again resumes it")
@@ -416,6 +418,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument("--address", help="an existing Ray cluster: ray://HOST:PORT or auto")
     sweep.add_argument("--deadline", help="stop starting new runs in time, e.g. 8h, 30m, 90s")
+    sweep.add_argument(
+        "--only",
+        action="append",
+        metavar="PATTERN",
+        help="only the runs whose name matches this glob, e.g. 'strategy=ralis*' (repeatable)",
+    )
     sweep.add_argument("--dry-run", action="store_true", help="list the runs and exit")
     sweep.add_argument("--report", action="store_true", help="write the report when done")
     sweep.set_defaults(func=cmd_sweep)

@@ -39,6 +39,7 @@ from al_loop.sweeps.schedule import (
     may_start,
     parse_duration,
     run_sweep,
+    select_runs,
 )
 from al_loop.sweeps.sweep import (
     SweepSpec,
@@ -353,6 +354,28 @@ def test_a_sweep_runs_every_combination_and_a_rerun_skips_them(tmp_path):
     assert all(calls(tmp_path / "out" / r.name) == 1 for r in sweep.runs)
 
 
+def test_select_runs_keeps_the_sweep_order_and_rejects_a_pattern_that_matches_nothing():
+    names = ["strategy=random,seed=0", "strategy=entropy,seed=0", "strategy=random,seed=1"]
+    assert select_runs(names, ["strategy=random*"]) == [names[0], names[2]]
+    assert select_runs(names, ["*seed=1", "strategy=entropy*"]) == names[1:]  # sweep order
+    assert select_runs(names, ["strategy=random,seed=?"]) == [names[0], names[2]]
+    with pytest.raises(ConfigError, match=r"--only 'strategy=ralis\*' matches none of the 3"):
+        select_runs(names, ["strategy=random*", "strategy=ralis*"])
+
+
+def test_only_runs_the_chosen_arms_and_the_whole_sweep_finishes_the_rest(tmp_path):
+    sweep = load_sweep(write_sweep(tmp_path, GRID))
+    out = tmp_path / "out"
+    summary = run_sweep(sweep, out, only=["strategy=entropy*"], backend=BACKEND)
+    entropy = [r.name for r in sweep.runs if r.config.strategy.name == "entropy"]
+    assert summary.total == 2 and sorted(o.name for o in summary.outcomes) == sorted(entropy)
+    assert [calls(out / r.name) for r in sweep.runs] == [int(r.name in entropy) for r in sweep.runs]
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert [r["name"] for r in manifest["runs"]] == [r.name for r in sweep.runs]  # all of them
+    rest = run_sweep(sweep, out, backend=BACKEND)
+    assert (rest.count("skipped"), rest.count("done")) == (2, 2)
+
+
 def _as_an_older_version_wrote_it(run_dir: Path, drop: tuple[str, str]) -> None:
     """The status hash covered every key, and the config lacked one key a later version added."""
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
@@ -556,6 +579,23 @@ def test_the_cli_lists_a_sweep_without_running_it(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "strategy=entropy,seed=1" in out and "4 runs" in out
     assert not (tmp_path / "o").exists()
+
+
+def test_the_cli_lists_only_the_chosen_runs_and_names_a_pattern_that_matches_none(tmp_path, capsys):
+    from al_loop.wiring.cli import main
+
+    base = merge(BASE, {"annotation.method": "polygon"})
+    sweep_file = write_sweep(tmp_path, GRID, base=base)
+    args = ["sweep", str(sweep_file), "--out", str(tmp_path / "o"), "--dry-run"]
+    assert main([*args, "--only", "*seed=1"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed == [
+        "strategy=random,seed=1",
+        "strategy=entropy,seed=1",
+        f"2 runs -> {tmp_path / 'o'}",
+    ]
+    assert main([*args, "--only", "strategy=ralis*"]) == 2
+    assert "--only 'strategy=ralis*' matches none of the 4 runs" in capsys.readouterr().err
 
 
 def test_the_cli_reports_a_bad_sweep_in_one_line(tmp_path, capsys):
