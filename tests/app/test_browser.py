@@ -255,6 +255,8 @@ def test_the_person_labels_while_the_round_trains(new_page, served_app, tmp_path
     # the next unit is served at once, from round 0's queue, while the job trains round 0
     page.get_by_text("Round 0 is being trained").wait_for(timeout=60_000)
     type_point(page, "20 20")
+    # as for the first unit: Accept only once the click is in (a loaded CI machine was slower)
+    page.get_by_text("1 interactions").wait_for(timeout=60_000)
     page.get_by_role("button", name="Accept").click()
     deadline = time.time() + 60
     while len(rows := stored_annotations(project_dir)) < 2:
