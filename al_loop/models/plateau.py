@@ -125,10 +125,6 @@ def fit_until_plateau(
     def snapshot() -> dict[str, torch.Tensor]:
         return {k: v.detach().clone() for k, v in segmenter.model.state_dict().items()}
 
-    def restore(weights: dict[str, torch.Tensor]) -> None:
-        segmenter.model.load_state_dict(weights)
-        segmenter.weights_version += 1  # cached features of the old weights are stale
-
     def save(state: Plateau, best_weights: dict | None) -> None:
         if checkpoint is not None:
             write_checkpoint(checkpoint, session, state, best_weights)
@@ -140,7 +136,7 @@ def fit_until_plateau(
             session.epoch,
             evaluate,
             snapshot,
-            restore,
+            segmenter.load_weights,
             patience=patience,
             eval_every=eval_every,
             min_epochs=min(session.epochs_needed(), max_epochs),
@@ -186,9 +182,8 @@ def read_checkpoint(path: Path, session: TrainingSession) -> tuple[Plateau, Any]
         return None
     try:
         payload = torch.load(path, map_location=session.seg.device, weights_only=True)
-        session.seg.model.load_state_dict(payload["model"])
+        session.seg.load_weights(payload["model"])  # in place: the optimiser's parameters
         session.optimizer.load_state_dict(payload["optimizer"])
-        session.seg.weights_version += 1
     except Exception as err:  # a file of another model, or damaged
         raise AlLoopError(
             f"{path}: not a checkpoint of this reference ({type(err).__name__}); delete it to "

@@ -608,11 +608,13 @@ class SmpSegmenter:
         self.load_weights(blob["state_dict"])
 
     def load_weights(self, state_dict: dict[str, torch.Tensor]) -> None:
-        """This architecture with the weights ``state_dict`` (a saved segmenter's, or the best
-        epoch's of a full-supervision reference checkpoint)."""
-        model = self._build_model(seed=0, pretrained=False)
-        model.load_state_dict(state_dict)
-        self.model = model
+        """Set the weights to ``state_dict`` (a saved segmenter's, a fit's best epoch, a
+        reference checkpoint's) in place, so that an optimiser over the parameters stays valid,
+        and move ``weights_version`` (caches of features of the old weights are stale)."""
+        if self._model is None:  # not built yet: no pretrained weights to load and overwrite
+            self.model = self._build_model(seed=0, pretrained=False)
+        self._model.load_state_dict(state_dict)
+        self.weights_version += 1
 
 
 class TrainingSession:

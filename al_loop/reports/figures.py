@@ -177,7 +177,7 @@ def plot_budget_curves(
                 ax.plot(curve.seconds, curve.mean, marker="o", ms=3, label=group.label, **style)
                 continue
             ax.plot(curve.seconds, curve.mean, label=f"{group.label} (n={curve.seeds})", **style)
-            alpha = 0.15 if len(panel) <= LEGEND_INSIDE else 0.08  # overlapping bands stay legible
+            alpha = 0.08 if legend_rows else 0.15  # many overlapping bands stay legible
             ax.fill_between(curve.seconds, curve.low, curve.high, color=style["color"], alpha=alpha)
         full = _full_value(members, metric)
         if full:

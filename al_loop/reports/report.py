@@ -284,12 +284,12 @@ def write_report(
     }
     paths = {
         "curve": plot_budget_curves(runs, out_dir / "budget_curve.png", metric, log_x, band),
-        "curve_svg": out_dir / "budget_curve.svg",  # written beside the PNG
         "per_unit": plot_seconds_per_unit(runs, out_dir / "seconds_per_unit.png"),
         "rounds": write_csv(rows, out_dir / "rounds.csv"),
         "runs": write_csv(summary, out_dir / "runs.csv"),
         "groups": write_csv(groups, out_dir / "groups.csv"),
     }
+    paths["curve_svg"] = paths["curve"].with_suffix(".svg")  # written beside the PNG
     classes = runs[0].classes if runs else []
     fulls = sorted({round(f, 4) for r in runs if (f := r.full(metric))})
     intro = f"{len(runs)} runs; metric: {_axis_label(metric, classes)}."
