@@ -506,7 +506,18 @@ def seen_by(config: TrainConfig, data: TrainingSet) -> dict[str, Any]:
         if "trained_on" not in init:
             return {}
         inherited = init["trained_on"]
-    return {"trained_on": [*inherited, *data.trained_on], "held_out": data.held_out}
+    # a fine-tune on the same data as its init weights lists each record once
+    trained_on = [*inherited, *(r for r in data.trained_on if r not in inherited)]
+    return {"trained_on": trained_on, "held_out": data.held_out}
+
+
+def init_training(config: TrainConfig) -> dict[str, Any]:
+    """The init weights' own ``training`` record (with theirs, recursively), so a fine-tuned
+    file's metadata holds every stage's command, steps and minutes."""
+    if config.init_weights is None:
+        return {}
+    training = read_metadata(config.init_weights).get("training")
+    return {} if training is None else {"init_training": training}
 
 
 def train(
@@ -526,6 +537,7 @@ def train(
     network.to(device)
     optimizer = make_optimizer(network, config)
     start_step, seconds_before = 0, 0.0
+    recent: list[float] = []
     if ckpt_file.exists():
         refuse_unasked_resume(config, resume)
         ckpt = torch.load(ckpt_file, weights_only=True, map_location=device)
@@ -534,10 +546,11 @@ def train(
         network.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         start_step, seconds_before = int(ckpt["step"]), float(ckpt["seconds"])
+        # the last steps' losses: a resumed (or re-shipped) run reports the same mean loss
+        recent = [float(v) for v in ckpt.get("recent_losses", [])]
         log(f"resuming {ckpt_file} at step {start_step}")
     started = clock()
     deadline = None if config.minutes is None else started + 60.0 * config.minutes
-    recent: list[float] = []
     step = start_step
 
     def save_checkpoint() -> None:
@@ -549,6 +562,7 @@ def train(
                 "optimizer": optimizer.state_dict(),
                 "step": step,
                 "seconds": seconds_before + clock() - started,
+                "recent_losses": recent,
                 "fingerprint": config_fingerprint(config),
             },
             tmp,
@@ -588,6 +602,7 @@ def train(
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             **git_commit(),
             "init_weights": config.init_weights,
+            **init_training(config),
             "datasets": [d.model_dump(mode="json") for d in config.datasets],
             "copy_paste": config.copy_paste.model_dump(mode="json"),
             "objects": len(data.objects),
@@ -596,7 +611,7 @@ def train(
             "seconds": round(seconds, 1),
             "minutes": round(seconds / 60.0, 1),
             "seed": config.seed,
-            "loss": mean_loss,
+            "loss": mean_loss if recent else None,
         },
     }
     save_weights(network, weights, metadata)

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from al_loop.core.interactions import Click
+from al_loop.core.interactions import Click, InsideOutside
 from al_loop.interactive.learned import methods
 from al_loop.interactive.learned.encodings import Frame, contains, frame_region, whole_frame
-from al_loop.interactive.learned.methods import ritm_clicks
+from al_loop.interactive.learned.methods import iog, ritm_clicks
 from al_loop.interactive.learned.network import export_weights
 from tests.interactive.learned_fakes import tiny_weights
 
@@ -151,7 +151,25 @@ def test_zoom_and_size_settings_are_checked():
         {"zoom_size": 100},
         {"long_side": 16},
         {"first_long_side": 300},
+        {"crop_scale": 0.1},
         {"zoom_scale": (2.0, 1.0)},
     ):
         with pytest.raises(ValueError, match=next(iter(bad))):
             ritm_clicks(**bad)
+
+
+def test_a_crop_methods_crop_is_seen_at_a_scale_of_the_training_crop(tmp_path):
+    """``crop_scale`` sets the side of IOG's (and DEXTR's) crop in network pixels relative to
+    the weights' ``crop_size`` (a multiple of 32), the crop's box in the image unchanged."""
+    weights = tiny_weights(tmp_path, "inside_outside")
+    image = np.random.default_rng(4).integers(0, 255, size=(96, 128, 3), dtype=np.uint8)
+    opening = InsideOutside(inside=(48, 60), corners=((20, 30), (80, 100)))
+    sessions = {scale: iog(weights=weights, crop_scale=scale).start(image) for scale in (1, 1.5)}
+    for session in sessions.values():
+        session.add(opening)
+    crop = sessions[1].meta["crop_size"]
+    side = round(crop * 1.5 / 32) * 32
+    assert sessions[1].frame.size == (crop, crop) and side != crop
+    assert sessions[1.5].frame == sessions[1].frame._replace(size=(side, side))
+    assert sessions[1.5].mask.shape == image.shape[:2]
+    assert iog().crop_scale == methods.CROP_SCALE  # the default

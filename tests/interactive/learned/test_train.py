@@ -48,7 +48,27 @@ def test_the_metadata_records_the_run_and_every_image_trained_on(tmp_path):
                             out=str(tmp_path / "b.pt"))  # fmt: skip
     own = [{"name": "run", "source": "folder:/x", "split": "pool", "items": ["p"]}]
     tuned = train(tuned_cfg, training_set(images, masks, tuned_cfg, own))
-    assert read_metadata(tuned.weights)["trained_on"] == meta["trained_on"] + own
+    tuned_meta = read_metadata(tuned.weights)
+    assert tuned_meta["trained_on"] == meta["trained_on"] + own
+    assert tuned_meta["training"]["init_training"] == run  # every stage's steps and minutes
+
+    # a fine-tune on its init weights' own data lists each record once
+    again_cfg = cfg.model_copy(update={"init_weights": str(result.weights),
+                                       "out": str(tmp_path / "c.pt")})  # fmt: skip
+    again = train(again_cfg, data)
+    assert read_metadata(again.weights)["trained_on"] == meta["trained_on"]
+
+
+def test_a_finished_run_resumed_records_the_same_loss(tmp_path):
+    """``--resume --ship`` of a finished run rewrites its weights' metadata: the loss of its
+    last steps comes from the checkpoint, not from the no steps of the resumed call."""
+    cfg = TrainConfig(**TINY, datasets=[SYNTH], steps=2, out=str(tmp_path / "a.pt"))
+    data = load_training_set(cfg)
+    first = train(cfg, data)
+    loss = read_metadata(first.weights)["training"]["loss"]
+    resumed = train(cfg, data, resume=True)
+    assert resumed.steps == 2 and np.isfinite(loss)
+    assert read_metadata(resumed.weights)["training"]["loss"] == loss == first.loss
 
 
 def test_cli_ships_finished_weights_as_float16_with_the_command(tmp_path, monkeypatch):
