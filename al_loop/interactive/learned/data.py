@@ -44,6 +44,9 @@ class TrainDataset(DatasetConfig):
 
     splits: list[str] = list(SPLITS)
     min_object_pixels: int | None = Field(None, ge=1)  # None: the config's
+    # the classes whose regions are objects, by name (e.g. CamVid's Car, Pedestrian, Pole...,
+    # leaving out Sky and Road); None: every class but the background
+    object_classes: list[str] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> TrainDataset:
@@ -114,12 +117,16 @@ def collect_objects(
     min_pixels: int,
     background: int | None = 0,
     first_index: int = 0,
+    keep: frozenset[int] | None = None,
 ) -> list[TrainObject]:
-    """Every object of ``masks`` (module docstring); image indices start at ``first_index``."""
+    """Every object of ``masks`` (module docstring), of the classes in ``keep`` when given;
+    image indices start at ``first_index``."""
     found = []
     for index, mask in enumerate(masks, start=first_index):
         for cls in np.unique(mask):
             if cls == IGNORE or (background is not None and cls == background):
+                continue
+            if keep is not None and int(cls) not in keep:
                 continue
             region = mask == cls
             if objects == "class":
@@ -206,6 +213,21 @@ def split_parts(name: str, splits: DatasetSplits, split: str) -> list[Segmentati
     return parts
 
 
+def object_class_ids(dataset: TrainDataset, splits: DatasetSplits) -> frozenset[int] | None:
+    """The ids of ``dataset.object_classes`` (None: every class); an unknown name is a
+    one-line DataError listing the data set's classes."""
+    if dataset.object_classes is None:
+        return None
+    ids = {c.name: k for k, c in enumerate(splits.classes)}
+    unknown = [n for n in dataset.object_classes if n not in ids]
+    if unknown or not dataset.object_classes:
+        raise DataError(
+            f"object_classes of {dataset.name}: unknown {unknown[0] if unknown else 'empty list'}"
+            f"; valid: {', '.join(ids)}"
+        )
+    return frozenset(ids[n] for n in dataset.object_classes)
+
+
 def provenance(dataset: TrainDataset, split: str, names: Sequence[str]) -> dict[str, Any]:
     """The record of ``names`` of ``dataset``'s ``split`` (DAVIS: with their videos)."""
     videos = davis_videos(names) if dataset.name == "davis" else []
@@ -225,6 +247,7 @@ def load_training_set(
     trained_on, held_out = [], []
     for dataset in datasets:
         splits = load_dataset(dataset.name, **dataset.params)
+        keep = object_class_ids(dataset, splits)
         used: set[str] = set()
         for split in dataset.splits:
             parts = split_parts(dataset.name, splits, split)
@@ -240,6 +263,7 @@ def load_training_set(
                     dataset.min_object_pixels or min_pixels,
                     part.background,
                     first_index=len(images),
+                    keep=keep,
                 )
                 images.extend(part.images)
                 valid.extend(part.masks != IGNORE)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from al_loop.core.errors import ConfigError
+from al_loop.core.errors import ConfigError, DataError
 from al_loop.data.base import IGNORE
 from al_loop.data.benchmarks import DAVIS_NUM_FRAMES
 from al_loop.interactive.learned.data import (
@@ -44,6 +44,31 @@ def test_components_of_every_class_below_the_minimum_are_skipped():
     assert len(collect_objects([street()], "component", 200, background=0)) == 2
     for o in found:  # the stored crop is the component where it was
         assert (street()[o.full((60, 80))] == street()[o.top, o.left]).all()
+
+
+def test_only_the_named_classes_give_objects():
+    cars = collect_objects([street()], "component", 200, background=None, keep=frozenset({8}))
+    assert [(int(o.mask.sum()), o.top, o.left) for o in cars] == [(200, 35, 5)]
+
+    params = {"num_images": 8, "hw": [48, 48], "seed": 5}
+    every = load_training_set([TrainDataset(name="synthetic", params=params)], "component", 16)
+    discs = TrainDataset(name="synthetic", params=params, object_classes=["disc"])
+    only = load_training_set([discs], "component", 16)
+    assert 0 < len(only.objects) < len(every.objects)
+    for o in only.objects:  # every object is a disc of its image
+        assert (every_mask(params, o.image)[o.full((48, 48))] == 1).all()
+    with pytest.raises(DataError, match="object_classes of synthetic: unknown Car; valid: "
+                                        "background, disc, bar, star"):  # fmt: skip
+        load_training_set([TrainDataset(name="synthetic", params=params,
+                                         object_classes=["Car"])], "component", 16)  # fmt: skip
+
+
+def every_mask(params: dict, index: int) -> np.ndarray:
+    """The label map of image ``index`` of the synthetic set's train, val and test, in order."""
+    from al_loop.data import load_dataset
+
+    splits = load_dataset("synthetic", **params)
+    return np.concatenate([splits.train.masks, splits.val.masks, splits.test.masks])[index]
 
 
 def test_grabcut_is_refused_as_training_data(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import torch
 
@@ -95,3 +97,16 @@ def test_the_weights_file_takes_the_methods_name(tmp_path):
     assert TrainConfig(out=out).weights_path == tmp_path / "ritm_clicks_no_camvid.pt"
     dextr = TrainConfig(out=out, name="dextr", interaction="extreme_points")
     assert dextr.weights_path == tmp_path / "dextr_no_camvid.pt"
+
+
+def test_an_unset_object_classes_key_leaves_the_resume_fingerprint_as_before():
+    """Checkpoints written before ``object_classes`` existed still resume; setting it is a
+    different training."""
+    plain = TrainConfig(**TINY, datasets=[SYNTH])
+    dumped = plain.model_dump(mode="json", exclude={"minutes", "steps", "device", "threads",
+                                                    "checkpoint_every"})  # fmt: skip
+    for dataset in dumped["datasets"]:
+        del dataset["object_classes"]
+    assert training.config_fingerprint(plain) == json.dumps(dumped, sort_keys=True)
+    discs = TrainConfig(**TINY, datasets=[{**SYNTH, "object_classes": ["disc"]}])
+    assert training.config_fingerprint(discs) != training.config_fingerprint(plain)
