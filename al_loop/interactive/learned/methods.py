@@ -173,7 +173,8 @@ class LearnedMethod:
         image's (default the weights'); ``first_long_side``: the whole image's for a session's
         first click, at most ``long_side`` (None: ``long_side``); ``crop_scale``: DEXTR's and
         IOG's crop side in network pixels over the weights' ``crop_size`` (rounded to a
-        multiple of 32; 1.0: the training size); ``fuse_batchnorm``: fold batch norms into the convolutions (same outputs, faster)."""
+        multiple of 32; 1.0: the training size); ``fuse_batchnorm``: fold batch norms into
+        the convolutions (same outputs, faster)."""
         if interaction not in DEFAULT_ENCODINGS:
             raise ValueError(f"{name}: interaction must be one of {sorted(DEFAULT_ENCODINGS)}")
         if not 0.0 < threshold < 1.0:

@@ -502,27 +502,28 @@ def git_commit() -> dict[str, Any]:
     return {"commit": head, "dirty": bool(status.strip())}
 
 
-def seen_by(config: TrainConfig, data: TrainingSet) -> dict[str, Any]:
-    """``trained_on`` (data's records and the init weights') for the metadata; empty when the
-    init weights do not record theirs (the guard then refuses the result too)."""
+def init_record(config: TrainConfig) -> dict[str, Any]:
+    """What the init weights' metadata says of their training (``trained_on``, ``training``),
+    read when training starts and kept in the checkpoint: a resumed run records it even if
+    the init file was replaced since (e.g. by shipping this run's weights over it)."""
+    if config.init_weights is None:
+        return {}
+    init = read_metadata(config.init_weights)
+    return {key: init[key] for key in ("trained_on", "training") if key in init}
+
+
+def seen_by(config: TrainConfig, data: TrainingSet, init: dict[str, Any]) -> dict[str, Any]:
+    """``trained_on`` (data's records and the init weights', from :func:`init_record`) for the
+    metadata; empty when the init weights do not record theirs (the guard then refuses the
+    result too)."""
     inherited: list[dict[str, Any]] = []
     if config.init_weights is not None:
-        init = read_metadata(config.init_weights)
         if "trained_on" not in init:
             return {}
         inherited = init["trained_on"]
     # a fine-tune on the same data as its init weights lists each record once
     trained_on = [*inherited, *(r for r in data.trained_on if r not in inherited)]
     return {"trained_on": trained_on, "held_out": data.held_out}
-
-
-def init_training(config: TrainConfig) -> dict[str, Any]:
-    """The init weights' own ``training`` record (with theirs, recursively), so a fine-tuned
-    file's metadata holds every stage's command, steps and minutes."""
-    if config.init_weights is None:
-        return {}
-    training = read_metadata(config.init_weights).get("training")
-    return {} if training is None else {"init_training": training}
 
 
 def train(
@@ -543,6 +544,7 @@ def train(
     optimizer = make_optimizer(network, config)
     start_step, seconds_before = 0, 0.0
     recent: list[float] = []
+    init: dict[str, Any] | None = None
     if ckpt_file.exists():
         refuse_unasked_resume(config, resume)
         ckpt = torch.load(ckpt_file, weights_only=True, map_location=device)
@@ -553,7 +555,10 @@ def train(
         start_step, seconds_before = int(ckpt["step"]), float(ckpt["seconds"])
         # the last steps' losses: a resumed (or re-shipped) run reports the same mean loss
         recent = [float(v) for v in ckpt.get("recent_losses", [])]
+        init = ckpt.get("init_record")  # older checkpoints: read the file again
         log(f"resuming {ckpt_file} at step {start_step}")
+    if init is None:
+        init = init_record(config)
     started = clock()
     deadline = None if config.minutes is None else started + 60.0 * config.minutes
     step = start_step
@@ -568,6 +573,7 @@ def train(
                 "step": step,
                 "seconds": seconds_before + clock() - started,
                 "recent_losses": recent,
+                "init_record": init,
                 "fingerprint": config_fingerprint(config),
             },
             tmp,
@@ -601,13 +607,13 @@ def train(
         **config.geometry(),
         "method": config.name,
         "encoder": "timm-tf_efficientnet_lite0 (lite0-imagenet)",
-        **seen_by(config, data),
+        **seen_by(config, data, init),
         "training": {
             "command": command,
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             **git_commit(),
             "init_weights": config.init_weights,
-            **init_training(config),
+            **({"init_training": init["training"]} if "training" in init else {}),
             "datasets": [d.model_dump(mode="json") for d in config.datasets],
             "copy_paste": config.copy_paste.model_dump(mode="json"),
             "objects": len(data.objects),

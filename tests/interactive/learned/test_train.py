@@ -110,3 +110,22 @@ def test_an_unset_object_classes_key_leaves_the_resume_fingerprint_as_before():
     assert training.config_fingerprint(plain) == json.dumps(dumped, sort_keys=True)
     discs = TrainConfig(**TINY, datasets=[{**SYNTH, "object_classes": ["disc"]}])
     assert training.config_fingerprint(discs) != training.config_fingerprint(plain)
+
+
+def test_a_resumed_fine_tune_records_its_init_weights_as_they_were_at_the_start(tmp_path):
+    """Shipping a fine-tune over the file it started from, then resuming it, must not record
+    the fine-tune as its own init: the init's record is kept in the checkpoint."""
+    base_cfg = TrainConfig(**TINY, datasets=[SYNTH], steps=1, seed=1, out=str(tmp_path / "a.pt"))
+    data = load_training_set(base_cfg)
+    base = read_metadata(train(base_cfg, data, command="first").weights)
+    tuned_cfg = base_cfg.model_copy(update={"init_weights": str(tmp_path / "a.pt"),
+                                            "out": str(tmp_path / "b.pt")})  # fmt: skip
+    train(tuned_cfg, data, command="tune")
+    other = base_cfg.model_copy(update={"seed": 9, "out": str(tmp_path / "c.pt")})
+    replacement = train(other, data, command="other").weights
+    for suffix in (".pt", ".json"):  # the init file replaced by other weights
+        (tmp_path / f"a{suffix}").write_bytes(replacement.with_suffix(suffix).read_bytes())
+    resumed = train(tuned_cfg.model_copy(update={"steps": 2}), data, resume=True)
+    meta = read_metadata(resumed.weights)
+    assert meta["training"]["init_training"] == base["training"]
+    assert meta["training"]["init_training"]["command"] == "first"
