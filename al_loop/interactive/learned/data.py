@@ -45,8 +45,9 @@ class TrainDataset(DatasetConfig):
     splits: list[str] = list(SPLITS)
     min_object_pixels: int | None = Field(None, ge=1)  # None: the config's
     # the classes whose regions are objects, by name (e.g. CamVid's Car, Pedestrian, Pole...,
-    # leaving out Sky and Road); None: every class but the background
-    object_classes: list[str] | None = None
+    # leaving out Sky and Road); None: every class but the background. Unset, it is left out of
+    # dumps, so resume fingerprints of checkpoints written before it existed still match.
+    object_classes: list[str] | None = Field(None, exclude_if=lambda v: v is None)
 
     @model_validator(mode="after")
     def _check(self) -> TrainDataset:

@@ -435,12 +435,7 @@ def checkpoint_path(weights: Path) -> Path:
 def config_fingerprint(config: TrainConfig) -> str:
     """What must match to resume: everything but the stopping rules and where to run."""
     ignored = {"minutes", "steps", "device", "threads", "checkpoint_every"}
-    dumped = config.model_dump(mode="json", exclude=ignored)
-    for dataset in dumped["datasets"]:
-        # keys added later, unset: checkpoints written before them still resume
-        if dataset.get("object_classes") is None:
-            dataset.pop("object_classes", None)
-    return json.dumps(dumped, sort_keys=True)
+    return json.dumps(config.model_dump(mode="json", exclude=ignored), sort_keys=True)
 
 
 @dataclass

@@ -172,4 +172,3 @@ def test_a_crop_methods_crop_is_seen_at_a_scale_of_the_training_crop(tmp_path):
     assert sessions[1].frame.size == (crop, crop) and side != crop
     assert sessions[1.5].frame == sessions[1].frame._replace(size=(side, side))
     assert sessions[1.5].mask.shape == image.shape[:2]
-    assert iog().crop_scale == methods.CROP_SCALE  # the default

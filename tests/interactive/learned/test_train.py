@@ -100,14 +100,10 @@ def test_the_weights_file_takes_the_methods_name(tmp_path):
 
 
 def test_an_unset_object_classes_key_leaves_the_resume_fingerprint_as_before():
-    """Checkpoints written before ``object_classes`` existed still resume; setting it is a
-    different training."""
+    """Checkpoints written before ``object_classes`` existed still resume (their fingerprint
+    has no such key); setting it is a different training."""
     plain = TrainConfig(**TINY, datasets=[SYNTH])
-    dumped = plain.model_dump(mode="json", exclude={"minutes", "steps", "device", "threads",
-                                                    "checkpoint_every"})  # fmt: skip
-    for dataset in dumped["datasets"]:
-        del dataset["object_classes"]
-    assert training.config_fingerprint(plain) == json.dumps(dumped, sort_keys=True)
+    assert "object_classes" not in json.loads(training.config_fingerprint(plain))["datasets"][0]
     discs = TrainConfig(**TINY, datasets=[{**SYNTH, "object_classes": ["disc"]}])
     assert training.config_fingerprint(discs) != training.config_fingerprint(plain)
 
