@@ -42,13 +42,14 @@ import json
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from fit_segmenter import joined  # noqa: E402
 
 from al_loop.core.cost import CostTable  # noqa: E402
 from al_loop.core.metrics import binary_iou  # noqa: E402
@@ -444,12 +445,7 @@ def load(
     hw = tuple(hw)
     if frames == "heldout":  # val + test: frames a segmenter trained on the pool never saw
         root = root or (DAVIS_ROOT if dataset == "davis" else CAMVID_ROOT)
-        splits = load_dataset(dataset, root=root, hw=hw)
-        data = SimpleNamespace(
-            images=np.concatenate([splits.val.images, splits.test.images]),
-            masks=np.concatenate([splits.val.masks, splits.test.masks]),
-            classes=splits.classes,
-        )
+        data = joined(load_dataset(dataset, root=root, hw=hw), ["val", "test"])
     elif dataset == "davis":
         data = load_davis(root or DAVIS_ROOT, hw)
     else:
