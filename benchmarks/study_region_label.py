@@ -2,8 +2,10 @@
 on CamVid grid cells and superpixel units, for a few cuts of the superpixel hierarchy.
 
 For every unit of a sample of pool images: regions (clicks), seconds at the ``region_label``
-price, and the share of labelled ground-truth pixels that get their true class (label purity),
-also per rare class. Writes benchmarks/results/study_region_label.json.
+price, the share of labelled ground-truth pixels that get their true class (label purity), also
+per rare class, and the labels' own mIoU and rare-class IoU against the ground truth: the ceiling
+of a model trained on them (every unit labelled; a pixel left unlabelled counts as wrong). Writes
+benchmarks/results/study_region_label.json.
 
     PYTHONPATH=$PWD nice .venv/bin/python benchmarks/study_region_label.py [--images 20]
 """
@@ -29,6 +31,9 @@ def measure(pool, space, annotator) -> dict:
     clicks, seconds, right, total = [], [], 0, 0
     rare = [pool.classes.index(c) for c in pool.classes if c.name in CAMVID_RARE_CLASSES]
     rare_right, rare_total = 0, 0
+    num_classes = len(pool.classes)
+    # rows: ground truth; columns: the label, the last one "left unlabelled"
+    confusion = np.zeros((num_classes, num_classes + 1), dtype=np.int64)
     for unit in space.units():
         box, unit_mask = space.box(unit), space.mask(unit)
         annotation = annotator.annotate(unit, pool.images[unit.image], box, unit_mask)
@@ -40,6 +45,9 @@ def measure(pool, space, annotator) -> dict:
         in_rare = scored & np.isin(gt, rare)
         rare_right += int((hit & in_rare).sum())
         rare_total += int(in_rare.sum())
+        given = annotation.mask[scored].astype(np.int64)
+        given[given == IGNORE] = num_classes
+        np.add.at(confusion, (gt[scored].astype(np.int64), given), 1)
         clicks.append(len(annotation.interactions))
         seconds.append(annotation.seconds)
     return {
@@ -49,6 +57,21 @@ def measure(pool, space, annotator) -> dict:
         "seconds_per_image": round(float(np.sum(seconds)) / len(pool), 1),
         "label_purity": round(right / max(total, 1), 4),
         "rare_purity": round(rare_right / max(rare_total, 1), 4),
+        **label_iou(confusion, pool.classes, rare),
+    }
+
+
+def label_iou(confusion: np.ndarray, classes: list, rare: list[int]) -> dict:
+    """mIoU of the labels against the ground truth (a pixel left unlabelled is a miss of its
+    class) and the rare classes' IoU, from a [C, C + 1] confusion matrix."""
+    square, missed = confusion[:, :-1], confusion[:, -1]
+    # an unlabelled pixel is a false negative of its class: it joins the class's union
+    union = square.sum(0) + square.sum(1) - np.diag(square) + missed
+    iou = np.diag(square) / np.maximum(union, 1)
+    present = confusion.sum(1) > 0
+    return {
+        "label_miou": round(float(iou[present].mean()), 4),
+        **{f"label_iou_{classes[c].name.lower()}": round(float(iou[c]), 3) for c in rare},
     }
 
 
@@ -66,7 +89,7 @@ def main() -> None:
             annotator = RegionLabelAnnotator(pool.masks, price, 11, split=True, threshold=threshold)
             rows.append({"units": f"grid {cell}", "threshold": threshold,
                          **measure(pool, space, annotator)})  # fmt: skip
-    for threshold in (50, 100, 200, 400):
+    for threshold in (25, 50, 100, 200, 400):
         space = make_unit_space("superpixel", len(pool), pool.hw, images=pool.images,
                                 threshold=threshold)  # fmt: skip
         annotator = RegionLabelAnnotator(pool.masks, price, 11, split=False)
