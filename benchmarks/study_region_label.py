@@ -20,6 +20,7 @@ import numpy as np
 
 from al_loop.annotators.region_label import PRICE_ENTRY, RegionLabelAnnotator
 from al_loop.core.cost import CostTable
+from al_loop.core.metrics import confusion_matrix, iou_per_class, pixel_accuracy
 from al_loop.core.units import make_unit_space
 from al_loop.data import CAMVID_RARE_CLASSES, load_camvid
 from al_loop.data.base import IGNORE
@@ -28,50 +29,33 @@ RESULTS = Path(__file__).parent / "results" / "study_region_label.json"
 
 
 def measure(pool, space, annotator) -> dict:
-    clicks, seconds, right, total = [], [], 0, 0
+    clicks, seconds = [], []
     rare = [pool.classes.index(c) for c in pool.classes if c.name in CAMVID_RARE_CLASSES]
-    rare_right, rare_total = 0, 0
     num_classes = len(pool.classes)
-    # rows: ground truth; columns: the label, the last one "left unlabelled"
-    confusion = np.zeros((num_classes, num_classes + 1), dtype=np.int64)
+    unlabelled = num_classes  # an extra class: a pixel left unlabelled is a miss of its class
+    confusion = np.zeros((num_classes + 1, num_classes + 1), dtype=np.int64)
     for unit in space.units():
         box, unit_mask = space.box(unit), space.mask(unit)
         annotation = annotator.annotate(unit, pool.images[unit.image], box, unit_mask)
         y0, x0, y1, x1 = box
         gt = pool.masks[unit.image, y0:y1, x0:x1]
         scored = unit_mask & (gt != IGNORE)
-        hit = scored & (annotation.mask == gt)
-        right, total = right + int(hit.sum()), total + int(scored.sum())
-        in_rare = scored & np.isin(gt, rare)
-        rare_right += int((hit & in_rare).sum())
-        rare_total += int(in_rare.sum())
-        given = annotation.mask[scored].astype(np.int64)
-        given[given == IGNORE] = num_classes
-        np.add.at(confusion, (gt[scored].astype(np.int64), given), 1)
+        given = np.where(annotation.mask == IGNORE, unlabelled, annotation.mask)
+        confusion += confusion_matrix(given[scored], gt[scored], num_classes + 1)
         clicks.append(len(annotation.interactions))
         seconds.append(annotation.seconds)
+    iou = iou_per_class(confusion)[:num_classes]
+    rare_rows = confusion[rare]
     return {
         "units": len(clicks),
         "clicks_per_unit": round(float(np.mean(clicks)), 2),
         "seconds_per_unit": round(float(np.mean(seconds)), 2),
         "seconds_per_image": round(float(np.sum(seconds)) / len(pool), 1),
-        "label_purity": round(right / max(total, 1), 4),
-        "rare_purity": round(rare_right / max(rare_total, 1), 4),
-        **label_iou(confusion, pool.classes, rare),
-    }
-
-
-def label_iou(confusion: np.ndarray, classes: list, rare: list[int]) -> dict:
-    """mIoU of the labels against the ground truth (a pixel left unlabelled is a miss of its
-    class) and the rare classes' IoU, from a [C, C + 1] confusion matrix."""
-    square, missed = confusion[:, :-1], confusion[:, -1]
-    # an unlabelled pixel is a false negative of its class: it joins the class's union
-    union = square.sum(0) + square.sum(1) - np.diag(square) + missed
-    iou = np.diag(square) / np.maximum(union, 1)
-    present = confusion.sum(1) > 0
-    return {
-        "label_miou": round(float(iou[present].mean()), 4),
-        **{f"label_iou_{classes[c].name.lower()}": round(float(iou[c]), 3) for c in rare},
+        "label_purity": round(pixel_accuracy(confusion), 4),
+        "rare_purity": round(float(rare_rows[:, rare].trace()) / max(int(rare_rows.sum()), 1), 4),
+        # the labels scored like a prediction: the ceiling of a model trained on them
+        "label_miou": round(float(np.nanmean(iou)), 4),
+        **{f"label_iou_{pool.classes[c].name.lower()}": round(float(iou[c]), 3) for c in rare},
     }
 
 
