@@ -235,6 +235,8 @@ def test_a_box_in_the_feature_space_labels_segments_of_several_units(
 def type_point(page, text: str) -> None:
     """The keyboard path of the Annotate page: "y x" in the point box, Enter."""
     box = page.get_by_label("Points (y x; y x ...), Enter to add")
+    # a person looks before clicking: without it a fast browser times the click at 0 s
+    page.wait_for_timeout(300)
     box.fill(text)
     box.press("Enter")
     wait_until_idle(page)
