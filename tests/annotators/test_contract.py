@@ -22,7 +22,10 @@ from tests.interactive.learned_fakes import tiny_weights
 
 NAMES = sorted([*METHODS, *BATCH_ANNOTATORS])
 # tiny-sized settings: an untrained small network for learned methods, PCA for the projection
-PARAMS = {"feature_space": {"projection": "pca", "units_per_call": 8}}
+PARAMS = {
+    "feature_space": {"projection": "pca", "units_per_call": 8},
+    "dense": {"entry": "dense_camvid"},
+}
 
 
 @pytest.fixture(scope="module")
