@@ -193,11 +193,18 @@ def run_identity(config: dict[str, Any]) -> dict[str, Any]:
     stored runs, finished sweeps and cached references valid. A config this schema no longer
     reads (a removed key) is returned as it is, so it differs from every current config."""
     try:
-        return ExperimentConfig.model_validate(config).model_dump(
+        identity = ExperimentConfig.model_validate(config).model_dump(
             mode="json", exclude_defaults=True
         )
     except ValidationError:
         return config
+    # Whether the 100 % line is computed does not change the run's own curve: a run made
+    # without it is the same run, and a later sweep with it only attaches the reference.
+    reference = identity.get("full_supervision", {})
+    reference.pop("enabled", None)
+    if not reference:
+        identity.pop("full_supervision", None)
+    return identity
 
 
 def describe_validation_error(err: ValidationError, origin: str) -> str:

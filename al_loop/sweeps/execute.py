@@ -33,6 +33,7 @@ from filelock import FileLock, Timeout
 
 from al_loop.core.config import ExperimentConfig, parse_config, run_identity
 from al_loop.core.experiment import Budget
+from al_loop.core.store import STORE_FILE, LabelStore
 
 DEFAULT_BACKEND = (
     "al_loop.wiring.build"  # module with load_splits, full_supervision_reference, run_experiment
@@ -209,10 +210,40 @@ def execute_run(job: RunJob) -> RunOutcome:
     try:
         status = read_status(run_dir)
         if is_done(status, job):
+            try:
+                attach_missing_reference(job, run_dir)
+            except Exception as err:  # the run itself stays as it was
+                return RunOutcome(job.name, "failed", f"reference: {type(err).__name__}: {err}")
             return RunOutcome(job.name, "skipped", **_numbers(status))
         return _execute_locked(job, run_dir, (status or {}).get("attempts", 0) + 1)
     finally:
         lock.release()
+
+
+def lacks_reference(job: RunJob) -> bool:
+    """The job asks for a full-supervision reference that its run's store does not hold (the
+    run was made with ``full_supervision.enabled: false``, e.g. to save its CPU)."""
+    store_path = Path(job.run_dir) / STORE_FILE
+    if not job.config.get("full_supervision", {}).get("enabled", True) or not store_path.is_file():
+        return False
+    with LabelStore(store_path, read_only=True) as store:
+        return store.get_meta("full_supervision") is None
+
+
+def attach_missing_reference(job: RunJob, run_dir: Path) -> bool:
+    """A finished run that lacks the reference the sweep now asks for gets the shared one,
+    computed or read from ``references/`` and stored in the run's store; its rounds are not
+    touched."""
+    if not lacks_reference(job):
+        return False
+    config = parse_config(job.config, origin=f"{run_dir}/config")
+    backend: Backend = importlib.import_module(job.backend)
+    splits = backend.load_splits(config)
+    reference = shared_reference(backend, config, splits, Path(job.reference_dir))
+    with LabelStore(run_dir / STORE_FILE) as store:
+        store.set_meta("full_supervision", json.dumps(reference))
+    _file_log(run_dir / LOG_FILE)("attached the full-supervision reference")
+    return True
 
 
 def _numbers(status: dict) -> dict:

@@ -26,6 +26,7 @@ from al_loop.sweeps.execute import (
     _numbers,
     _write_json,
     is_done,
+    lacks_reference,
     read_status,
     reference_key,
     run_hash,
@@ -171,7 +172,7 @@ def run_sweep(
     todo = []
     for job in jobs:
         status = read_status(job.run_dir)
-        if is_done(status, job):
+        if is_done(status, job) and not lacks_reference(job):
             outcome = RunOutcome(job.name, "skipped", **_numbers(status))
             summary.outcomes.append(outcome)
             notify(RunEvent(job.name, "skipped", outcome))

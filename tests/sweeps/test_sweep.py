@@ -390,6 +390,26 @@ def _as_an_older_version_wrote_it(run_dir: Path, drop: tuple[str, str]) -> None:
         cached.rename(references / f"{earlier_reference_keys(config)[-1]}.json")
 
 
+def test_a_run_made_without_its_reference_is_the_same_run_and_gets_it_when_asked(tmp_path):
+    out = tmp_path / "out"
+    without = {"overrides": {"full_supervision.enabled": False}}
+    first = load_sweep(write_sweep(tmp_path, {"seed": [0]}, **without))
+    assert run_sweep(first, out, backend=BACKEND).count("done") == 1
+    (run,) = first.runs
+    before = run_state(out / run.name)
+    assert before[2] is None and not (out / "references").exists()
+
+    again = load_sweep(write_sweep(tmp_path, {"seed": [0]}))
+    assert [r.name for r in again.runs] == [run.name]
+    assert run_sweep(again, out, backend=BACKEND).count("skipped") == 1
+    assert calls(out / run.name) == 1  # not run again
+    after = run_state(out / run.name)
+    assert after[:2] == before[:2]  # rounds and annotations untouched
+    (cached,) = (out / "references").glob("*.json")
+    assert json.loads(after[2]) == json.loads(cached.read_text())
+    assert run_sweep(again, out, backend=BACKEND).count("skipped") == 1  # once is enough
+
+
 def test_runs_and_references_of_an_older_version_stay_valid_when_a_key_is_added(tmp_path):
     sweep = load_sweep(write_sweep(tmp_path, {"seed": [0]}))
     out = tmp_path / "out"
