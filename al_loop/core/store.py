@@ -40,6 +40,8 @@ STORE_FILE = "store.sqlite"  # a run directory's store
 FINISHED_META = "finished"
 # a run's labels trained like its full-supervision reference (al_loop/wiring/refit.py)
 REFIT_META = "plateau_refit"
+# images in the run's pool: what one epoch of its reference covered (a refit trains alike)
+POOL_IMAGES_META = "pool_images"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

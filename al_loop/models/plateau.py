@@ -102,13 +102,17 @@ def fit_until_plateau(
     max_epochs: int = 100,
     progress: Progress | None = None,
     checkpoint: Path | None = None,
+    epoch_images: int | None = None,
 ) -> dict[str, Any]:
     """Cold-start ``segmenter`` and train it on ``labels`` until val mIoU plateaus; at least
     the segmenter's ``epochs`` / ``min_steps`` (what a plain fit trains). Returns the best
     evaluation's metrics plus ``epochs`` (trained), ``best_epoch``, ``steps`` and
     ``val_curve`` ([epoch, mIoU] per evaluation); the segmenter keeps the best weights.
     With ``checkpoint``, the state after every evaluation is written there and a later call
-    continues from it exactly (a reference of many epochs survives a killed session)."""
+    continues from it exactly (a reference of many epochs survives a killed session).
+    ``epoch_images``: the images an epoch of ``eval_every`` / ``max_epochs`` stands for (a
+    run's pool, when its labels cover fewer images): evaluations come every that many images'
+    worth of steps, so patience and the cap mean as many steps as for the whole pool."""
     check_images(images)
     check_labels(images, labels)
     label_counts(labels, segmenter.num_classes)
@@ -117,6 +121,9 @@ def fit_until_plateau(
     if labelled.size == 0:
         raise ConfigError("full_supervision: the pool has no labelled pixel to train on")
     session = TrainingSession(segmenter, images, labels, labelled, seed, progress)
+    # 67 labelled frames of a 367-frame pool: 9 steps an epoch instead of 46, so an epoch-counted
+    # patience of 3 stopped a CamVid refit after 27 steps without a better score (README)
+    stretch = max(1, round((epoch_images or 0) / labelled.size))
 
     def evaluate() -> tuple[float, dict]:
         metrics = segmenter.evaluate(val)
@@ -138,9 +145,9 @@ def fit_until_plateau(
             snapshot,
             segmenter.load_weights,
             patience=patience,
-            eval_every=eval_every,
-            min_epochs=min(session.epochs_needed(), max_epochs),
-            max_epochs=max_epochs,
+            eval_every=eval_every * stretch,
+            min_epochs=min(session.epochs_needed(), max_epochs * stretch),
+            max_epochs=max_epochs * stretch,
             start=start,
             evaluated=save,
         )

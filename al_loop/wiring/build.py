@@ -31,7 +31,7 @@ from al_loop.core.protocols import (
     Segmenter,
     Strategy,
 )
-from al_loop.core.store import STORE_FILE, LabelStore, RoundRecord
+from al_loop.core.store import POOL_IMAGES_META, STORE_FILE, LabelStore, RoundRecord
 from al_loop.core.units import UnitSpace, make_unit_space
 from al_loop.data import load_dataset
 from al_loop.data.base import BACKGROUND, RARE_KEY, DatasetSplits, SegmentationData
@@ -283,11 +283,13 @@ def full_supervision_reference(
     splits: DatasetSplits,
     progress: ProgressFactory = no_progress,
     checkpoint: Path | None = None,
+    epoch_images: int | None = None,
 ) -> dict:
     """The same model trained on every label of the pool: the 100 % line. Seeded and
     threaded here, so every caller (run, demo, sweep) gets the same reference. With
     ``full_supervision.patience``, ``checkpoint`` keeps the training's state after every
-    evaluation, and a later call continues from it."""
+    evaluation, and a later call continues from it. ``epoch_images``: the pool size an
+    epoch of the plateau stands for, when ``splits.train`` holds fewer images (a refit)."""
     set_determinism(config.seed, config.threads)
     fs = config.full_supervision
     segmenter = build_segmenter(
@@ -311,6 +313,7 @@ def full_supervision_reference(
                 max_epochs=fs.max_epochs,
                 progress=step_callback(bar),
                 checkpoint=checkpoint,
+                epoch_images=epoch_images,
             )
         segmenter.fit(
             splits.train.images, splits.train.masks, seed=config.seed, progress=step_callback(bar)
@@ -417,6 +420,8 @@ def run_experiment(
             store.set_meta("classes", json.dumps([c.name for c in splits.classes]))
             # the classes the report gives their own IoU columns (CamVid's pole, sign, ...)
             store.set_meta("rare_classes", json.dumps(list(splits.train.meta.get(RARE_KEY, ()))))
+            if store.get_meta(POOL_IMAGES_META) is None:  # a refit's epoch (wiring/refit.py)
+                store.set_meta(POOL_IMAGES_META, str(len(splits.train)))
             if store.get_meta("whole_pool") is None:  # the unit of "% of labelling everything"
                 whole = whole_pool_cost(
                     splits.train,

@@ -9,6 +9,11 @@ the run's own full-supervision recipe (``full_supervision_reference`` on the run
 data set, ``dataset.name: run``) and stores the result in the run's store, where ``al-loop
 report`` reads it (``final_refit`` / ``pct_full_refit`` columns).
 
+Its plateau counts epochs of the run's pool, not of the labelled images: with labels on 67 of
+367 CamVid frames an epoch is 9 steps instead of 46, and a patience of 3 such epochs stopped the
+fit after 27 steps without a better score, long before the reference would have; evaluating
+every 5 epochs of the labelled frames gives it the reference's steps between evaluations.
+
 It resumes from a checkpoint beside the store (a killed refit continues), holds the run
 directory's lock (a live run is refused, one line), and is skipped when the stored result was
 made from the same labels (same spent seconds) unless ``force``.
@@ -23,7 +28,7 @@ from al_loop.core.config import parse_config, read_yaml_mapping
 from al_loop.core.errors import DataError
 from al_loop.core.lock import DirectoryLock
 from al_loop.core.progress import ProgressFactory, no_progress
-from al_loop.core.store import REFIT_META, STORE_FILE, LabelStore
+from al_loop.core.store import POOL_IMAGES_META, REFIT_META, STORE_FILE, LabelStore
 from al_loop.data.run import RUN_CONFIG
 from al_loop.wiring.build import full_supervision_reference, load_splits
 
@@ -57,19 +62,25 @@ def refit_run(
         with LabelStore(store_path, read_only=True) as store:
             seconds = labelled_seconds(store)
             stored = json.loads(store.get_meta(REFIT_META, "null"))
+            pool_images = store.get_meta(POOL_IMAGES_META)
         if stored is not None and stored.get("seconds_total") == seconds and not force:
             return stored, False
         data = read_yaml_mapping(config_path)
+        if pool_images is None:  # a run of an earlier version: count its pool once
+            pool_images = len(load_splits(parse_config(data, str(config_path))).train)
         data["dataset"] = {"name": "run", "params": {"root": str(run_dir)}}
         config = parse_config(data, str(config_path))
         splits = load_splits(config)
         checkpoint = run_dir / CHECKPOINT_FILE
-        reference = full_supervision_reference(config, splits, progress, checkpoint=checkpoint)
+        reference = full_supervision_reference(
+            config, splits, progress, checkpoint=checkpoint, epoch_images=int(pool_images)
+        )
         result = {k: reference[k] for k in KEPT if k in reference}
         result.update(
             val_curve=reference.get("val_curve"),
             seconds_total=seconds,
             labelled_images=len(splits.train.images),
+            pool_images=int(pool_images),
         )
         with LabelStore(store_path) as store:
             store.set_meta(REFIT_META, json.dumps(result))

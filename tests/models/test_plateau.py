@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from al_loop.core.errors import AlLoopError, ConfigError
+from al_loop.data.base import IGNORE
 from al_loop.models.plateau import fit_until_plateau, train_until_plateau
 from al_loop.models.segmenter import make_segmenter
 from tests.fakes import make_toy_data
@@ -109,6 +110,19 @@ def test_fit_until_plateau_keeps_the_best_weights_and_reports_its_curve():
     assert seg.evaluate(val)["miou"] == ref["miou"]  # the best weights are the segmenter's
     assert results[0] == results[1]  # deterministic
     assert np.array_equal(*predictions)
+
+
+def test_labels_on_part_of_the_pool_are_evaluated_in_epochs_of_the_whole_pool():
+    train, val = make_toy_data(n=6, hw=(32, 32), seed=0), make_toy_data(n=4, hw=(32, 32), seed=1)
+    masks = train.masks.copy()
+    masks[2:] = IGNORE  # labels on 2 of the 6 images: an epoch of them is a third of the pool's
+    seg = make_segmenter(num_classes=3, epochs=1, batch_size=4, lr=3e-3)
+    result = fit_until_plateau(
+        seg, train.images, masks, val, seed=0, patience=1, max_epochs=2, epoch_images=6
+    )
+    epochs = [epoch for epoch, _ in result["val_curve"]]
+    assert epochs == [3 * (i + 1) for i in range(len(epochs))] and epochs[-1] <= 6
+    assert result["steps"] == result["epochs"]  # one batch an epoch of the 2 labelled images
 
 
 def test_a_run_resumed_from_its_state_ends_as_one_never_stopped():

@@ -8,7 +8,7 @@ import pytest
 
 from al_loop.core.errors import DataError, RunDirError
 from al_loop.core.lock import DirectoryLock
-from al_loop.core.store import REFIT_META, STORE_FILE, LabelStore
+from al_loop.core.store import POOL_IMAGES_META, REFIT_META, STORE_FILE, LabelStore
 from al_loop.data.base import IGNORE
 from al_loop.reports.runs import load_run
 from al_loop.reports.stats import format_group_rows, group_rows
@@ -37,11 +37,16 @@ def test_refit_stores_the_final_labels_trained_like_the_reference(finished, caps
     with LabelStore(finished / STORE_FILE, read_only=True) as store:
         last = [r for r in store.rounds() if r.status == "evaluated"][-1]
         labels = store.label_maps(20, (32, 32))
+        pool_images = int(store.get_meta(POOL_IMAGES_META))
     assert result["seconds_total"] == pytest.approx(last.seconds_total)
     # the pool images with any labelled pixel (the synthetic pool is 20 images' train split)
     assert 0 < result["labelled_images"] == int((labels != IGNORE).any(axis=(1, 2)).sum())
     assert 0.0 <= result["miou"] <= 1.0
-    assert 1 <= result["epochs"] <= RECIPE["max_epochs"]
+    # evaluated and capped in epochs of the whole pool, as the reference was
+    assert result["pool_images"] == pool_images >= result["labelled_images"]
+    stretch = max(1, round(pool_images / result["labelled_images"]))
+    assert 1 <= result["epochs"] <= RECIPE["max_epochs"] * stretch
+    assert all(epoch % stretch == 0 for epoch, _ in result["val_curve"][:-1])
     assert not (finished / CHECKPOINT_FILE).exists()  # the checkpoint goes once stored
     assert load_run(finished).refit == result
 
