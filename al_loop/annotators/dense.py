@@ -4,7 +4,7 @@ The classic baseline of active learning for segmentation, and how CamVid and Cit
 labelled: whole frames, every pixel, at the data set's published time per frame (a cost-table
 entry such as ``dense_camvid``). With ``units.kind: image`` a unit costs exactly that entry;
 a smaller unit (a grid cell, a superpixel) costs the entry times its share of the image's
-pixels, which assumes painting time grows with area (not measured; said in the log).
+pixels, which assumes painting time grows with area (not measured). The log keeps the entry.
 
 Model-free and deterministic: the unit gets its ground truth (void stays void) and the same
 seconds every time. Against the cheap methods it answers "how many seconds to reach full

@@ -7,6 +7,7 @@ import pytest
 
 from al_loop.annotators.dense import DenseAnnotator
 from al_loop.core.config import parse_config
+from al_loop.core.cost import CostTable
 from al_loop.core.errors import ConfigError
 from al_loop.core.units import Unit
 from al_loop.data.base import IGNORE
@@ -37,7 +38,7 @@ def test_a_smaller_unit_pays_its_share_of_the_image_and_labels_only_its_pixels()
 def test_built_from_the_config_with_the_cost_tables_entry():
     config = parse_config({"annotation": {"method": "dense", "params": {"entry": "dense_camvid"}}})
     annotator = build_annotator(config, MASKS)
-    assert annotator.seconds_per_image == 1200.0  # configs/costs.yaml's dense_camvid
+    assert annotator.seconds_per_image == CostTable.load(config.annotation.costs)["dense_camvid"]
 
 
 @pytest.mark.parametrize(

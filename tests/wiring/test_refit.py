@@ -42,11 +42,11 @@ def test_refit_stores_the_final_labels_trained_like_the_reference(finished, caps
     # the pool images with any labelled pixel (the synthetic pool is 20 images' train split)
     assert 0 < result["labelled_images"] == int((labels != IGNORE).any(axis=(1, 2)).sum())
     assert 0.0 <= result["miou"] <= 1.0
-    # evaluated and capped in epochs of the whole pool, as the reference was
+    # capped in epochs of the whole pool, as the reference was (the spacing of its evaluations:
+    # tests/models/test_plateau.py)
     assert result["pool_images"] == pool_images >= result["labelled_images"]
     stretch = max(1, round(pool_images / result["labelled_images"]))
     assert 1 <= result["epochs"] <= RECIPE["max_epochs"] * stretch
-    assert all(epoch % stretch == 0 for epoch, _ in result["val_curve"][:-1])
     assert not (finished / CHECKPOINT_FILE).exists()  # the checkpoint goes once stored
     assert load_run(finished).refit == result
 
