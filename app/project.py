@@ -50,6 +50,7 @@ from al_loop.data.base import IGNORE, ClassInfo, DatasetSplits, SegmentationData
 from al_loop.data.folder import IMAGE_SUFFIXES, write_classes
 from al_loop.data.run import PROJECT_CONFIG
 from al_loop.wiring.build import (
+    build_loop_segmenter,
     build_parts,
     build_segmenter,
     build_unit_space,
@@ -358,7 +359,7 @@ class Project:
         person in the browser as its annotator and a segmenter also scored on the check set."""
         check_config(self.config)
         segmenter = _ScoredOnCheckSet(
-            build_segmenter(self.config, self.pool.num_classes),
+            build_loop_segmenter(self.config, self.splits),
             self.check_set,
             self.has_ground_truth,
         )

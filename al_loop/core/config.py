@@ -61,6 +61,17 @@ class WindowsConfig(_Section):
         return self
 
 
+class PlateauFitConfig(_Section):
+    """Each round's fit trains until val mIoU stops improving (``al_loop/models/plateau.py``),
+    as the full-supervision reference does, instead of a fixed number of epochs: the loop's
+    curve then says what its labels are worth (a fixed 2-epoch fit gave 67 whole CamVid frames
+    about the steps of 17; README). Epochs count the pool's images, not the labelled ones."""
+
+    patience: int = Field(3, gt=0)  # val evaluations without a better mIoU before stopping
+    eval_every: int = Field(1, gt=0)  # epochs (of the pool) between val evaluations
+    max_epochs: int = Field(30, gt=0)  # epochs (of the pool) at most per round
+
+
 class SegmenterConfig(_Section):
     arch: str = "Unet"
     encoder: str = "timm-tf_efficientnet_lite0"
@@ -75,6 +86,9 @@ class SegmenterConfig(_Section):
     dropout: float = Field(0.0, ge=0, lt=1)  # before the head; > 0 enables MC dropout (BALD)
     windows: WindowsConfig | None = None  # None: fit on whole images
     bf16: bool = False  # bfloat16 autocast in training (README "Speed": measured on this CPU)
+    # None: each round fits ``epochs`` / ``min_steps``; set: each round trains on until val
+    # mIoU plateaus (from the last round's weights with warm_start), keeping the best epoch
+    until_plateau: PlateauFitConfig | None = None
 
 
 class StrategyConfig(_Section):

@@ -182,6 +182,8 @@ class Loop:
         metrics = self.segmenter.evaluate(self.val)
         metrics.update(
             train_loss=train_stats.get("loss"),
+            # optimiser steps of the fit (a plateau fit also: epochs trained, the best one)
+            **{f"fit_{k}": train_stats[k] for k in ("steps", "best_epoch") if k in train_stats},
             labelled_pixels=int((labels != IGNORE).sum()),
             labelled_fraction=float((labels != IGNORE).mean()),
             labelled_images=len(labelled),

@@ -103,8 +103,10 @@ def fit_until_plateau(
     progress: Progress | None = None,
     checkpoint: Path | None = None,
     epoch_images: int | None = None,
+    warm: bool = False,
 ) -> dict[str, Any]:
-    """Cold-start ``segmenter`` and train it on ``labels`` until val mIoU plateaus; at least
+    """Cold-start ``segmenter`` (``warm``: go on from its weights when it warm-starts and has
+    been trained) and train it on ``labels`` until val mIoU plateaus; at least
     the segmenter's ``epochs`` / ``min_steps`` (what a plain fit trains). Returns the best
     evaluation's metrics plus ``epochs`` (trained), ``best_epoch``, ``steps`` and
     ``val_curve`` ([epoch, mIoU] per evaluation); the segmenter keeps the best weights.
@@ -116,7 +118,10 @@ def fit_until_plateau(
     check_images(images)
     check_labels(images, labels)
     label_counts(labels, segmenter.num_classes)
-    segmenter.reset(seed)
+    if warm:
+        segmenter.start_fit(seed)
+    else:
+        segmenter.reset(seed)
     labelled = np.flatnonzero((labels != IGNORE).any(axis=(1, 2)))
     if labelled.size == 0:
         raise ConfigError("full_supervision: the pool has no labelled pixel to train on")
@@ -157,8 +162,58 @@ def fit_until_plateau(
         "epochs": plateau.epochs,
         "best_epoch": plateau.best_epoch,
         "steps": session.steps,
+        "loss": session.loss,
         "val_curve": [[epoch, score] for epoch, score in plateau.curve],
     }
+
+
+class PlateauFitted:
+    """A loop segmenter whose every fit trains until val mIoU plateaus (``fit_until_plateau``):
+    the :class:`~al_loop.core.protocols.Segmenter` protocol with ``fit`` replaced, everything
+    else the wrapped segmenter's. ``pool_images`` is the pool's size: an epoch of the plateau
+    stands for that many images' worth of steps, whatever the labels cover."""
+
+    def __init__(
+        self,
+        segmenter: SmpSegmenter,
+        val: SegmentationData,
+        pool_images: int,
+        *,
+        patience: int,
+        eval_every: int = 1,
+        max_epochs: int = 30,
+    ):
+        self.inner, self.val, self.pool_images = segmenter, val, pool_images
+        self.patience, self.eval_every, self.max_epochs = patience, eval_every, max_epochs
+
+    def __getattr__(self, name: str) -> Any:  # reset, predict_proba, evaluate, save, ...
+        return getattr(self.inner, name)
+
+    def fit(
+        self, images: np.ndarray, labels: np.ndarray, seed: int, progress: Progress | None = None
+    ) -> dict[str, Any]:
+        if not (labels != IGNORE).any():  # nothing to plateau on: the plain fit's answer
+            return self.inner.fit(images, labels, seed, progress)
+        result = fit_until_plateau(
+            self.inner,
+            images,
+            labels,
+            self.val,
+            seed,
+            patience=self.patience,
+            eval_every=self.eval_every,
+            max_epochs=self.max_epochs,
+            progress=progress,
+            epoch_images=self.pool_images,
+            warm=True,
+        )
+        return {
+            "loss": result["loss"],
+            "steps": result["steps"],
+            "epochs": result["epochs"],
+            "best_epoch": result["best_epoch"],
+            "val_curve": result["val_curve"],
+        }
 
 
 def write_checkpoint(

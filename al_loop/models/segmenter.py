@@ -415,8 +415,7 @@ class SmpSegmenter:
         check_images(images)
         check_labels(images, labels)
         counts = label_counts(labels, self.num_classes)
-        if not self.warm_start or self._model is None:
-            self.reset(seed)  # a warm run's first fit is a cold one
+        self.start_fit(seed)
         labelled = np.flatnonzero((labels != IGNORE).any(axis=(1, 2)))
         if labelled.size == 0 or self.epochs == 0:
             return {"loss": float("nan"), "steps": 0, "labelled_pixels": 0, "images": 0}
@@ -430,6 +429,12 @@ class SmpSegmenter:
             "labelled_pixels": int(counts[: self.num_classes].sum()),
             "images": int(labelled.size),
         }
+
+    def start_fit(self, seed: int) -> None:
+        """Before a fit: a cold start, unless warm-starting from weights already trained (a
+        warm run's first fit is a cold one)."""
+        if not self.warm_start or self._model is None:
+            self.reset(seed)
 
     def _epochs_for(self, steps_per_epoch: int) -> int:
         """``epochs``, raised so that the fit makes at least ``min_steps`` optimiser steps."""

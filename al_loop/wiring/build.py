@@ -36,7 +36,7 @@ from al_loop.core.units import UnitSpace, make_unit_space
 from al_loop.data import load_dataset
 from al_loop.data.base import BACKGROUND, RARE_KEY, DatasetSplits, SegmentationData
 from al_loop.interactive import LEARNED_METHODS, METHODS, make_method
-from al_loop.models.plateau import fit_until_plateau
+from al_loop.models.plateau import PlateauFitted, fit_until_plateau
 from al_loop.models.segmenter import make_segmenter
 from al_loop.wiring.check import check_annotation_unseen, check_config
 from al_loop.wiring.pool_cost import whole_pool_cost
@@ -78,6 +78,28 @@ def build_segmenter(
         windows=windows,
         bf16=s.bf16,
         device=config.device,
+    )
+
+
+def build_loop_segmenter(config: ExperimentConfig, splits: DatasetSplits) -> Segmenter:
+    """The loop's segmenter: with ``segmenter.until_plateau`` every fit trains until the val
+    split's mIoU stops improving, an epoch counting the pool's images."""
+    segmenter = build_segmenter(config, splits.train.num_classes)
+    plateau = config.segmenter.until_plateau
+    if plateau is None:
+        return segmenter
+    if splits.val.masks is None or len(splits.val) == 0:
+        raise ConfigError(
+            "segmenter.until_plateau: needs a validation split with masks to stop on; "
+            f"dataset '{config.dataset.name}' has none"
+        )
+    return PlateauFitted(
+        segmenter,
+        splits.val,
+        len(splits.train),
+        patience=plateau.patience,
+        eval_every=plateau.eval_every,
+        max_epochs=plateau.max_epochs,
     )
 
 
@@ -218,7 +240,7 @@ def build_parts(
     its own ``segmenter`` (also scored on the check set) and ``unit_space`` (shared by pages)."""
     pool = splits.train
     if segmenter is None:
-        segmenter = build_segmenter(config, pool.num_classes)
+        segmenter = build_loop_segmenter(config, splits)
     if person is None:
         annotator = build_annotator(config, pool.masks, pool.background, segmenter)
 

@@ -9,7 +9,7 @@ import pytest
 
 from al_loop.core.errors import AlLoopError, ConfigError
 from al_loop.data.base import IGNORE
-from al_loop.models.plateau import fit_until_plateau, train_until_plateau
+from al_loop.models.plateau import PlateauFitted, fit_until_plateau, train_until_plateau
 from al_loop.models.segmenter import make_segmenter
 from tests.fakes import make_toy_data
 
@@ -209,3 +209,19 @@ def test_every_change_of_weights_moves_the_weights_version():
     final = seg.predict_proba(val.images)
     if seg.weights_version in seen:  # the same version must mean the same weights
         assert np.array_equal(seen[seg.weights_version], final)
+
+
+@pytest.mark.parametrize("warm_start", [True, False])
+def test_a_plateau_fitted_loop_segmenter_goes_on_from_its_last_weights_when_warm(warm_start):
+    train, val = make_toy_data(n=6, hw=(32, 32), seed=0), make_toy_data(n=4, hw=(32, 32), seed=1)
+    seg = make_segmenter(num_classes=3, epochs=1, batch_size=4, lr=3e-3, warm_start=warm_start)
+    resets = []
+    reset = seg.reset
+    seg.reset = lambda seed: (resets.append(seed), reset(seed))
+    fitted = PlateauFitted(seg, val, pool_images=6, patience=1, max_epochs=3)
+    first = fitted.fit(train.images, train.masks, seed=0)
+    assert 1 <= first["best_epoch"] <= first["epochs"] <= 3 and first["steps"] > 0
+    assert fitted.num_classes == 3  # everything but fit is the wrapped segmenter's
+    assert fitted.evaluate(val)["miou"] == max(s for _, s in first["val_curve"])
+    fitted.fit(train.images, train.masks, seed=1)
+    assert resets == ([0] if warm_start else [0, 1])  # a warm run's first fit is a cold one

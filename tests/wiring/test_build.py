@@ -3,22 +3,27 @@ full-supervision reference trains at least as long as the loop."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from al_loop.annotators.feature_space import FeatureSpaceAnnotator
 from al_loop.annotators.simulated import SimulatedAnnotator
-from al_loop.core.config import parse_config
+from al_loop.core.config import PlateauFitConfig, parse_config
 from al_loop.core.errors import ConfigError
 from al_loop.core.protocols import units_per_call
+from al_loop.models.plateau import PlateauFitted
 from al_loop.wiring.build import (
     build_annotator,
     build_budget,
+    build_loop_segmenter,
     build_parts,
     build_segmenter,
     full_supervision_reference,
     load_splits,
     reference_min_steps,
+    run_experiment,
     unit_view_size,
 )
 
@@ -158,3 +163,41 @@ def test_a_reference_with_patience_reports_its_epochs_and_val_curve_and_repeats(
     assert first == full_supervision_reference(config, splits)
     # without patience: the fixed-length reference, no curve
     assert "val_curve" not in full_supervision_reference(tiny_run_config(), splits)
+
+
+def test_until_plateau_makes_every_round_train_until_val_stops_improving(tmp_path):
+    config = tiny_run_config(enabled=False).model_copy(
+        update={
+            "segmenter": tiny_run_config().segmenter.model_copy(
+                update={"until_plateau": PlateauFitConfig(patience=1, max_epochs=3)}
+            )
+        }
+    )
+    splits = load_splits(config)
+    parts = build_parts(config, splits, tmp_path)
+    assert isinstance(parts.segmenter, PlateauFitted)
+    assert parts.segmenter.val is splits.val and parts.segmenter.pool_images == len(splits.train)
+    (record,) = run_experiment(config, tmp_path / "run", log=lambda _: None, splits=splits)
+    assert record.metrics["fit_best_epoch"] >= 1 and record.metrics["fit_steps"] > 0
+    plain = run_experiment(tiny_run_config(enabled=False), tmp_path / "plain", log=lambda _: None)
+    assert "fit_best_epoch" not in plain[0].metrics and plain[0].metrics["fit_steps"] > 0
+
+
+def test_until_plateau_without_validation_masks_is_a_one_line_error():
+    config = tiny_run_config().model_copy(
+        update={
+            "segmenter": tiny_run_config().segmenter.model_copy(
+                update={"until_plateau": PlateauFitConfig()}
+            )
+        }
+    )
+    splits = load_splits(config)
+    splits = dataclasses.replace(splits, val=dataclasses.replace(splits.val, masks=None))
+    with pytest.raises(ConfigError, match="segmenter.until_plateau: needs a validation split"):
+        build_loop_segmenter(config, splits)
+    assert not isinstance(build_loop_segmenter(tiny_run_config(), splits), PlateauFitted)
+
+
+def test_until_plateau_settings_are_checked_by_key():
+    with pytest.raises(ConfigError, match=r"segmenter\.until_plateau\.patience"):
+        parse_config({"segmenter": {"until_plateau": {"patience": 0}}})
