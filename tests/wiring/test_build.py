@@ -179,6 +179,8 @@ def test_until_plateau_makes_every_round_train_until_val_stops_improving(tmp_pat
     assert parts.segmenter.val is splits.val and parts.segmenter.pool_images == len(splits.train)
     (record,) = run_experiment(config, tmp_path / "run", log=lambda _: None, splits=splits)
     assert record.metrics["fit_best_epoch"] >= 1 and record.metrics["fit_steps"] > 0
+    (again,) = run_experiment(config, tmp_path / "again", log=lambda _: None, splits=splits)
+    assert again.metrics["miou"] == record.metrics["miou"]  # deterministic for a seed
     plain = run_experiment(tiny_run_config(enabled=False), tmp_path / "plain", log=lambda _: None)
     assert "fit_best_epoch" not in plain[0].metrics and plain[0].metrics["fit_steps"] > 0
 
