@@ -182,7 +182,7 @@ class Loop:
         metrics = self.segmenter.evaluate(self.val)
         metrics.update(
             train_loss=train_stats.get("loss"),
-            # optimiser steps of the fit (a plateau fit also: epochs trained, the best one)
+            # optimiser steps of the fit; a plateau fit also its best epoch (of the labels)
             **{f"fit_{k}": train_stats[k] for k in ("steps", "best_epoch") if k in train_stats},
             labelled_pixels=int((labels != IGNORE).sum()),
             labelled_fraction=float((labels != IGNORE).mean()),

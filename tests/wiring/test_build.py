@@ -10,7 +10,7 @@ import pytest
 
 from al_loop.annotators.feature_space import FeatureSpaceAnnotator
 from al_loop.annotators.simulated import SimulatedAnnotator
-from al_loop.core.config import PlateauFitConfig, parse_config
+from al_loop.core.config import parse_config
 from al_loop.core.errors import ConfigError
 from al_loop.core.protocols import units_per_call
 from al_loop.models.plateau import PlateauFitted
@@ -135,13 +135,16 @@ def test_a_retrained_method_trains_at_the_size_of_a_grid_units_crop():
     assert unit_view_size(parse_config({"units": {"kind": "image"}})) is None
 
 
-def tiny_run_config(**full_supervision):
+def tiny_run_config(until_plateau=None, **full_supervision):
+    segmenter = {"epochs": 1, "batch_size": 4, "windows": {"size": 32}}
+    if until_plateau is not None:
+        segmenter["until_plateau"] = until_plateau
     return parse_config(
         {
             "seed": 3,
             "threads": 1,
             "dataset": {"name": "synthetic", "params": {"num_images": 20, "hw": [32, 32]}},
-            "segmenter": {"epochs": 1, "batch_size": 4, "windows": {"size": 32}},
+            "segmenter": segmenter,
             "budget": {"initial_seconds": 100, "round_seconds": 100, "total_seconds": 100},
             "full_supervision": {"epochs": 1, **full_supervision},
         }
@@ -166,13 +169,7 @@ def test_a_reference_with_patience_reports_its_epochs_and_val_curve_and_repeats(
 
 
 def test_until_plateau_makes_every_round_train_until_val_stops_improving(tmp_path):
-    config = tiny_run_config(enabled=False).model_copy(
-        update={
-            "segmenter": tiny_run_config().segmenter.model_copy(
-                update={"until_plateau": PlateauFitConfig(patience=1, max_epochs=3)}
-            )
-        }
-    )
+    config = tiny_run_config({"patience": 1, "max_epochs": 3}, enabled=False)
     splits = load_splits(config)
     parts = build_parts(config, splits, tmp_path)
     assert isinstance(parts.segmenter, PlateauFitted)
@@ -186,13 +183,7 @@ def test_until_plateau_makes_every_round_train_until_val_stops_improving(tmp_pat
 
 
 def test_until_plateau_without_validation_masks_is_a_one_line_error():
-    config = tiny_run_config().model_copy(
-        update={
-            "segmenter": tiny_run_config().segmenter.model_copy(
-                update={"until_plateau": PlateauFitConfig()}
-            )
-        }
-    )
+    config = tiny_run_config({})
     splits = load_splits(config)
     splits = dataclasses.replace(splits, val=dataclasses.replace(splits.val, masks=None))
     with pytest.raises(ConfigError, match="segmenter.until_plateau: needs a validation split"):
