@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import csv
 import html
+from collections.abc import Sequence
 from pathlib import Path
 
 from al_loop.core.cost import CostTable
@@ -32,6 +33,7 @@ from al_loop.reports.figures import (
 )
 from al_loop.reports.runs import RunResult
 from al_loop.reports.stats import (
+    LEVELS,
     format_group_rows,
     format_paired_rows,
     group_rows,
@@ -87,7 +89,8 @@ def html_table(rows: list[dict]) -> str:
 
 GROUP_NOTE = (
     "`s_to_Npct`: cumulative labelling seconds at the first round whose value reaches N % of "
-    "full supervision (same model trained on every pool label), mean ± std over seeds; (k/n): "
+    "full supervision (same model trained on every pool label; N from `--levels`, default 80, "
+    "90, 95), mean ± std over seeds; (k/n): "
     "only k of n seeds got there, the mean is over those. `pct_pool_Npct`: the same seconds "
     "as % of labelling the whole pool by hand (the data set's dense time per image, else a "
     "polygon per object; the figure's top axis). `iou_<class>`: the final IoU of each class "
@@ -270,14 +273,15 @@ def write_report(
     html_report: bool = True,
     band: str = "sem",
     include_unfinished: bool = False,
+    levels: Sequence[float] = LEVELS,
 ) -> dict[str, Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs, left_out = reportable(runs, include_unfinished)
     rows = round_rows(runs)
-    summary = summary_rows(runs, metric)
-    groups = group_rows(runs, metric)
-    table = format_group_rows(groups)
+    summary = summary_rows(runs, metric, levels)
+    groups = group_rows(runs, metric, levels)
+    table = format_group_rows(groups, levels)
     paired = {
         title: format_paired_rows(paired_rows(runs, metric, axis))
         for title, axis, _ in PAIRED_SECTIONS

@@ -35,6 +35,16 @@ BANDS = {
 }
 
 
+def parse_levels(percents: Sequence[int]) -> tuple[float, ...]:
+    """Whole percentages of full supervision (``--levels 70 80 90``) -> sorted fractions: a
+    data set where no arm reaches 80 % within a study's budget still gets a readable column."""
+    bad = [p for p in percents if not 0 < p <= 100]
+    if not percents or bad:
+        shown = f" {bad[0]}" if bad else ""
+        raise ConfigError(f"--levels{shown}: give whole percentages of full supervision in 1..100")
+    return tuple(sorted({p / 100 for p in percents}))
+
+
 def seconds_to_reach(seconds: np.ndarray, values: np.ndarray, level: float) -> float | None:
     """Cumulative seconds of the first evaluated round whose value is at least ``level``."""
     hits = np.flatnonzero(values >= level)
@@ -197,7 +207,9 @@ def round_rows(runs: list[RunResult]) -> list[dict]:
     return rows
 
 
-def summary_rows(runs: list[RunResult], metric: str = "miou") -> list[dict]:
+def summary_rows(
+    runs: list[RunResult], metric: str = "miou", levels: Sequence[float] = LEVELS
+) -> list[dict]:
     """Per run: final value, seconds to reach each level of full supervision, area under curve."""
     until = {
         context: _common_until((r for g in members for r in g.runs), metric)
@@ -227,14 +239,16 @@ def summary_rows(runs: list[RunResult], metric: str = "miou") -> list[dict]:
         full = run.full(metric)
         if full:
             row[f"full_{name}"] = round(full, 4)
-            for level in LEVELS:
+            for level in levels:
                 reached = seconds_to_reach(seconds, values, level * full)
                 row[_level_key(level)] = None if reached is None else round(reached, 1)
         rows.append(row)
     return rows
 
 
-def group_rows(runs: list[RunResult], metric: str = "miou") -> list[dict]:
+def group_rows(
+    runs: list[RunResult], metric: str = "miou", levels: Sequence[float] = LEVELS
+) -> list[dict]:
     """Per strategy x method (and context): mean and std over seeds of the seconds to reach each
     level of full supervision and of the area under the curve; ``savings_Npct`` = seconds random
     needs / seconds this strategy needs, at the same method (only when every seed of both reached
@@ -270,7 +284,7 @@ def group_rows(runs: list[RunResult], metric: str = "miou") -> list[dict]:
             row.update(cpu_min_mean=cpu[0], cpu_min_std=cpu[1])
             for name, (mean, std) in rare_class_finals([run for run, _, _ in curves]).items():
                 row.update({f"iou_{name}_mean": mean, f"iou_{name}_std": std})
-            for level in LEVELS:
+            for level in levels:
                 reached = [
                     seconds_to_reach(s, v, level * run.full(metric))
                     for run, s, v in curves
@@ -297,7 +311,7 @@ def group_rows(runs: list[RunResult], metric: str = "miou") -> list[dict]:
             ),
             None,
         )
-        for level in LEVELS:
+        for level in levels:
             key = _level_key(level)
             complete = [
                 r
@@ -421,7 +435,7 @@ def _mean_pm(mean: float | None, std: float | None, digits: int) -> str | None:
     return None if mean is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def format_group_rows(rows: list[dict]) -> list[dict]:
+def format_group_rows(rows: list[dict], levels: Sequence[float] = LEVELS) -> list[dict]:
     """The table as people read it: 'mean ± std', 'k/n' when not every seed got there."""
     out = []
     for row in rows:
@@ -434,13 +448,13 @@ def format_group_rows(rows: list[dict]) -> list[dict]:
             text["final_refit"] = refit
             share = _mean_pm(row.get("pct_full_refit_mean"), row.get("pct_full_refit_std"), 1)
             text["pct_full_refit"] = None if share is None else f"{share} %"
-        for level in LEVELS:
+        for level in levels:
             key = _level_key(level)
             cell = _mean_pm(row[f"{key}_mean"], row[f"{key}_std"], 0)
             if row[f"{key}_reached"] < row["seeds"]:
                 cell = f"{cell or 'not reached'} ({row[f'{key}_reached']}/{row['seeds']})"
             text[key] = cell
-        for level in LEVELS:
+        for level in levels:
             pct = row.get(f"{_level_key(level)}_pct_pool")
             if pct is not None:
                 text[f"pct_pool_{round(level * 100)}pct"] = (
@@ -455,7 +469,7 @@ def format_group_rows(rows: list[dict]) -> list[dict]:
         cpu = _mean_pm(row.get("cpu_min_mean"), row.get("cpu_min_std"), 1)
         if cpu is not None:
             text["cpu_min"] = cpu
-        for level in LEVELS:
+        for level in levels:
             ratio = row[f"savings_{round(level * 100)}pct"]
             text[f"vs_random_{round(level * 100)}pct"] = None if ratio is None else f"{ratio:.2f}x"
         out.append(text)

@@ -106,7 +106,9 @@ def cmd_train_policy(args: argparse.Namespace) -> None:
 def cmd_report(args: argparse.Namespace) -> None:
     from al_loop.reports.report import write_report
     from al_loop.reports.runs import find_runs, load_run, resolve_metric
+    from al_loop.reports.stats import parse_levels
 
+    levels = parse_levels(args.levels)
     run_dirs = find_runs(args.run_dirs)
     runs = [load_run(d) for d in run_dirs]
     out = Path(args.out or (run_dirs[0].parent if len(run_dirs) > 1 else run_dirs[0]))
@@ -119,6 +121,7 @@ def cmd_report(args: argparse.Namespace) -> None:
         html_report=not args.no_html,
         band=args.band,
         include_unfinished=args.include_unfinished,
+        levels=levels,
     )
     print("\n".join(str(p) for p in paths.values()))
     if args.mlflow is not None:
@@ -447,6 +450,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", help="output folder (default: the runs' parent)")
     report.add_argument("--log-x", action="store_true", help="log-scale seconds axis")
     report.add_argument("--metric", default="miou", help="a metric of the rounds (default miou)")
+    report.add_argument(
+        "--levels",
+        type=int,
+        nargs="+",
+        default=[80, 90, 95],
+        metavar="PCT",
+        help="%% of full supervision for the seconds-to-reach columns (default 80 90 95)",
+    )
     report.add_argument(
         "--class", dest="class_", metavar="CLASS", help="per-class IoU of this class (name or id)"
     )

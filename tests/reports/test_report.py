@@ -20,6 +20,7 @@ from al_loop.reports.stats import (
     group_runs,
     mean_band,
     paired_rows,
+    parse_levels,
     round_rows,
     seconds_to_reach,
     summary_rows,
@@ -163,6 +164,37 @@ def test_group_table_hand_computed(sweep_runs):
     assert text["s_to_80pct"] == "16 ± 6" and text["s_to_95pct"] == "40 ± 0 (1/2)"
     assert text["vs_random_80pct"] == "2.50x" and text["vs_random_95pct"] is None
     assert text["pct_full"] == "95.0 ± 3.5 %"
+
+
+def test_levels_choose_the_seconds_to_reach_columns(sweep_runs):
+    # 70 % of 0.8 = 0.56: entropy at 20 and 12 s, random at 30 and 20 s
+    levels = parse_levels([70])
+    entropy, random = group_rows(sweep_runs, levels=levels)
+    assert (entropy["s_to_70pct_mean"], random["s_to_70pct_mean"]) == (16.0, 25.0)
+    assert entropy["savings_70pct"] == pytest.approx(25 / 16)
+    assert "s_to_80pct_mean" not in entropy
+    text = format_group_rows([entropy], levels)[0]
+    assert text["s_to_70pct"] == "16 ± 6" and "s_to_80pct" not in text
+    (row,) = summary_rows(sweep_runs[:1], levels=levels)
+    assert row["s_to_70pct"] == 20.0 and "s_to_80pct" not in row
+
+
+def test_levels_are_sorted_whole_percentages_in_range():
+    assert parse_levels([90, 70, 90]) == (0.7, 0.9)
+    for bad in ([], [0], [101], [-5]):
+        with pytest.raises(ConfigError, match="--levels"):
+            parse_levels(bad)
+
+
+def test_the_report_command_takes_levels(sweep_runs, tmp_path, capsys):
+    out = tmp_path / "rep"
+    assert main(["report", str(tmp_path), "--out", str(out), "--no-html", "--levels", "70"]) == 0
+    with open(out / "groups.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["s_to_70pct_mean"]) for r in rows] == [16.0, 25.0]
+    assert "s_to_80pct_mean" not in rows[0]
+    assert main(["report", str(tmp_path), "--out", str(out), "--levels", "150"]) == 2
+    assert "--levels 150" in capsys.readouterr().err
 
 
 def test_each_strategy_against_random_seed_by_seed_hand_computed(sweep_runs, tmp_path):
