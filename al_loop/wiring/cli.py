@@ -156,12 +156,15 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     from al_loop.wiring.check import check_config
 
     sweep = load_sweep(args.sweep)
-    for run in sweep.runs:  # every run's names and params, before any run starts
+    names = [run.name for run in sweep.runs]
+    chosen = select_runs(names, args.only) if args.only else names
+    # every chosen run's names and params, before any run starts; the runs --only leaves out
+    # are not checked: a study's arm whose RALis policy is not trained yet must not block the rest
+    chosen_names = set(chosen)
+    for run in (run for run in sweep.runs if run.name in chosen_names):
         check_config(run.config)
     deadline = None if args.deadline is None else parse_duration(args.deadline)
     out = Path(args.out or Path("runs") / sweep.name)
-    names = [run.name for run in sweep.runs]
-    chosen = select_runs(names, args.only) if args.only else names
     if args.dry_run:
         for name in chosen:
             print(name)

@@ -618,6 +618,20 @@ def test_the_cli_lists_only_the_chosen_runs_and_names_a_pattern_that_matches_non
     assert "--only 'strategy=ralis*' matches none of the 4 runs" in capsys.readouterr().err
 
 
+def test_the_cli_checks_only_the_runs_only_chooses(tmp_path, capsys):
+    from al_loop.wiring.cli import main
+
+    # a RALis arm whose policy is not trained yet fails its check; the other arm runs without it
+    grid = {"strategy": [{"name": "random"}, {"name": "ralis", "params": {"policy": "none.pt"}}]}
+    base = merge(BASE, {"annotation.method": "polygon"})
+    sweep_file = write_sweep(tmp_path, grid, base=base)
+    args = ["sweep", str(sweep_file), "--out", str(tmp_path / "o"), "--dry-run"]
+    assert main(args) == 2
+    assert "none.pt not found" in capsys.readouterr().err
+    assert main([*args, "--only", "strategy=random*"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"1 runs -> {tmp_path / 'o'}"
+
+
 def test_the_cli_reports_a_bad_sweep_in_one_line(tmp_path, capsys):
     from al_loop.wiring.cli import main
 
