@@ -201,7 +201,7 @@ class Loop:
         record = self.store.last_round()
         self.log(
             f"round {round_index}: {record.n_annotated} units, {record.seconds_total:.0f} s total, "
-            f"val mIoU {metrics['miou']:.3f}"
+            f"val mIoU {metrics['miou']:.3f}{_fit_summary(train_stats)}"
         )
         confusion = metrics.get("confusion_matrix")
         if confusion is not None and (missing := unpredicted_classes(confusion)):
@@ -377,3 +377,14 @@ class Loop:
     def _drop_checkpoint(self, round_index: int) -> None:
         if round_index >= 0:
             self._checkpoint(round_index).unlink(missing_ok=True)
+
+
+def _fit_summary(train_stats: dict) -> str:
+    """The round's fit in its log line: a plateau fit's length varies by round and arm, and an
+    overnight study is read from these lines."""
+    if "steps" not in train_stats:
+        return ""
+    text = f" (fit: {train_stats['steps']} steps"
+    if "best_epoch" in train_stats and "epochs" in train_stats:
+        text += f", best epoch {train_stats['best_epoch']} of {train_stats['epochs']}"
+    return text + ")"

@@ -174,12 +174,17 @@ def test_until_plateau_makes_every_round_train_until_val_stops_improving(tmp_pat
     parts = build_parts(config, splits, tmp_path)
     assert isinstance(parts.segmenter, PlateauFitted)
     assert parts.segmenter.val is splits.val and parts.segmenter.pool_images == len(splits.train)
-    (record,) = run_experiment(config, tmp_path / "run", log=lambda _: None, splits=splits)
+    lines = []
+    (record,) = run_experiment(config, tmp_path / "run", log=lines.append, splits=splits)
     assert record.metrics["fit_best_epoch"] >= 1 and record.metrics["fit_steps"] > 0
+    best, steps = record.metrics["fit_best_epoch"], record.metrics["fit_steps"]
+    assert any(f"(fit: {steps} steps, best epoch {best} of " in line for line in lines)
     (again,) = run_experiment(config, tmp_path / "again", log=lambda _: None, splits=splits)
     assert again.metrics["miou"] == record.metrics["miou"]  # deterministic for a seed
-    plain = run_experiment(tiny_run_config(enabled=False), tmp_path / "plain", log=lambda _: None)
+    lines.clear()
+    plain = run_experiment(tiny_run_config(enabled=False), tmp_path / "plain", log=lines.append)
     assert "fit_best_epoch" not in plain[0].metrics and plain[0].metrics["fit_steps"] > 0
+    assert any(f"(fit: {plain[0].metrics['fit_steps']} steps)" in line for line in lines)
 
 
 def test_until_plateau_without_validation_masks_is_a_one_line_error():
