@@ -284,16 +284,15 @@ def group_rows(
             row.update(cpu_min_mean=cpu[0], cpu_min_std=cpu[1])
             for name, (mean, std) in rare_class_finals([run for run, _, _ in curves]).items():
                 row.update({f"iou_{name}_mean": mean, f"iou_{name}_std": std})
+            # only seeds with a reference can reach a level: without one it is unknown, not missed
+            scored = [(run, s, v) for run, s, v in curves if run.full(metric)]
             for level in levels:
-                reached = [
-                    seconds_to_reach(s, v, level * run.full(metric))
-                    for run, s, v in curves
-                    if run.full(metric)
-                ]
+                reached = [seconds_to_reach(s, v, level * run.full(metric)) for run, s, v in scored]
                 hits = [x for x in reached if x is not None]
                 mean, std = mean_std(hits) if hits else (None, None)
                 key = _level_key(level)
                 row.update({f"{key}_mean": mean, f"{key}_std": std, f"{key}_reached": len(hits)})
+                row[f"{key}_scored"] = len(scored)
                 # the same seconds as % of labelling the whole pool by hand
                 whole = whole_pool_seconds(group.runs)
                 row[f"{key}_pct_pool"] = (
@@ -451,8 +450,9 @@ def format_group_rows(rows: list[dict], levels: Sequence[float] = LEVELS) -> lis
         for level in levels:
             key = _level_key(level)
             cell = _mean_pm(row[f"{key}_mean"], row[f"{key}_std"], 0)
-            if row[f"{key}_reached"] < row["seeds"]:
-                cell = f"{cell or 'not reached'} ({row[f'{key}_reached']}/{row['seeds']})"
+            scored = row.get(f"{key}_scored", row["seeds"])  # seeds with a reference
+            if scored and row[f"{key}_reached"] < scored:
+                cell = f"{cell or 'not reached'} ({row[f'{key}_reached']}/{scored})"
             text[key] = cell
         for level in levels:
             pct = row.get(f"{_level_key(level)}_pct_pool")

@@ -179,6 +179,18 @@ def test_levels_choose_the_seconds_to_reach_columns(sweep_runs):
     assert row["s_to_70pct"] == 20.0 and "s_to_80pct" not in row
 
 
+def test_a_group_without_references_has_unknown_not_unreached_levels(tmp_path):
+    runs = [make_run(tmp_path / f"n{s}", [0.5, 0.7], [10, 10], full=None, seed=s) for s in (0, 1)]
+    (row,) = group_rows(runs)
+    assert (row["s_to_80pct_reached"], row["s_to_80pct_scored"]) == (0, 0)
+    assert format_group_rows([row])[0]["s_to_80pct"] is None
+    # one seed with a reference (0.8): scored over that seed only, 0.7 >= 0.64 at 20 s
+    mixed = [runs[0], make_run(tmp_path / "r", [0.5, 0.7], [10, 10], full=0.8, seed=2)]
+    (row,) = group_rows(mixed)
+    assert format_group_rows([row])[0]["s_to_80pct"] == "20 ± 0"
+    assert format_group_rows([row])[0]["s_to_90pct"] == "not reached (0/1)"
+
+
 def test_levels_are_sorted_whole_percentages_in_range():
     assert parse_levels([90, 70, 90]) == (0.7, 0.9)
     for bad in ([], [0], [101], [-5]):
