@@ -286,6 +286,7 @@ def group_rows(
                 row.update({f"iou_{name}_mean": mean, f"iou_{name}_std": std})
             # only seeds with a reference can reach a level: without one it is unknown, not missed
             scored = [(run, s, v) for run, s, v in curves if run.full(metric)]
+            whole = whole_pool_seconds(group.runs)  # for the seconds as % of labelling it all
             for level in levels:
                 reached = [seconds_to_reach(s, v, level * run.full(metric)) for run, s, v in scored]
                 hits = [x for x in reached if x is not None]
@@ -293,8 +294,6 @@ def group_rows(
                 key = _level_key(level)
                 row.update({f"{key}_mean": mean, f"{key}_std": std, f"{key}_reached": len(hits)})
                 row[f"{key}_scored"] = len(scored)
-                # the same seconds as % of labelling the whole pool by hand
-                whole = whole_pool_seconds(group.runs)
                 row[f"{key}_pct_pool"] = (
                     None if mean is None or not whole else 100 * mean / whole[0]
                 )
