@@ -2,7 +2,8 @@
 
     python benchmarks/bench_ralis.py configs/ralis_camvid.yaml \
         --policy weighted_iou=runs/ralis_camvid/policy.pt \
-        --policy miou=runs/ralis_camvid_miou/policy.pt [--episodes 8] [--set KEY=VALUE ...]
+        --policy miou=runs/ralis_camvid_miou/policy.pt [--episodes 8] [--pool-size N ...] \
+        [--set KEY=VALUE ...]
 
 A path ending in ``.ckpt`` evaluates the online network of a training checkpoint instead.
 
@@ -12,6 +13,9 @@ held-out episodes (seeds 1,000,000 + i, never used in training): same initial re
 sub-pools at the first step, the same head training. Greedy is the policy's argmax Q in each
 sub-pool; entropy the candidate with the highest mean pixel entropy; random a uniform pick
 (baselines played once per reward, shared by the policies named with it).
+``--pool-size N`` (repeatable) plays everything again with N candidates per sub-pool instead of
+the training's: the deployment's N (``strategy.params.pool_size``) is free, and a larger N lets
+the policy choose from more while entropy's picks, the top of larger pools, grow alike.
 The return of an episode is the gain of the reward-set score, in IoU points, from the initial
 regions to the end. Reported: mean (standard error) over episodes, and greedy minus each
 baseline paired by episode. Results: stdout and benchmarks/results/bench_ralis.json (--out).
@@ -24,6 +28,7 @@ import json
 import platform
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -67,14 +72,40 @@ def paired(a: list[float], b: list[float]) -> dict:
     return {"mean": float(d.mean()), "sem": sem, "wins": int((d > 0).sum()), "n": len(d)}
 
 
+def print_run(run: dict, episodes: int, classes: list[str]) -> None:
+    print(
+        f"\nreward {run['reward']}, {run['pool_size']} candidates per sub-pool: policy "
+        f"{run['policy']} ({run['episodes_trained']} episodes, trained on "
+        f"{run['policy_reward']}), {episodes} held-out episodes, {run['seconds']:.0f} s"
+    )
+    for name, r in run["results"].items():
+        pixels = np.asarray(r["picked_class_pixels"], dtype=np.float64)
+        share = pixels / max(pixels.sum(), 1)
+        rare = ", ".join(f"{c} {100 * share[i]:.1f} %" for i, c in enumerate(classes) if c in RARE)
+        print(f"  {name:8s} return {r['mean']:+7.2f} ({r['sem']:.2f}); picked pixels: {rare}")
+    for name, d in run["greedy_minus"].items():
+        print(
+            f"  greedy - {name:8s} {d['mean']:+7.2f} ({d['sem']:.2f}), "
+            f"greedy ahead in {d['wins']}/{d['n']}"
+        )
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("config")
     parser.add_argument("--policy", action="append", required=True, help="REWARD=PATH")
     parser.add_argument("--episodes", type=int, default=8)
+    parser.add_argument(
+        "--pool-size",
+        type=int,
+        action="append",
+        help="candidates per sub-pool (repeatable; default: the training's pool_size)",
+    )
     parser.add_argument("--set", action="append", default=[], help="config override KEY=VALUE")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
+    if any(n < 2 for n in args.pool_size or []):
+        parser.error("--pool-size: at least 2 candidates per sub-pool, or nothing is chosen")
     torch.set_num_threads(1)
     import yaml
 
@@ -84,51 +115,35 @@ def main(argv: list[str] | None = None) -> dict:
     sets = region_sets(config, training, log=print)
     seeds = held_out_seeds(args.episodes)
     record = {"config": args.config, "seeds": seeds, "machine": platform.processor(), "runs": []}
-    baselines: dict[str, dict] = {}  # per reward: the same episodes for every policy
-    for item in args.policy:
-        reward, _, path = item.partition("=")
-        network, meta = load_any_policy(path)
-        env = RegionEnv(
-            sets["train"],
-            sets["state"],
-            sets["reward"],
-            sets["num_classes"],
-            episode_settings(training, reward),
-        )
-        started = time.perf_counter()
-        if reward not in baselines:
-            baselines[reward] = compare_picks(env, baseline_choosers(env), seeds)
-        results = compare_picks(env, {"greedy": greedy_picks(network)}, seeds) | baselines[reward]
-        run = {
-            "reward": reward,
-            "policy": path,
-            "policy_reward": meta.get("reward"),
-            "episodes_trained": meta.get("episodes_trained"),
-            "results": results,
-            "greedy_minus": {
-                k: paired(results["greedy"]["returns"], results[k]["returns"])
-                for k in ("random", "entropy")
-            },
-            "seconds": time.perf_counter() - started,
-        }
-        record["runs"].append(run)
-        print(
-            f"\nreward {reward}: policy {path} ({run['episodes_trained']} episodes, trained on "
-            f"{run['policy_reward']}), {args.episodes} held-out episodes, {run['seconds']:.0f} s"
-        )
-        classes = sets["class_names"]
-        for name, r in results.items():
-            pixels = np.asarray(r["picked_class_pixels"], dtype=np.float64)
-            share = pixels / max(pixels.sum(), 1)
-            rare = ", ".join(
-                f"{c} {100 * share[i]:.1f} %" for i, c in enumerate(classes) if c in RARE
+    baselines: dict[tuple[str, int], dict] = {}  # per reward and N: shared by the policies
+    for pool_size in args.pool_size or [training.pool_size]:
+        for item in args.policy:
+            reward, _, path = item.partition("=")
+            network, meta = load_any_policy(path)
+            settings = replace(episode_settings(training, reward), pool_size=pool_size)
+            env = RegionEnv(
+                sets["train"], sets["state"], sets["reward"], sets["num_classes"], settings
             )
-            print(f"  {name:8s} return {r['mean']:+7.2f} ({r['sem']:.2f}); picked pixels: {rare}")
-        for name, d in run["greedy_minus"].items():
-            print(
-                f"  greedy - {name:8s} {d['mean']:+7.2f} ({d['sem']:.2f}), "
-                f"greedy ahead in {d['wins']}/{d['n']}"
-            )
+            started = time.perf_counter()
+            if (reward, pool_size) not in baselines:
+                baselines[reward, pool_size] = compare_picks(env, baseline_choosers(env), seeds)
+            results = compare_picks(env, {"greedy": greedy_picks(network)}, seeds)
+            results |= baselines[reward, pool_size]
+            run = {
+                "reward": reward,
+                "pool_size": pool_size,
+                "policy": path,
+                "policy_reward": meta.get("reward"),
+                "episodes_trained": meta.get("episodes_trained"),
+                "results": results,
+                "greedy_minus": {
+                    k: paired(results["greedy"]["returns"], results[k]["returns"])
+                    for k in ("random", "entropy")
+                },
+                "seconds": time.perf_counter() - started,
+            }
+            record["runs"].append(run)
+            print_run(run, args.episodes, sets["class_names"])
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=1))
