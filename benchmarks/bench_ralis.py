@@ -116,10 +116,12 @@ def main(argv: list[str] | None = None) -> dict:
     seeds = held_out_seeds(args.episodes)
     record = {"config": args.config, "seeds": seeds, "machine": platform.processor(), "runs": []}
     baselines: dict[tuple[str, int], dict] = {}  # per reward and N: shared by the policies
+    policies = [
+        (reward, path, *load_any_policy(path))
+        for reward, _, path in (item.partition("=") for item in args.policy)
+    ]
     for pool_size in args.pool_size or [training.pool_size]:
-        for item in args.policy:
-            reward, _, path = item.partition("=")
-            network, meta = load_any_policy(path)
+        for reward, path, network, meta in policies:
             settings = replace(episode_settings(training, reward), pool_size=pool_size)
             env = RegionEnv(
                 sets["train"], sets["state"], sets["reward"], sets["num_classes"], settings

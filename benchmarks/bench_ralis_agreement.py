@@ -64,9 +64,9 @@ def agreement(network, meta, state, descriptors, labelled, rng, pools: int, pool
     return float(np.mean(correlations)), float(np.mean(same_best))
 
 
-# mean_entropy reads a candidate's descriptor, the head of its action features, so it reads a
-# region descriptor alike.
 def describe(name: str, entropy: np.ndarray, agree: tuple[float, float]) -> None:
+    """One line: ``entropy`` [U] from ``mean_entropy`` of region descriptors (they are the head
+    of a candidate's action features, so it reads them alike)."""
     p10, p50, p90 = np.percentile(entropy, [10, 50, 90])
     print(
         f"{name}: region mean entropy p10 / p50 / p90 {p10:.3f} / {p50:.3f} / {p90:.3f}; "
