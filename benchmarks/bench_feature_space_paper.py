@@ -104,10 +104,12 @@ CAMVID_THRESHOLD = 1000.0  # the same cut at CamVid's 360x480, scaled like DAVIS
 # the user zooms in to tiles of 256 points (BoxLabeller.zoom_points) instead of labelling every
 # remaining segment alone. ``thorough``: as ``quick`` with segments of 0.05 % of the frame wrong
 # opened, up to 3 clicks. ``brief``, ``brief_coarse``: as ``quick`` with one click per opened
-# segment, and only segments with 0.2 % (0.4 %) of the frame wrong opened. ``loose``, ``loose90``: as ``quick`` but a box is limited by its
-# purity alone (95 %, 90 %), not by a count of wrong segments; ``boxes_only``: ``loose``
-# without clicks. ``min_split_fraction``: of the
-# frame's pixels.
+# segment, and only segments with 0.2 % (0.4 %) of the frame wrong opened. ``sparing``: as
+# ``quick`` with segments of 0.2 % of the frame wrong opened; ``single``, ``single_coarse``: as
+# ``quick`` with one click (segments of 0.1 %, 0.15 % opened). ``loose``, ``loose90``: as
+# ``quick`` but a box is limited by its purity alone (95 %, 90 %), not by a count of wrong
+# segments; ``loose90_single``: ``loose90`` with one click; ``boxes_only``: ``loose`` without
+# clicks. ``min_split_fraction``: of the frame's pixels.
 LABELLERS = {
     "careful": {"purity": 0.9, "max_wrong": 5, "max_clicks": 6, "min_split_fraction": 16 / 102480},
     "quick": {
@@ -129,6 +131,34 @@ LABELLERS = {
         "max_wrong": 5,
         "max_clicks": 1,
         "min_split_fraction": 0.002,
+        "zoom_points": 256,
+    },
+    "sparing": {
+        "purity": 0.9,
+        "max_wrong": 5,
+        "max_clicks": 2,
+        "min_split_fraction": 0.002,
+        "zoom_points": 256,
+    },
+    "single": {
+        "purity": 0.9,
+        "max_wrong": 5,
+        "max_clicks": 1,
+        "min_split_fraction": 0.001,
+        "zoom_points": 256,
+    },
+    "single_coarse": {
+        "purity": 0.9,
+        "max_wrong": 5,
+        "max_clicks": 1,
+        "min_split_fraction": 0.0015,
+        "zoom_points": 256,
+    },
+    "loose90_single": {
+        "purity": 0.9,
+        "max_wrong": None,
+        "max_clicks": 1,
+        "min_split_fraction": 0.001,
         "zoom_points": 256,
     },
     "brief_coarse": {

@@ -247,20 +247,25 @@ def click_split(
 ) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
     """(uint8 labels of the segment, IGNORE outside; the clicks (y, x, class)) for a segment
     (``inside`` bool, on the colour crop ``image``) labelled ``label`` as a whole whose ground
-    truth ``gt`` mixes classes or is another class: first a positive
-    click inside the largest part that is right, then each click at the interior of the
-    largest wrong part with its true class, until ``target_accuracy`` or ``max_clicks``."""
+    truth ``gt`` mixes classes or is another class. The first click goes inside the largest
+    part of the segment's majority class: where the box gave the majority's class it says what
+    the label keeps (and is spent only if a second click may follow: alone it changes nothing);
+    where the box gave another class it relabels the segment, often all the fix it needs. Then
+    each click goes at the interior of the largest wrong part with its true class, until
+    ``target_accuracy`` or ``max_clicks``."""
     known = inside & (gt != IGNORE)
     current = np.where(inside, np.uint8(label), np.uint8(IGNORE))
     clicks: list[tuple[int, int, int]] = []
+    if known.any():
+        majority = int(np.argmax(np.bincount(gt[known])))
+        if majority == label and max_clicks < 2:
+            return current, clicks
     while len(clicks) < max_clicks:
         wrong = known & (current != gt)
         if wrong.sum() <= (1 - target_accuracy) * max(int(known.sum()), 1):
             break
-        if not clicks and (known & (gt == label)).any():
-            y, x = largest_part_interior_point(
-                known & (gt == label)
-            )  # say what the segment's label keeps
+        if not clicks:
+            y, x = largest_part_interior_point(known & (gt == majority))
         else:
             y, x = largest_part_interior_point(wrong)
         clicks.append((y, x, int(gt[y, x])))

@@ -205,6 +205,24 @@ def test_a_wrongly_boxed_pure_segment_is_fixed_with_one_click():
     assert len(clicks) == 1 and (split == 0).all()
 
 
+def test_a_segment_boxed_with_its_minority_class_is_relabelled_by_the_first_click():
+    image, inside, gt = two_class_segment()  # 10 columns of class 1, 6 of class 0
+    split, clicks = click_split(image, inside, gt, label=0, target_accuracy=0.6)
+    assert [c for _, _, c in clicks] == [1]  # the majority's class: the whole segment
+    assert (split == 1).all()
+    split, clicks = click_split(image, inside, gt, label=0, target_accuracy=0.95)
+    assert [c for _, _, c in clicks] == [1, 0]  # then the part that is still wrong
+    assert (split == gt).all()
+
+
+def test_one_allowed_click_is_not_spent_on_a_segment_it_cannot_fix():
+    image, inside, gt = two_class_segment()
+    split, clicks = click_split(image, inside, gt, label=1, max_clicks=1)
+    assert clicks == [] and (split == 1).all()  # a keep click alone would change nothing
+    split, clicks = click_split(image, inside, gt, label=0, max_clicks=1)
+    assert [c for _, _, c in clicks] == [1] and (split == 1).all()
+
+
 def test_clicks_stop_at_the_cap():
     image, inside, gt = two_class_segment()
     flat = np.zeros_like(image)  # no edge to follow: the clicks cannot reach the target
