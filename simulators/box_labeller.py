@@ -256,10 +256,11 @@ def click_split(
     known = inside & (gt != IGNORE)
     current = np.where(inside, np.uint8(label), np.uint8(IGNORE))
     clicks: list[tuple[int, int, int]] = []
-    if known.any():
-        majority = int(np.argmax(np.bincount(gt[known])))
-        if majority == label and max_clicks < 2:
-            return current, clicks
+    if not known.any():
+        return current, clicks  # nothing to check the label against
+    majority = int(np.argmax(np.bincount(gt[known])))
+    if majority == label and max_clicks < 2:
+        return current, clicks
     while len(clicks) < max_clicks:
         wrong = known & (current != gt)
         if wrong.sum() <= (1 - target_accuracy) * max(int(known.sum()), 1):
