@@ -73,7 +73,9 @@ from al_loop.feature_space import (  # noqa: E402
     train_head,
 )
 from al_loop.feature_space.features import (  # noqa: E402
+    ProbabilityMaps,
     map_features,
+    mask_pooled_features,
     segment_statistics,
     standardise_block,
 )
@@ -189,6 +191,38 @@ LABELLERS = {
         "min_split_fraction": 0.001,
         "zoom_points": 256,
     },
+    "pixels95_boxes": {
+        "purity": 0.95,
+        "purity_by": "pixels",
+        "max_wrong": None,
+        "max_clicks": 0,
+        "min_split_fraction": 0.001,
+        "zoom_points": 256,
+    },
+    "pixels90_single": {
+        "purity": 0.9,
+        "purity_by": "pixels",
+        "max_wrong": None,
+        "max_clicks": 1,
+        "min_split_fraction": 0.002,
+        "zoom_points": 256,
+    },
+    "pixels95_single": {
+        "purity": 0.95,
+        "purity_by": "pixels",
+        "max_wrong": None,
+        "max_clicks": 1,
+        "min_split_fraction": 0.002,
+        "zoom_points": 256,
+    },
+    "pixels85_single": {
+        "purity": 0.85,
+        "purity_by": "pixels",
+        "max_wrong": None,
+        "max_clicks": 1,
+        "min_split_fraction": 0.002,
+        "zoom_points": 256,
+    },
 }
 
 
@@ -254,6 +288,16 @@ class Features:
         if key not in self._maps:
             self._maps[key] = self.segmenter.feature_maps(images)
         return map_features(self._maps[key], segments, len(segment_image))
+
+    def segmenter_probs(self, images, segments, segment_image):
+        """The --segmenter's class probabilities averaged over each segment: what it predicts,
+        so a segment it gets right lands among the others of its class. Join with
+        segmenter_maps (``segmenter_maps+segmenter_probs``) to keep the appearance within a
+        class, where its mistakes lie."""
+        if self.segmenter is None:
+            raise SystemExit("--features segmenter_probs needs --segmenter")
+        (probs,) = ProbabilityMaps(self.segmenter).feature_maps(images)  # the loop's source
+        return mask_pooled_features(probs, segments, len(segment_image))
 
     def stats(self, images, segments, segment_image):
         """Colour (CIELAB mean, std) and place (centroid, box size, area): no network."""

@@ -63,9 +63,11 @@ METHOD = "feature_space"
 # averaged over the unit; "crops", the unit's crop (outside zeroed) through the encoder. On DAVIS
 # at the paper's cut the maps separate object from background segments twice as well and halve
 # the boxes (benchmarks/bench_feature_space_paper.py; README, Feature-space annotation).
-# "segmenter_maps": the maps of the loop's segmenter, as it is when the call is made.
-FEATURE_SOURCES = ("crops", "maps", "segmenter_maps")
-MAP_SOURCES = ("maps", "segmenter_maps")
+# "segmenter_maps": the maps of the loop's segmenter, as it is when the call is made;
+# "segmenter_probs": its class probabilities (al_loop.feature_space.features.ProbabilityMaps).
+FEATURE_SOURCES = ("crops", "maps", "segmenter_maps", "segmenter_probs")
+MAP_SOURCES = ("maps", "segmenter_maps", "segmenter_probs")
+SEGMENTER_SOURCES = ("segmenter_maps", "segmenter_probs")  # the wiring hands the segmenter over
 # Memory for the pool images' encoder maps kept between calls (``map_cache_mb``): Lite0's four
 # levels take 0.5 MB per CamVid frame at 180x240 (190 MB for the 367-frame pool) and 1.3 MB per
 # DAVIS frame at 256x448.
@@ -113,6 +115,7 @@ class FeatureSpaceAnnotator:
         metric_rounds: int = 0,
         reproject_every: int | None = None,
         map_cache_mb: float = MAP_CACHE_MB,
+        purity_by: str = "segments",
     ):
         if features not in FEATURE_SOURCES:
             raise ConfigError(
@@ -135,6 +138,7 @@ class FeatureSpaceAnnotator:
             zoom_points,
             metric_rounds,
             reproject_every,
+            purity_by,
         )
         self.projection, self.seed = projection, seed
         self.crop_size, self.crop_margin = crop_size, crop_margin
@@ -176,7 +180,7 @@ class FeatureSpaceAnnotator:
         features = self._features(requests)
         coords = self._coords(features)
         labels, seconds, boxes, _ = self.labeller.label_projection(
-            coords, classes, self.num_classes, self._reprojection(features)
+            coords, classes, self.num_classes, self._reprojection(features), counts.sum(axis=1)
         )
         self.calls += 1
         if self.metric_learning:
@@ -239,9 +243,9 @@ class FeatureSpaceAnnotator:
     def _map_features(self, requests: Sequence[AnnotationRequest]) -> np.ndarray:
         """Each unit's mean of the encoder's maps of its whole image (``feature_maps``, run once
         per pool image while its maps are kept), standardised per level over the call's units."""
-        if self._encoder is None and self.features == "segmenter_maps":
+        if self._encoder is None and self.features in SEGMENTER_SOURCES:
             raise ConfigError(
-                "annotation.params.features: 'segmenter_maps' needs the loop's segmenter "
+                f"annotation.params.features: '{self.features}' needs the loop's segmenter "
                 "(al-loop run and sweep pass it); use 'maps' outside a loop"
             )
         encoder = self._encoder if self._encoder is not None else lite0_encoder()

@@ -35,6 +35,7 @@ from al_loop.core.store import POOL_IMAGES_META, STORE_FILE, LabelStore, RoundRe
 from al_loop.core.units import UnitSpace, make_unit_space
 from al_loop.data import load_dataset
 from al_loop.data.base import BACKGROUND, RARE_KEY, DatasetSplits, SegmentationData
+from al_loop.feature_space.features import ProbabilityMaps
 from al_loop.interactive import LEARNED_METHODS, METHODS, make_method
 from al_loop.models.plateau import PlateauFitted, fit_until_plateau
 from al_loop.models.segmenter import make_segmenter
@@ -113,12 +114,14 @@ def build_annotator(
     box-labeller, region labels), or a simulated user driving the interactive method
     ``annotation.method``; ``background`` is the pool's (``SegmentationData.background``);
     ``segmenter``, the loop's, is the feature-space annotator's encoder with
-    ``features: segmenter_maps``."""
+    ``features: segmenter_maps`` (its class probabilities with ``segmenter_probs``)."""
     a = config.annotation
     if a.method in BATCH_ANNOTATORS:
         params = dict(a.params)
         if params.get("features") == "segmenter_maps" and segmenter is not None:
             params["encoder"] = segmenter
+        if params.get("features") == "segmenter_probs" and segmenter is not None:
+            params["encoder"] = ProbabilityMaps(segmenter)
         try:
             return BATCH_ANNOTATORS[a.method](
                 pool_masks, CostTable.load(config.annotation.costs), seed=config.seed, **params

@@ -260,7 +260,8 @@ def test_maps_need_an_encoder_with_feature_maps():
 def test_an_unknown_feature_source_is_named():
     data = make_toy_data(2, hw=(16, 16))
     with pytest.raises(
-        ConfigError, match="features: unknown 'pixels'; valid: crops, maps, segmenter_maps"
+        ConfigError,
+        match="features: unknown 'pixels'; valid: crops, maps, segmenter_maps, segmenter_probs",
     ):
         FeatureSpaceAnnotator(data.masks, CostTable.load(), features="pixels")
 
@@ -290,9 +291,10 @@ def test_segmenter_maps_are_re_encoded_after_the_segmenter_trains_and_kept_until
     assert np.array_equal(ann._maps[0][0], 2 * ColourMaps().feature_maps(data.images[:1])[0][0])
 
 
-def test_segmenter_maps_need_the_loops_segmenter():
+@pytest.mark.parametrize("source", ["segmenter_maps", "segmenter_probs"])
+def test_segmenter_features_need_the_loops_segmenter(source):
     data = make_toy_data(2, hw=(16, 16))
     space = GridUnits(len(data), data.hw, cell=8)
-    ann = FeatureSpaceAnnotator(data.masks, CostTable.load(), features="segmenter_maps")
-    with pytest.raises(ConfigError, match="'segmenter_maps' needs the loop's segmenter"):
+    ann = FeatureSpaceAnnotator(data.masks, CostTable.load(), features=source)
+    with pytest.raises(ConfigError, match=f"'{source}' needs the loop's segmenter"):
         ann.annotate_batch(requests(data, space, space.units()))

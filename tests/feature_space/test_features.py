@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from al_loop.feature_space.features import (
+    ProbabilityMaps,
     lite0_encoder,
     mask_pooled_features,
     segment_crop,
@@ -99,3 +100,30 @@ def test_mask_pooled_features_average_the_cells_of_each_segment():
     assert pooled[0] == pytest.approx([maps[0, 0, :, :2].mean(), maps[0, 1, :, :2].mean()])
     assert pooled[1] == pytest.approx([maps[0, 0, :, 2:].mean(), maps[0, 1, :, 2:].mean()])
     assert pooled[2] == pytest.approx(maps[0, :, 1, 3])
+
+
+class FixedProbabilities:
+    """A segmenter stand-in whose probabilities are given, with a weights version."""
+
+    weights_version = 3
+
+    def __init__(self, probs):
+        self.probs = probs
+
+    def predict_proba(self, images):
+        assert len(images) == len(self.probs)
+        return self.probs
+
+
+def test_probability_maps_are_the_segmenters_probabilities_pooled_by_segment():
+    probs = np.zeros((1, 2, 4, 6), np.float32)
+    probs[0, 0, :, :3], probs[0, 1, :, 3:] = 1.0, 1.0  # class 0 left, class 1 right
+    probs[0, :, 0, 0] = [0.5, 0.5]  # one uncertain pixel
+    adapter = ProbabilityMaps(FixedProbabilities(probs))
+    (maps,) = adapter.feature_maps(np.zeros((1, 4, 6, 3), np.uint8))
+    assert np.array_equal(maps, probs)
+    assert adapter.weights_version == 3  # kept maps go stale when the segmenter trains
+    segments = np.zeros((1, 4, 6), np.int64)
+    segments[0, :, 2:] = 1  # column 2 (class 0) falls in segment 1
+    pooled = mask_pooled_features(maps, segments, 2)
+    assert np.allclose(pooled, [[7.5 / 8, 0.5 / 8], [4 / 16, 12 / 16]])

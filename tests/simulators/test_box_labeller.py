@@ -62,9 +62,9 @@ def test_max_wrong_caps_the_disagreeing_segments_of_a_box():
         BoxLabeller(PRICES, max_wrong=-1)
 
 
-def brute_best_box(coords, classes, candidates, purity, grid, max_wrong):
+def brute_best_box(coords, classes, candidates, purity, grid, max_wrong, weights=None):
     """(label, agreeing, segments) of ``best_box`` by trying every box of the cut grid in
-    order, counting its points one by one."""
+    order, counting its points one by one (with ``weights``, weighing them for the purity)."""
     index = np.flatnonzero(candidates)
     points, cls = coords[index], classes[index]
     x_cuts, y_cuts = _cuts(points[:, 0], grid), _cuts(points[:, 1], grid)
@@ -75,16 +75,24 @@ def brute_best_box(coords, classes, candidates, purity, grid, max_wrong):
     for x0, x1 in spans_x:
         for y0, y1 in spans_y:
             inside = (cx >= x0) & (cx < x1) & (cy >= y0) & (cy < y1)
-            known = cls[inside & (cls != IGNORE)].astype(int)
+            labelled = inside & (cls != IGNORE)
+            known = cls[labelled].astype(int)
             if not len(known):
                 continue
             per_class = np.bincount(known)
-            agreeing, wrong = int(per_class.max()), len(known) - int(per_class.max())
-            if agreeing < purity * len(known) or (max_wrong is not None and wrong > max_wrong):
+            label = int(per_class.argmax())
+            pure = per_class.max() >= purity * len(known)
+            if weights is not None:
+                mass = np.bincount(known, weights[index][labelled])
+                label = int(mass.argmax())
+                pure = mass.max() >= purity * mass.sum()
+            agreeing = int(per_class[label])
+            wrong = len(known) - agreeing
+            if not pure or (max_wrong is not None and wrong > max_wrong):
                 continue
             if best is None or (agreeing, -wrong) > best[0]:
                 segments = tuple(int(s) for s in index[inside])
-                best = ((agreeing, -wrong), (int(per_class.argmax()), agreeing, segments))
+                best = ((agreeing, -wrong), (label, agreeing, segments))
     return None if best is None else best[1]
 
 
@@ -103,6 +111,40 @@ def test_best_box_is_the_best_box_of_the_cut_grid(seed):
     expected = brute_best_box(coords, classes, candidates, purity, 6, max_wrong)
     got = None if box is None else (box.label, box.agreeing, box.segments)
     assert got == expected
+    areas = rng.integers(1, 200, n).astype(np.float64)  # whole pixels: exact sums
+    box = best_box(coords, classes, candidates, 8, purity, 6, max_wrong, weights=areas)
+    expected = brute_best_box(coords, classes, candidates, purity, 6, max_wrong, areas)
+    assert (None if box is None else (box.label, box.agreeing, box.segments)) == expected
+
+
+def test_purity_by_pixels_lets_a_box_take_in_a_wrong_sliver():
+    """The toy's class-1 point between the two class-0 blobs: 6 of 7 segments agree, under a
+    purity of 0.9 by count; weighed by pixels, a 5-pixel sliver among six 100-pixel segments
+    leaves 600 / 605 agreeing, so one box takes both blobs."""
+    coords, classes = toy_projection()
+    areas = np.array([100.0] * 6 + [5.0] + [100.0] * 5)
+    everything = np.ones(len(coords), bool)
+    by_count = best_box(coords, classes, everything, 2, purity=0.9)
+    assert by_count.label == 1 and by_count.segments == (7, 8, 9, 10, 11)
+    by_pixels = best_box(coords, classes, everything, 2, purity=0.9, weights=areas)
+    assert by_pixels.label == 0 and by_pixels.segments == (0, 1, 2, 3, 4, 5, 6)
+    assert by_pixels.agreeing == 6
+    areas[6] = 100.0  # a wrong segment as large as the others is seen: 600 / 700 < 0.9
+    assert best_box(coords, classes, everything, 2, 0.9, weights=areas).label == 1
+
+
+def test_the_labeller_weighs_purity_by_pixels_only_when_asked():
+    coords, classes = toy_projection()
+    areas = np.array([100.0] * 6 + [5.0] + [100.0] * 5)
+    by_pixels = BoxLabeller(PRICES, purity=0.9, purity_by="pixels")
+    labels, _, boxes, _ = by_pixels.label_projection(coords, classes, 2, areas=areas)
+    assert len(boxes) == 2 and labels[6] == 0  # the sliver took its box's class
+    labels, _, boxes, _ = BoxLabeller(PRICES, purity=0.9).label_projection(coords, classes, 2)
+    assert labels[6] == 1  # by count its box could not hold it
+    with pytest.raises(ValueError, match="areas"):
+        by_pixels.label_projection(coords, classes, 2)
+    with pytest.raises(ConfigError, match="purity_by.*valid: segments, pixels"):
+        BoxLabeller(PRICES, purity_by="area")
 
 
 def test_box_geometry_contains_exactly_its_segments():

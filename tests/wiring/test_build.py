@@ -13,6 +13,7 @@ from al_loop.annotators.simulated import SimulatedAnnotator
 from al_loop.core.config import parse_config
 from al_loop.core.errors import ConfigError
 from al_loop.core.protocols import units_per_call
+from al_loop.feature_space.features import ProbabilityMaps
 from al_loop.models.plateau import PlateauFitted
 from al_loop.wiring.build import (
     build_annotator,
@@ -47,6 +48,18 @@ def test_segmenter_maps_make_the_loops_segmenter_the_annotators_encoder():
     )
     assert annotator.encoder is segmenter
     assert build_annotator(config("feature_space"), MASKS, segmenter=segmenter)._encoder is None
+
+
+def test_segmenter_probs_give_the_annotator_the_loops_segmenters_probabilities():
+    segmenter = object()
+    annotator = build_annotator(
+        config("feature_space", features="segmenter_probs", purity_by="pixels"),
+        MASKS,
+        segmenter=segmenter,
+    )
+    assert isinstance(annotator.encoder, ProbabilityMaps)
+    assert annotator.encoder.segmenter is segmenter
+    assert annotator.labeller.purity_by == "pixels"
 
 
 def test_a_loops_parts_share_one_segmenter_with_a_segmenter_maps_annotator(tmp_path):

@@ -427,14 +427,19 @@ def test_costs_measured_in_an_app_project_price_a_simulated_run(tmp_path, capsys
     assert stored["origin"] == str(out) and stored["entries"]["click_first"]["seconds"] == 4.0
 
 
-def test_feature_space_with_the_loops_segmenter_maps_runs_and_repeats_its_curve(tmp_path):
-    """The box-labeller projecting units by the maps of the segmenter the loop trains: every
-    round labels, and the same seed gives the same curve (the maps are the trained model's)."""
+@pytest.mark.parametrize(
+    "params",
+    [{"features": "segmenter_maps"}, {"features": "segmenter_probs", "purity_by": "pixels"}],
+)
+def test_feature_space_with_the_loops_segmenter_runs_and_repeats_its_curve(tmp_path, params):
+    """The box-labeller projecting units by the maps (or class probabilities) of the
+    segmenter the loop trains: every round labels, and the same seed gives the same curve
+    (the features are the trained model's)."""
     data = {
         **TINY,
         "annotation": {
             "method": "feature_space",
-            "params": {"features": "segmenter_maps", "projection": "pca", "units_per_call": 20},
+            "params": {**params, "projection": "pca", "units_per_call": 20},
         },
     }
     config = write_config(tmp_path, data)
