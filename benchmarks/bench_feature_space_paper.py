@@ -111,7 +111,10 @@ CAMVID_THRESHOLD = 1000.0  # the same cut at CamVid's 360x480, scaled like DAVIS
 # ``quick`` with one click (segments of 0.1 %, 0.15 % opened). ``loose``, ``loose90``: as
 # ``quick`` but a box is limited by its purity alone (95 %, 90 %), not by a count of wrong
 # segments; ``loose90_single``: ``loose90`` with one click; ``boxes_only``: ``loose`` without
-# clicks. ``min_split_fraction``: of the frame's pixels.
+# clicks. ``pixels90_single``, ``pixels95_single``, ``pixels85_single``: boxes limited by the
+# share of their pixels of the box's class (90, 95, 85 %; BoxLabeller.purity_by "pixels"), one
+# click, segments with 0.2 % of the frame wrong opened; ``pixels95_boxes``: 95 %, no clicks.
+# ``min_split_fraction``: of the frame's pixels.
 LABELLERS = {
     "careful": {"purity": 0.9, "max_wrong": 5, "max_clicks": 6, "min_split_fraction": 16 / 102480},
     "quick": {
@@ -291,9 +294,8 @@ class Features:
 
     def segmenter_probs(self, images, segments, segment_image):
         """The --segmenter's class probabilities averaged over each segment: what it predicts,
-        so a segment it gets right lands among the others of its class. Join with
-        segmenter_maps (``segmenter_maps+segmenter_probs``) to keep the appearance within a
-        class, where its mistakes lie."""
+        so a segment it gets right lands among the others of its class (joined with
+        segmenter_maps, ``segmenter_maps+segmenter_probs``, it separated CamVid's classes less)."""
         if self.segmenter is None:
             raise SystemExit("--features segmenter_probs needs --segmenter")
         (probs,) = ProbabilityMaps(self.segmenter).feature_maps(images)  # the loop's source

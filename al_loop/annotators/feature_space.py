@@ -48,6 +48,7 @@ from al_loop.feature_space.features import (
     CROP_MARGIN,
     CROP_SIZE,
     Encoder,
+    ProbabilityMaps,
     lite0_encoder,
     map_features,
     segment_crop,
@@ -67,7 +68,11 @@ METHOD = "feature_space"
 # "segmenter_probs": its class probabilities (al_loop.feature_space.features.ProbabilityMaps).
 FEATURE_SOURCES = ("crops", "maps", "segmenter_maps", "segmenter_probs")
 MAP_SOURCES = ("maps", "segmenter_maps", "segmenter_probs")
-SEGMENTER_SOURCES = ("segmenter_maps", "segmenter_probs")  # the wiring hands the segmenter over
+# The sources read from the loop's segmenter, and the encoder each makes of it (the wiring's).
+SEGMENTER_ENCODERS = {
+    "segmenter_maps": lambda segmenter: segmenter,
+    "segmenter_probs": ProbabilityMaps,
+}
 # Memory for the pool images' encoder maps kept between calls (``map_cache_mb``): Lite0's four
 # levels take 0.5 MB per CamVid frame at 180x240 (190 MB for the 367-frame pool) and 1.3 MB per
 # DAVIS frame at 256x448.
@@ -243,7 +248,7 @@ class FeatureSpaceAnnotator:
     def _map_features(self, requests: Sequence[AnnotationRequest]) -> np.ndarray:
         """Each unit's mean of the encoder's maps of its whole image (``feature_maps``, run once
         per pool image while its maps are kept), standardised per level over the call's units."""
-        if self._encoder is None and self.features in SEGMENTER_SOURCES:
+        if self._encoder is None and self.features in SEGMENTER_ENCODERS:
             raise ConfigError(
                 f"annotation.params.features: '{self.features}' needs the loop's segmenter "
                 "(al-loop run and sweep pass it); use 'maps' outside a loop"

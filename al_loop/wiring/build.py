@@ -17,6 +17,7 @@ import torch
 import yaml
 
 from al_loop.annotators import BATCH_ANNOTATORS
+from al_loop.annotators.feature_space import SEGMENTER_ENCODERS
 from al_loop.annotators.simulated import SimulatedAnnotator
 from al_loop.core.config import ExperimentConfig
 from al_loop.core.cost import CostTable
@@ -35,7 +36,6 @@ from al_loop.core.store import POOL_IMAGES_META, STORE_FILE, LabelStore, RoundRe
 from al_loop.core.units import UnitSpace, make_unit_space
 from al_loop.data import load_dataset
 from al_loop.data.base import BACKGROUND, RARE_KEY, DatasetSplits, SegmentationData
-from al_loop.feature_space.features import ProbabilityMaps
 from al_loop.interactive import LEARNED_METHODS, METHODS, make_method
 from al_loop.models.plateau import PlateauFitted, fit_until_plateau
 from al_loop.models.segmenter import make_segmenter
@@ -118,10 +118,9 @@ def build_annotator(
     a = config.annotation
     if a.method in BATCH_ANNOTATORS:
         params = dict(a.params)
-        if params.get("features") == "segmenter_maps" and segmenter is not None:
-            params["encoder"] = segmenter
-        if params.get("features") == "segmenter_probs" and segmenter is not None:
-            params["encoder"] = ProbabilityMaps(segmenter)
+        make_encoder = SEGMENTER_ENCODERS.get(params.get("features"))
+        if make_encoder is not None and segmenter is not None:
+            params["encoder"] = make_encoder(segmenter)
         try:
             return BATCH_ANNOTATORS[a.method](
                 pool_masks, CostTable.load(config.annotation.costs), seed=config.seed, **params
