@@ -85,11 +85,11 @@ class FeatureSpaceAnnotator:
     ``units_per_call``: most units projected and boxed together. The box-labeller settings
     (``purity``, ``grid``, ``split_below``, ``min_split_pixels``, ``target_accuracy``,
     ``max_clicks``, ``max_wrong``, ``zoom_points``, ``metric_rounds``, ``reproject_every``: the
-    paper's iterative protocol within a call) are those of
-    ``simulators.box_labeller.BoxLabeller``; ``features``: "maps", "crops" or
-    "segmenter_maps" (FEATURE_SOURCES); ``projection``: "umap" or "pca"; ``encoder`` (default:
-    pretrained Lite0) encodes the units' crops, or with "maps" gives the whole images' maps (its
-    ``feature_maps``); with "segmenter_maps" it is the loop's segmenter, with no default.
+    paper's iterative protocol within a call, ``purity_by``) are those of
+    ``simulators.box_labeller.BoxLabeller``; ``features``: one of FEATURE_SOURCES;
+    ``projection``: "umap" or "pca"; ``encoder`` (default: pretrained Lite0) encodes the units'
+    crops, or with "maps" gives the whole images' maps (its ``feature_maps``); with a segmenter
+    source it is what SEGMENTER_ENCODERS makes of the loop's segmenter, with no default.
     """
 
     name = f"simulated:{BoxLabeller.name}"
@@ -183,6 +183,11 @@ class FeatureSpaceAnnotator:
         counts = np.stack([self._class_counts(r, gt) for r, gt in zip(requests, gts, strict=True)])
         classes, _ = majority_and_purity(counts)
         features = self._features(requests)
+        if self._past_features.shape[1] not in (0, features.shape[1]):
+            # the source changed kind since the last call (segmenter_probs after the
+            # segmenter's first fit): the labelled history is in another space
+            self._past_features = np.zeros((0, features.shape[1]), np.float32)
+            self._past_labels = self._past_labels[:0]
         coords = self._coords(features)
         labels, seconds, boxes, _ = self.labeller.label_projection(
             coords, classes, self.num_classes, self._reprojection(features), counts.sum(axis=1)

@@ -153,7 +153,9 @@ class ProbabilityMaps:
     what the segmenter predicts there, so the segments it gets right gather by class in the
     projection (CamVid, paper protocol: 13.4 boxes a frame against 19.6 with Lite0 maps;
     README). Its ``weights_version`` is the segmenter's, so kept maps go stale when it
-    trains."""
+    trains. Until the segmenter has trained (its ``trained`` is False: a loop's round 0 labels
+    before the first fit), its randomly initialised decoder's probabilities are noise, so the
+    segmenter's own encoder maps stand in (``features: segmenter_maps``' source)."""
 
     def __init__(self, segmenter):
         self.segmenter = segmenter
@@ -163,6 +165,8 @@ class ProbabilityMaps:
         return getattr(self.segmenter, "weights_version", None)
 
     def feature_maps(self, images: np.ndarray) -> list[np.ndarray]:
+        if not getattr(self.segmenter, "trained", True):
+            return self.segmenter.feature_maps(images)
         return [np.asarray(self.segmenter.predict_proba(images), np.float32)]
 
 

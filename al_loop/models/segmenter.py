@@ -314,6 +314,9 @@ class SmpSegmenter:
         # bumped whenever the weights change (a new model, a training epoch): whoever keeps
         # what the model computed (feature-space annotation's cached maps) knows it is stale
         self.weights_version = 0
+        # False until an optimiser step or loaded weights: an untrained decoder's outputs say
+        # nothing of the data (feature-space annotation reads the encoder's maps meanwhile)
+        self.trained = False
 
     def config(self) -> dict[str, Any]:
         """Plain values that rebuild this segmenter with :func:`make_segmenter`."""
@@ -400,6 +403,7 @@ class SmpSegmenter:
 
     def reset(self, seed: int) -> None:
         self.model = self._build_model(seed, pretrained=True)
+        self.trained = False
 
     # -- training
 
@@ -620,6 +624,7 @@ class SmpSegmenter:
             self.model = self._build_model(seed=0, pretrained=False)
         self._model.load_state_dict(state_dict)
         self.weights_version += 1
+        self.trained = True
 
 
 class TrainingSession:
@@ -711,6 +716,7 @@ class TrainingSession:
                 self.progress(self.steps, max(total, self.steps))
         self.epochs += 1
         seg.weights_version += 1
+        seg.trained = True
         self.loss = epoch_loss / len(batches)
         return self.loss
 

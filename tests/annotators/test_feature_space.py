@@ -291,6 +291,35 @@ def test_segmenter_maps_are_re_encoded_after_the_segmenter_trains_and_kept_until
     assert np.array_equal(ann._maps[0][0], 2 * ColourMaps().feature_maps(data.images[:1])[0][0])
 
 
+class LearningSegmenter(TrainingMaps):
+    """A segmenter stand-in for ``segmenter_probs``: colour maps (3 channels) until it has
+    trained, then 2-class probabilities from the image's brightness."""
+
+    trained = False
+
+    def predict_proba(self, images):
+        bright = images.mean(axis=-1, dtype=np.float32)[:, None] / 255.0
+        return np.concatenate([bright, 1 - bright], axis=1)
+
+
+def test_segmenter_probs_before_the_first_fit_are_the_encoder_maps_and_history_restarts():
+    from al_loop.feature_space.features import ProbabilityMaps
+
+    data = make_toy_data(4, hw=(32, 32))
+    space = GridUnits(len(data), data.hw, cell=8)
+    segmenter = LearningSegmenter()
+    ann = map_annotator(
+        data, ProbabilityMaps(segmenter), features="segmenter_probs", metric_learning=True
+    )
+    ann.annotate_batch(requests(data, space, units_of(space, (0, 1))))
+    assert ann._past_features.shape == (32, 3)  # the colour maps' 3 channels
+    segmenter.trained, segmenter.weights_version = True, 1  # the loop's first fit
+    out = ann.annotate_batch(requests(data, space, units_of(space, (2, 3))))
+    # the earlier labels lie in the maps' space: the history starts again in the new one
+    assert ann._past_features.shape == (32, 2) and len(ann._past_labels) == 32
+    assert len(out) == 32 and all(a.seconds > 0 for a in out)
+
+
 @pytest.mark.parametrize("source", ["segmenter_maps", "segmenter_probs"])
 def test_segmenter_features_need_the_loops_segmenter(source):
     data = make_toy_data(2, hw=(16, 16))

@@ -106,6 +106,10 @@ class FixedProbabilities:
     """A segmenter stand-in whose probabilities are given, with a weights version."""
 
     weights_version = 3
+    trained = True
+
+    def feature_maps(self, images):
+        return [np.ones((len(images), 5, 2, 3), np.float32)]
 
     def __init__(self, probs):
         self.probs = probs
@@ -127,3 +131,15 @@ def test_probability_maps_are_the_segmenters_probabilities_pooled_by_segment():
     segments[0, :, 2:] = 1  # column 2 (class 0) falls in segment 1
     pooled = mask_pooled_features(maps, segments, 2)
     assert np.allclose(pooled, [[7.5 / 8, 0.5 / 8], [4 / 16, 12 / 16]])
+
+
+def test_probability_maps_of_an_untrained_segmenter_are_its_encoder_maps():
+    """Before the first fit the decoder is random: the encoder's maps stand in."""
+    probs = np.full((1, 2, 4, 6), 0.5, np.float32)
+    segmenter = FixedProbabilities(probs)
+    segmenter.trained = False
+    (maps,) = ProbabilityMaps(segmenter).feature_maps(np.zeros((1, 4, 6, 3), np.uint8))
+    assert maps.shape == (1, 5, 2, 3)
+    segmenter.trained = True
+    (maps,) = ProbabilityMaps(segmenter).feature_maps(np.zeros((1, 4, 6, 3), np.uint8))
+    assert np.array_equal(maps, probs)

@@ -99,6 +99,22 @@ def test_same_seed_same_weights_and_probabilities(toy):
     np.testing.assert_array_equal(a.predict_proba(toy.images), b.predict_proba(toy.images))
 
 
+def test_trained_says_whether_the_weights_have_learned_anything(toy, tmp_path):
+    seg = tiny()
+    assert not seg.trained  # ImageNet encoder, random decoder
+    seg.fit(toy.images, toy.masks, seed=1)
+    assert seg.trained
+    seg.save(str(tmp_path / "model.pt"))
+    seg.reset(1)
+    assert not seg.trained
+    seg.load(str(tmp_path / "model.pt"))
+    assert seg.trained
+    unlabelled = np.full_like(toy.masks, IGNORE)
+    fresh = tiny()
+    fresh.fit(toy.images, unlabelled, seed=1)  # nothing to learn from: no step taken
+    assert not fresh.trained
+
+
 def test_cold_start_resets_and_warm_start_continues(toy):
     cold = tiny(warm_start=False)
     cold.fit(toy.images, toy.masks, seed=1)
