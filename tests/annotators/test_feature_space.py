@@ -12,6 +12,7 @@ from al_loop.core.interactions import from_json
 from al_loop.core.protocols import AnnotationRequest, annotate_units, units_per_call
 from al_loop.core.units import GridUnits
 from al_loop.data.base import IGNORE
+from al_loop.feature_space.features import ProbabilityMaps
 from tests.fakes import make_toy_data
 
 
@@ -303,8 +304,6 @@ class LearningSegmenter(TrainingMaps):
 
 
 def test_segmenter_probs_before_the_first_fit_are_the_encoder_maps_and_history_restarts():
-    from al_loop.feature_space.features import ProbabilityMaps
-
     data = make_toy_data(4, hw=(32, 32))
     space = GridUnits(len(data), data.hw, cell=8)
     segmenter = LearningSegmenter()
