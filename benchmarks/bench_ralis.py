@@ -3,7 +3,7 @@
     python benchmarks/bench_ralis.py configs/ralis_camvid.yaml \
         --policy weighted_iou=runs/ralis_camvid/policy.pt \
         --policy miou=runs/ralis_camvid_miou/policy.pt [--episodes 8] [--pool-size N ...] \
-        [--set KEY=VALUE ...]
+        [--play-split SPLIT ...] [--set KEY=VALUE ...]
 
 A path ending in ``.ckpt`` evaluates the online network of a training checkpoint instead.
 
@@ -18,7 +18,9 @@ the training's: the deployment's N (``strategy.params.pool_size``) is free, and 
 the policy choose from more while entropy's picks, the top of larger pools, grow alike.
 The return of an episode is the gain of the reward-set score, in IoU points, from the initial
 regions to the end. Reported: mean (standard error) over episodes, and greedy minus each
-baseline paired by episode. Results: stdout and benchmarks/results/bench_ralis.json (--out).
+baseline paired by episode. ``--play-split`` plays the same comparison on other frames (e.g.
+``train``, the loop's pool) to measure how a policy transfers. Results: stdout and
+benchmarks/results/bench_ralis.json (--out).
 """
 
 from __future__ import annotations
@@ -101,6 +103,14 @@ def main(argv: list[str] | None = None) -> dict:
         action="append",
         help="candidates per sub-pool (repeatable; default: the training's pool_size)",
     )
+    parser.add_argument(
+        "--play-split",
+        nargs="+",
+        choices=("train", "val", "test"),
+        help="play the episodes on these splits' frames instead of the training's: a diagnostic "
+        "of transfer (train is the loop's pool: its labels score the episodes, nothing learns "
+        "from them)",
+    )
     parser.add_argument("--set", action="append", default=[], help="config override KEY=VALUE")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
@@ -112,9 +122,19 @@ def main(argv: list[str] | None = None) -> dict:
     overrides = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
     config = load_config(args.config, overrides)
     training = parse_ralis_params(config.strategy.params).training
+    if args.play_split:
+        # model_copy skips the leakage check on purpose: these episodes only score, never train
+        played = training.data.model_copy(update={"split": tuple(args.play_split)})
+        training = training.model_copy(update={"data": played})
     sets = region_sets(config, training, log=print)
     seeds = held_out_seeds(args.episodes)
-    record = {"config": args.config, "seeds": seeds, "machine": platform.processor(), "runs": []}
+    record = {
+        "config": args.config,
+        "played_on": list(training.data.splits),
+        "seeds": seeds,
+        "machine": platform.processor(),
+        "runs": [],
+    }
     baselines: dict[tuple[str, int], dict] = {}  # per reward and N: shared by the policies
     policies = [
         (reward, path, *load_any_policy(path))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -96,13 +97,54 @@ class SegmentationData:
         return counts / max(counts.sum(), 1.0)
 
 
+def concatenate(parts: Sequence[SegmentationData]) -> SegmentationData:
+    """The images of ``parts`` one after another (e.g. two splits of one dataset). They must
+    share classes and size, and all have masks or none; per-image metadata is joined, the rest
+    is the first part's."""
+    if not parts:
+        raise DataError("nothing to concatenate")
+    first = parts[0]
+    for part in parts[1:]:
+        if part.classes != first.classes or part.hw != first.hw:
+            raise DataError(
+                f"{part.source}: classes or size {part.hw} differ from {first.source}'s {first.hw}"
+            )
+        if (part.masks is None) != (first.masks is None):
+            raise DataError(f"{part.source}: masks present in some parts and not in others")
+    counts = [len(p) for p in parts]
+    meta = {}
+    for key, value in first.meta.items():
+        per_image = [p.meta.get(key) for p in parts]
+        if all(_is_per_image(v, n) for v, n in zip(per_image, counts, strict=True)):
+            meta[key] = (
+                np.concatenate(per_image)
+                if isinstance(value, np.ndarray)
+                else [x for v in per_image for x in v]
+            )
+        else:
+            meta[key] = value
+    return SegmentationData(
+        names=[name for p in parts for name in p.names],
+        images=np.concatenate([p.images for p in parts]),
+        masks=None if first.masks is None else np.concatenate([p.masks for p in parts]),
+        classes=first.classes,
+        source="+".join(dict.fromkeys(p.source for p in parts)),
+        meta=meta,
+    )
+
+
+def _is_per_image(value, n: int) -> bool:
+    """One entry per image: what follows a subset or a concatenation."""
+    if isinstance(value, np.ndarray):
+        return value.ndim >= 1 and len(value) == n
+    return isinstance(value, list) and len(value) == n
+
+
 def _take(value, idx: np.ndarray, n: int):
     """Per-image metadata (one entry per image) follows a subset; anything else is kept whole."""
-    if isinstance(value, np.ndarray) and value.ndim >= 1 and len(value) == n:
-        return value[idx]
-    if isinstance(value, list) and len(value) == n:
-        return [value[i] for i in idx]
-    return value
+    if not _is_per_image(value, n):
+        return value
+    return value[idx] if isinstance(value, np.ndarray) else [value[i] for i in idx]
 
 
 @dataclass

@@ -14,16 +14,29 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class PolicyData(_Section):
-    """Where D_S, D_R and D_T come from: a split of the configured dataset, optionally with
-    other dataset params (e.g. another synthetic seed for images the target pool never had)."""
+Split = Literal["train", "val", "test"]
 
-    split: Literal["train", "val", "test"] = "test"
+
+class PolicyData(_Section):
+    """Where D_S, D_R and D_T come from: a split of the configured dataset, or several joined in
+    the order given (e.g. ``[val, test]``: CamVid's three drives, where one split is one or two),
+    optionally with other dataset params (e.g. another synthetic seed for images the target pool
+    never had)."""
+
+    split: Split | tuple[Split, ...] = "test"
     params: dict[str, Any] = Field(default_factory=dict)  # overrides of dataset.params
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        return (self.split,) if isinstance(self.split, str) else self.split
 
     @model_validator(mode="after")
     def _not_the_target_pool(self) -> PolicyData:
-        if self.split == "train" and not self.params:
+        if not self.splits:
+            raise ValueError("split: name at least one of train, val, test")
+        if len(set(self.splits)) != len(self.splits):
+            raise ValueError(f"split: {list(self.splits)} names a split twice")
+        if "train" in self.splits and not self.params:
             raise ValueError(
                 "split 'train' with the run's own dataset params is the target pool: its labels "
                 "would leak into the policy; use split test, or params with another seed"

@@ -25,7 +25,7 @@ import torch
 from al_loop.core.errors import AlLoopError, ConfigError
 from al_loop.core.units import make_unit_space
 from al_loop.data import load_dataset
-from al_loop.data.base import IGNORE, SegmentationData
+from al_loop.data.base import IGNORE, SegmentationData, concatenate
 from strategies.ralis.config import RalisParams, RalisTraining, parse_ralis_params
 from strategies.ralis.credit import ProgressCredit, SharedCredit, make_credit
 from strategies.ralis.dqn import AgentSettings, DQNAgent, Transition, atomic_save, save_policy
@@ -286,7 +286,8 @@ def policy_splits(
     if need > len(data):
         raise ConfigError(
             f"strategy.params.training: state_images + reward_images + train_images = {need} "
-            f"but the policy data ({data.source}, split '{training.data.split}') has {len(data)}"
+            f"but the policy data ({data.source}, split {'+'.join(training.data.splits)}) has "
+            f"{len(data)}"
         )
     order = np.random.default_rng([seed, 5]).permutation(len(data))
     s, r = training.state_images, training.reward_images
@@ -364,9 +365,11 @@ def region_sets(config, training: RalisTraining, log: Callable[[str], None] = pr
     """D_S, D_R and D_T at feature resolution: frozen Lite0 features (cached), projected on the
     PCA of D_T's pixels; ground truth and the run's units sampled at the features' stride."""
     splits = load_dataset(config.dataset.name, **{**config.dataset.params, **training.data.params})
-    source = getattr(splits, training.data.split)
-    if source.masks is None:
-        raise ConfigError(f"policy data split '{training.data.split}' has no masks")
+    parts = [getattr(splits, name) for name in training.data.splits]
+    for name, part in zip(training.data.splits, parts, strict=True):
+        if part.masks is None:
+            raise ConfigError(f"policy data split '{name}' has no masks")
+    source = concatenate(parts)
     state, reward, train = policy_splits(source, training, config.seed)
     data = {"state": state, "reward": reward, "train": train}
     raw = {k: cached_features(d.images, training.cache, log) for k, d in data.items()}

@@ -7,10 +7,11 @@ import pytest
 import torch
 import yaml
 
+from al_loop.core.config import load_config
 from al_loop.core.errors import ConfigError
 from al_loop.wiring.cli import main
-from strategies.ralis.config import RalisTraining
-from strategies.ralis.train import policy_splits
+from strategies.ralis.config import RalisTraining, parse_ralis_params
+from strategies.ralis.train import policy_splits, region_sets
 from tests.fakes import make_toy_data
 
 
@@ -105,3 +106,18 @@ def test_train_policy_with_keep_best_writes_the_best_validated_snapshot(tmp_path
     # another number of validation episodes cannot pick among the same snapshots
     more = ["--set", "strategy.params.training.validation_episodes=3"]
     assert main(["train-policy", str(config), "--resume", *keep, *more]) == 2
+
+
+@pytest.mark.slow
+def test_the_policy_data_of_two_splits_is_drawn_from_both(tmp_path):
+    # the synthetic set of 60 has 9 val and 9 test images: D_S + D_R + D_T = 16 needs both
+    sizes = {"strategy.params.training.train_images": 12}
+    config = load_config(tiny_config(tmp_path), sizes)
+    with pytest.raises(ConfigError, match=r"= 16 but the policy data \(.*split test\) has 9"):
+        region_sets(config, parse_ralis_params(config.strategy.params).training, log=lambda _: None)
+    joined = {**sizes, "strategy.params.training.data.split": ["val", "test"]}
+    config = load_config(tiny_config(tmp_path), joined)
+    sets = region_sets(
+        config, parse_ralis_params(config.strategy.params).training, log=lambda _: None
+    )
+    assert [len(sets[k].masks) for k in ("state", "reward", "train")] == [2, 2, 12]

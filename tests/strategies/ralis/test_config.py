@@ -25,3 +25,24 @@ def test_keep_best_keys_are_read_with_their_defaults():
 def test_bad_keep_best_keys_are_one_line_config_errors(training, message):
     with pytest.raises(ConfigError, match=f"^strategy.params.{message}"):
         parse_ralis_params({"policy": "p.pt", "training": training})
+
+
+def test_policy_data_may_join_splits_in_order():
+    one = parse_ralis_params({"policy": "p.pt"}).training.data
+    assert one.split == "test" and one.splits == ("test",)
+    both = parse_ralis_params({"policy": "p.pt", "training": {"data": {"split": ["val", "test"]}}})
+    assert both.training.data.splits == ("val", "test")
+
+
+@pytest.mark.parametrize(
+    "split, message",
+    [
+        (["val", "train"], "target pool"),
+        (["val", "val"], "names a split twice"),
+        ([], "at least one"),
+        (["val", "pool"], "training.data.split"),
+    ],
+)
+def test_bad_policy_splits_are_one_line_config_errors(split, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_ralis_params({"policy": "p.pt", "training": {"data": {"split": split}}})
