@@ -54,6 +54,7 @@ class EpisodeSettings:
     reward: str = "miou"
     grid: int = 2  # entropy pooling grid per region
     kl_bins: int = 8
+    reward_draw: int = 0  # > 0: each episode scores on this many D_R images drawn at reset
 
 
 @dataclass(frozen=True)
@@ -166,12 +167,18 @@ class RegionEnv:
         self.seed = 0
         self.rng = np.random.default_rng(0)
         self.score = 0.0
+        self.reward_rows = np.arange(len(reward.masks))
 
     # -- the episode --------------------------------------------------------------------------
     def reset(self, seed: int) -> Observation | None:
         s = self.settings
         self.seed, self.rng = seed, np.random.default_rng([seed, 7])
         self.head.reset(seed)
+        if s.reward_draw:
+            # a generator of its own: the episode's regions and sub-pools stay those of the seed
+            draw = np.random.default_rng([seed, 11])
+            rows = draw.choice(len(self.reward_data.masks), size=s.reward_draw, replace=False)
+            self.reward_rows = np.sort(rows)
         self.labelled[:] = False
         first = self.rng.choice(len(self.labelled), size=s.initial_regions, replace=False)
         self.labelled[first] = True
@@ -235,8 +242,9 @@ class RegionEnv:
         self.head.fit(self._pixel_x[chosen], self._pixel_y[chosen], steps, seed)
 
     def per_class_iou(self) -> np.ndarray:
-        predicted = self.head.logits(self.reward_data.pixels).argmax(-1)
-        target = self.reward_data.masks.reshape(len(predicted), -1)
+        rows = self.reward_rows
+        predicted = self.head.logits(self.reward_data.pixels[rows]).argmax(-1)
+        target = self.reward_data.masks[rows].reshape(len(predicted), -1)
         return iou_per_class(confusion_matrix(predicted, target, self.num_classes))
 
     def _score(self) -> float:

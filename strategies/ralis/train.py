@@ -281,16 +281,18 @@ def train_policy(
 def policy_splits(
     data: SegmentationData, training: RalisTraining, seed: int
 ) -> tuple[SegmentationData, SegmentationData, SegmentationData]:
-    """Disjoint (D_S, D_R, D_T) drawn at random from ``data``."""
-    need = training.state_images + training.reward_images + training.train_images
+    """Disjoint (D_S, D_R, D_T) drawn at random from ``data``; D_R holds ``reward_pool_images``
+    when set (each episode scores on a draw of ``reward_images`` of them)."""
+    s, r = training.state_images, training.reward_pool_images or training.reward_images
+    need = s + r + training.train_images
     if need > len(data):
+        reward_key = "reward_pool_images" if training.reward_pool_images else "reward_images"
         raise ConfigError(
-            f"strategy.params.training: state_images + reward_images + train_images = {need} "
+            f"strategy.params.training: state_images + {reward_key} + train_images = {need} "
             f"but the policy data ({data.source}, split {'+'.join(training.data.splits)}) has "
             f"{len(data)}"
         )
     order = np.random.default_rng([seed, 5]).permutation(len(data))
-    s, r = training.state_images, training.reward_images
     return (
         data.subset(np.sort(order[:s])),
         data.subset(np.sort(order[s : s + r])),
@@ -327,6 +329,7 @@ def episode_settings(training: RalisTraining, reward: str | None = None) -> Epis
         reward=reward or training.reward,
         grid=training.grid,
         kl_bins=training.kl_bins,
+        reward_draw=training.reward_images if training.reward_pool_images else 0,
     )
 
 
@@ -356,6 +359,8 @@ def policy_meta(params: RalisParams, num_classes: int, unit_kind: str) -> dict:
                 "checkpoint_every",
                 "validation_every",
                 "validation_episodes",
+                # written only when used: policies trained before it existed still resume
+                *(() if t.reward_pool_images else ("reward_pool_images",)),
             },
         ),
     }

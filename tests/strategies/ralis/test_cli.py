@@ -121,3 +121,14 @@ def test_the_policy_data_of_two_splits_is_drawn_from_both(tmp_path):
         config, parse_ralis_params(config.strategy.params).training, log=lambda _: None
     )
     assert [len(sets[k].masks) for k in ("state", "reward", "train")] == [2, 2, 12]
+
+
+def test_a_reward_pool_is_drawn_disjoint_from_the_state_and_train_sets():
+    data = make_toy_data(20)
+    training = RalisTraining(state_images=2, reward_images=3, reward_pool_images=6, train_images=4)
+    state, reward, train = policy_splits(data, training, seed=0)
+    names = [set(d.names) for d in (state, reward, train)]
+    assert [len(n) for n in names] == [2, 6, 4]
+    assert not (names[0] & names[1] or names[0] & names[2] or names[1] & names[2])
+    with pytest.raises(ConfigError, match="state_images \\+ reward_pool_images \\+ train_images"):
+        policy_splits(make_toy_data(10), training, seed=0)

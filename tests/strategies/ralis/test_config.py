@@ -46,3 +46,14 @@ def test_policy_data_may_join_splits_in_order():
 def test_bad_policy_splits_are_one_line_config_errors(split, message):
     with pytest.raises(ConfigError, match=message):
         parse_ralis_params({"policy": "p.pt", "training": {"data": {"split": split}}})
+
+
+def test_a_reward_pool_smaller_than_the_reward_set_is_refused():
+    ok = parse_ralis_params(
+        {"policy": "p.pt", "training": {"reward_images": 10, "reward_pool_images": 40}}
+    )
+    assert ok.training.reward_pool_images == 40
+    with pytest.raises(ConfigError, match="reward_pool_images \\(5\\) must be 0 or at least"):
+        parse_ralis_params(
+            {"policy": "p.pt", "training": {"reward_images": 10, "reward_pool_images": 5}}
+        )

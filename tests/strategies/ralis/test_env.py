@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -167,3 +169,33 @@ def test_the_marginal_of_the_rare_region_is_its_own_gain_not_the_steps():
     # shared credit would give both picks the step's reward (class 2 found: +1/3 of mIoU)
     assert reward > 20.0 and of_rare > 20.0
     assert abs(of_common) < 1.0
+
+
+def test_a_drawn_reward_set_changes_with_the_seed_and_leaves_the_episode_as_it_was():
+    drawn = replace(SETTINGS, reward_draw=2)
+    env, fixed = make_env(drawn), make_env()
+    draws = set()
+    for seed in range(6):
+        observation, same = env.reset(seed), fixed.reset(seed)
+        assert len(env.reward_rows) == 2 and len(set(env.reward_rows)) == 2
+        draws.add(tuple(env.reward_rows))
+        # the draw has its own generator: the seed's regions and sub-pools are unchanged
+        assert np.array_equal(env.labelled, fixed.labelled)
+        assert all(np.array_equal(a, b) for a, b in zip(observation.pools, same.pools, strict=True))
+        # and the score is the drawn images' alone
+        rows = env.reward_rows
+        scored = make_env()
+        scored.reward_data = replace(
+            scored.reward_data,
+            pixels=env.reward_data.pixels[rows],
+            masks=env.reward_data.masks[rows],
+        )
+        scored.reward_rows = np.arange(2)
+        scored.head = env.head
+        assert scored.per_class_iou() == pytest.approx(env.per_class_iou(), nan_ok=True)
+    assert len(draws) > 1
+    env.reset(3)
+    again = tuple(env.reward_rows)
+    env.reset(3)
+    assert tuple(env.reward_rows) == again
+    assert len(fixed.reward_rows) == 3  # no draw: every D_R image, every episode
